@@ -1,0 +1,1 @@
+"""The TraceTrack app: FastAPI over PostgreSQL with a Redis cache, instrumented for Prometheus."""

@@ -1,0 +1,105 @@
+"""The domain schema. Alembic migrations (app/migrations) create it; keep them in step.
+
+qr_id and bill_number use the "C" collation so their unique b-tree indexes also
+serve prefix searches (`LIKE 'ABC%'`) and keyset pagination in byte order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("admin", "dispatcher", "biller")
+BAG_TYPES = ("parent", "child")
+BAG_STATUSES = ("created", "in_transit", "delivered", "billed", "lost")
+BILL_STATUSES = ("open", "closed", "cancelled")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="users_role_valid"),)
+
+
+class Bag(Base):
+    __tablename__ = "bags"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    qr_id: Mapped[str] = mapped_column(String(64, collation="C"), unique=True)
+    bag_type: Mapped[str] = mapped_column(String(8))
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("bags.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default="created")
+    location: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(f"bag_type IN {BAG_TYPES}", name="bags_type_valid"),
+        CheckConstraint(f"status IN {BAG_STATUSES}", name="bags_status_valid"),
+        CheckConstraint("bag_type = 'child' OR parent_id IS NULL", name="bags_parent_only_for_child"),
+        Index("ix_bags_parent_id", "parent_id"),
+        # Filtered searches walk these in qr_id order (keyset pagination).
+        Index("ix_bags_status_qr", "status", "qr_id"),
+        Index("ix_bags_type_qr", "bag_type", "qr_id"),
+    )
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bags.id"))
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    location: Mapped[str] = mapped_column(String(128))
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_scans_bag_time", "bag_id", "scanned_at"),
+        Index("ix_scans_scanned_at", "scanned_at"),  # "scans today" is a range on this
+    )
+
+
+class Bill(Base):
+    __tablename__ = "bills"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bill_number: Mapped[str] = mapped_column(String(64, collation="C"), unique=True)
+    created_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {BILL_STATUSES}", name="bills_status_valid"),
+        Index("ix_bills_created_at", "created_at"),  # "bills today" is a range on this
+    )
+
+
+class BillBag(Base):
+    __tablename__ = "bill_bags"
+
+    bill_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bills.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bags.id"), primary_key=True)
+
+    __table_args__ = (Index("ix_bill_bags_bag_id", "bag_id"),)

@@ -1,0 +1,1 @@
+"""Code shared by the app, the exporter and the alert bridge. Imports none of them."""

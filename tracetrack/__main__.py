@@ -1,0 +1,3 @@
+from tracetrack.cli import main
+
+raise SystemExit(main())
