@@ -169,3 +169,27 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[ManagedProcess,
     proc = redis_process(workdir, port).start()
     proc.wait_ready(lambda: port_open(port), timeout=15)
     return proc, port
+
+
+def prometheus_process(config_file: Path, datadir: Path, port: int,
+                       extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> ManagedProcess:
+    """Debian's `prometheus` binary with its TSDB in `datadir`; `/-/reload` enabled."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    args = [
+        require_binary("prometheus"), f"--config.file={config_file}",
+        f"--storage.tsdb.path={datadir}", f"--web.listen-address={host}:{port}",
+        "--web.enable-lifecycle", *extra_args,
+    ]
+    return ManagedProcess("prometheus", args, datadir / "prometheus.log")
+
+
+def alertmanager_process(config_file: Path, datadir: Path, port: int,
+                         extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> ManagedProcess:
+    """Debian's `prometheus-alertmanager`, single node (no cluster listener)."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    args = [
+        require_binary("prometheus-alertmanager"), f"--config.file={config_file}",
+        f"--storage.path={datadir}", f"--web.listen-address={host}:{port}",
+        "--cluster.listen-address=", *extra_args,
+    ]
+    return ManagedProcess("alertmanager", args, datadir / "alertmanager.log")
