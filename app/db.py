@@ -1,0 +1,71 @@
+"""Engine, sessions and migrations: the app's one door to PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from common.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any fixed 64-bit key: serialises `upgrade` when several workers start at once.
+MIGRATION_LOCK_KEY = 0x7472616365
+
+
+def pool_sizes(settings: Settings, workers: int) -> tuple[int, int]:
+    """Split the operator guide's total (100-250 connections) across the workers."""
+    workers = max(1, workers)
+    size = max(1, settings.db_pool_size_total // workers)
+    overflow = max(0, settings.db_pool_max_overflow_total // workers)
+    return size, overflow
+
+
+def make_engine(url: str, settings: Settings, workers: int = 1) -> Engine:
+    size, overflow = pool_sizes(settings, workers)
+    return create_engine(
+        url,
+        pool_size=size,
+        max_overflow=overflow,
+        pool_pre_ping=True,  # survive a PostgreSQL restart without restarting the app
+        pool_recycle=settings.db_pool_recycle_seconds,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args={
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "application_name": "tracetrack-app",
+            "connect_timeout": 5,
+        },
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
+        yield session
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision; safe when several processes call it at once."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            try:
+                cfg = Config()
+                cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()

@@ -1,0 +1,61 @@
+"""Typed dependencies shared by the routers (DESIGN §10: thin routers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.cache import Cache
+from app.security import Principal, TokenCodec, TokenError
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_cache(request: Request) -> Cache:
+    return request.app.state.cache
+
+
+def get_tokens(request: Request) -> TokenCodec:
+    return request.app.state.tokens
+
+
+def current_user(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    tokens: Annotated[TokenCodec, Depends(get_tokens)],
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing bearer token; log in at POST /api/auth/login",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        principal = tokens.verify(creds.credentials)
+    except TokenError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    # Read by the instrumentation middleware (active users) after the response.
+    request.state.user_id = principal.user_id
+    return principal
+
+
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    def check(user: Annotated[Principal, Depends(current_user)]) -> Principal:
+        if user.role not in roles:
+            raise HTTPException(403, f"role {user.role!r} may not do this; needs one of {', '.join(roles)}")
+        return user
+    return check
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+CacheDep = Annotated[Cache, Depends(get_cache)]
+UserDep = Annotated[Principal, Depends(current_user)]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+BagWriterDep = Annotated[Principal, Depends(require_role("admin", "dispatcher"))]
+BillerDep = Annotated[Principal, Depends(require_role("admin", "biller"))]

@@ -1,0 +1,98 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app import repository as repo
+from app.cache import Cache
+from app.db import make_engine, make_sessionmaker, migrate
+from app.routes import auth, bags, bills, health, scans
+from app.security import TokenCodec, secret_key
+from common.pgserver import resolve_database_url
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def warm_cache(app: FastAPI, n: int) -> int:
+    """Preload the most recently scanned bags, so the first lookups after a deploy hit."""
+    if n <= 0:
+        return 0
+    from app.schemas import BagOut
+
+    with app.state.sessionmaker() as db:
+        rows = repo.hot_bags(db, n)
+    app.state.cache.set_many({
+        bags.bag_cache_key(r["qr_id"]): BagOut.model_validate(r).model_dump(mode="json")
+        for r in rows
+    })
+    return len(rows)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database_url = resolve_database_url(settings.database_url, settings.resolved_var_dir())
+    engine = make_engine(database_url, settings, workers=settings.app_workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await run_in_threadpool(migrate, database_url)
+        try:
+            warmed = await run_in_threadpool(warm_cache, app, settings.cache_warm_entries)
+            log.info("cache warmed with %d bags (%s)", warmed, app.state.cache.backend)
+        except Exception as exc:  # noqa: BLE001 - a cold cache is not a reason to refuse traffic
+            log.warning("cache warming skipped: %s", exc)
+        yield
+        app.state.cache.close()
+        engine.dispose()
+
+    app = FastAPI(title="TraceTrack", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.cache = Cache(settings.redis_url, ttl=settings.cache_ttl_seconds,
+                            max_entries=settings.cache_max_entries)
+    app.state.tokens = TokenCodec(secret_key(settings), settings.token_ttl_seconds)
+
+    for router in (health.router, auth.router, bags.router, scans.router, bills.router):
+        app.include_router(router)
+    if settings.debug_endpoints:
+        from app.routes import debug
+
+        app.include_router(debug.router)
+
+    _add_error_handlers(app)
+    if settings.metrics_enabled:
+        from app.instrumentation import instrument
+
+        instrument(app, settings, engine)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc.orig)
+        return JSONResponse({"detail": "database unavailable, retry shortly"}, status_code=503,
+                            headers={"Retry-After": "1"})
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_req: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent insert won the race past our own existence check.
+        return JSONResponse({"detail": f"conflicts with existing data: {exc.orig}".strip()},
+                            status_code=409)
+
+
+def app_from_env() -> FastAPI:
+    """Uvicorn factory for worker processes: settings come from the environment."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(Settings())

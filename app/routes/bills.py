@@ -1,0 +1,35 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+
+from app import repository as repo
+from app.deps import BillerDep, CacheDep, SessionDep, UserDep
+from app.metrics import BILLS_CREATED
+from app.routes.bags import bag_cache_key
+from app.schemas import BILL_PATTERN, BillIn, BillOut
+
+router = APIRouter(prefix="/api/bills", tags=["bills"])
+
+
+@router.post("", response_model=BillOut, status_code=201)
+def create_bill(body: BillIn, db: SessionDep, cache: CacheDep, user: BillerDep) -> Any:
+    try:
+        repo.create_bill(db, body.bill_number, user.user_id, body.bag_qr_ids)
+    except repo.Conflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except repo.NotFound as exc:
+        raise HTTPException(422, str(exc)) from exc
+    db.commit()
+    BILLS_CREATED.inc()
+    if body.bag_qr_ids:
+        cache.delete(*(bag_cache_key(q) for q in body.bag_qr_ids))
+    return repo.bill_dict(db, body.bill_number)
+
+
+@router.get("/{bill_number}", response_model=BillOut)
+def get_bill(bill_number: Annotated[str, Path(pattern=BILL_PATTERN)], db: SessionDep,
+             _user: UserDep) -> Any:
+    bill = repo.bill_dict(db, bill_number)
+    if bill is None:
+        raise HTTPException(404, f"bill {bill_number!r} not found")
+    return bill

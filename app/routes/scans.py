@@ -1,0 +1,50 @@
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from app import repository as repo
+from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
+from app.metrics import SCANS
+from app.routes.bags import bag_cache_key
+from app.schemas import QR_PATTERN, ScanIn, ScanOut, ScanPage
+
+router = APIRouter(prefix="/api", tags=["scans"])
+
+
+def _bag_id(db: SessionDep, qr_id: str) -> int:
+    ids = repo.bag_ids(db, [qr_id])
+    if qr_id not in ids:
+        raise HTTPException(404, f"bag {qr_id!r} not found")
+    return ids[qr_id]
+
+
+@router.post("/scans", response_model=ScanOut, status_code=201)
+def record_scan(body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDep) -> ScanOut:
+    bag_id = _bag_id(db, body.qr_id)
+    scan = repo.record_scan(db, bag_id, user.user_id, body.location, body.status)
+    db.commit()
+    cache.delete(bag_cache_key(body.qr_id))
+    SCANS.inc()
+    return ScanOut(id=scan["id"], qr_id=body.qr_id, username=user.username,
+                   location=body.location, scanned_at=scan["scanned_at"])
+
+
+def _parse_scan_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        ts, scan_id = repo.decode_cursor(cursor).split("|", 1)
+        datetime.fromisoformat(ts)
+        return ts, int(scan_id)
+    except (repo.BadCursor, ValueError) as exc:
+        raise HTTPException(400, "cursor is not one this API returned") from exc
+
+
+@router.get("/bags/{qr_id}/scans", response_model=ScanPage)
+def bag_scans(
+    qr_id: Annotated[str, Path(pattern=QR_PATTERN)], db: SessionDep, _user: UserDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ScanPage:
+    before = _parse_scan_cursor(cursor) if cursor else None
+    rows, next_cursor = repo.bag_scans(db, _bag_id(db, qr_id), limit, before)
+    return ScanPage(items=[ScanOut.model_validate(r) for r in rows], next_cursor=next_cursor)

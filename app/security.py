@@ -1,0 +1,84 @@
+"""Password hashing (argon2) and bearer tokens (signed JWT, HS256).
+
+Tokens carry the user's id and role, so authenticating a request needs no
+database round trip; they expire after Settings.token_ttl_seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from common.settings import Settings
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so a missing user costs as much as a
+# wrong password (no username probing by timing).
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    role: str
+
+
+def secret_key(settings: Settings) -> str:
+    """TRACETRACK_SECRET_KEY, or one generated once and kept under var/ so every worker
+    and restart agrees on it."""
+    if settings.secret_key:
+        return settings.secret_key
+    path: Path = settings.resolved_var_dir() / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+class TokenError(Exception):
+    pass
+
+
+class TokenCodec:
+    def __init__(self, key: str, ttl_seconds: int) -> None:
+        self._key = key
+        self._ttl = ttl_seconds
+
+    def issue(self, principal: Principal) -> tuple[str, int]:
+        now = int(time.time())
+        claims = {"sub": str(principal.user_id), "name": principal.username,
+                  "role": principal.role, "iat": now, "exp": now + self._ttl}
+        return jwt.encode(claims, self._key, algorithm="HS256"), self._ttl
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(token, self._key, algorithms=["HS256"],
+                                options={"require": ["exp", "sub", "role"]})
+            return Principal(int(claims["sub"]), str(claims.get("name", "")), str(claims["role"]))
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("token expired; log in again") from exc
+        except (jwt.InvalidTokenError, ValueError) as exc:
+            raise TokenError("invalid token") from exc
