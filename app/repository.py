@@ -30,7 +30,8 @@ def encode_cursor(value: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        return raw.decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadCursor("cursor is not one this API returned") from exc
 

@@ -1,0 +1,66 @@
+"""Helpers to run the real app in tests: in-process (TestClient) or as `tracetrack app`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from app import repository as repo
+from app.db import make_engine, make_sessionmaker, migrate
+from app.security import hash_password
+from common.procs import ManagedProcess, free_port, http_ok
+from common.settings import Settings
+
+PASSWORD = "correct-horse-battery"
+
+
+def app_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": database_url, "var_dir": var_dir,
+                              "secret_key": "test-secret-key-0123456789", "redis_url": None}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def add_user(database_url: str, username: str, role: str, password: str = PASSWORD) -> int:
+    migrate(database_url)
+    engine = make_engine(database_url, Settings(db_pool_size_total=1))
+    try:
+        with make_sessionmaker(engine)() as db:
+            user = repo.create_user(db, username, hash_password(password), role)
+            db.commit()
+            return user.id
+    finally:
+        engine.dispose()
+
+
+def token(client: TestClient | httpx.Client, username: str, password: str = PASSWORD) -> str:
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def auth(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def start_app_process(workdir: Path, database_url: str, port: int | None = None,
+                      workers: int = 1, env: dict[str, str] | None = None) -> tuple[ManagedProcess, int]:
+    """`tracetrack app` as a subprocess on a free port; stop it with .stop()."""
+    port = port or free_port()
+    full_env = {
+        "REDIS_URL": "",  # the developer's own Redis must not leak into a test's app
+        "DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(workdir),
+        "TRACETRACK_SECRET_KEY": "test-secret-key-0123456789",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"multiproc-{port}"),
+        **(env or {}),
+    }
+    exe = str(Path(sys.executable).with_name("tracetrack"))
+    proc = ManagedProcess(f"app:{port}", [exe, "app", "--port", str(port), "--workers", str(workers)],
+                          workdir / f"app-{port}.log", env=full_env).start()
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60)
+    return proc, port
+
