@@ -55,7 +55,6 @@ def start_app_process(workdir: Path, database_url: str, port: int | None = None,
         "REDIS_URL": "",  # the developer's own Redis must not leak into a test's app
         "DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(workdir),
         "TRACETRACK_SECRET_KEY": "test-secret-key-0123456789",
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"multiproc-{port}"),
         **(env or {}),
     }
     exe = str(Path(sys.executable).with_name("tracetrack"))

@@ -1,0 +1,89 @@
+"""Realistic TraceTrack load for locust.
+
+Each simulated user logs in once (nine in ten as seeded dispatchers, one in ten
+as billers), then mixes bag lookups, QR-prefix searches, scan history, scans
+(dispatchers) and bill creation (billers) as a working warehouse shift would. Needs a seeded database (`tracetrack seed --bags N`):
+lookups and scans pick from the seeder's QR ids (P/C + 10 digits).
+
+    locust -f loadtest/locustfile.py --headless -u 1000 -r 100 -t 2m \
+        --host http://127.0.0.1:8000
+
+Environment: TT_SEEDED_BAGS (how many bags were seeded; default 100000),
+TT_PASSWORD (the seeded users' password; default the seeder's),
+TT_USERS_PER_ROLE (how many seeded users of each role to spread logins over).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import uuid
+
+from locust import HttpUser, between, task
+
+SEEDED_BAGS = int(os.environ.get("TT_SEEDED_BAGS", "100000"))
+PASSWORD = os.environ.get("TT_PASSWORD", "tracetrack-seed")
+# The seeder names users seed-<role>-<index>: dispatchers where index % 3 != 0, billers where == 0.
+DISPATCHERS = [f"seed-dispatcher-{i:03d}" for i in range(1, 50) if i % 3]
+BILLERS = [f"seed-biller-{i:03d}" for i in range(3, 50, 3)]
+LOCATIONS = ("Mumbai Hub", "Delhi Hub", "Chennai Hub", "Pune Depot", "Jaipur Depot")
+_counter = itertools.count()
+
+
+def random_qr() -> str:
+    """A QR id the seeder created: every 10th bag (id % 10 == 1) is a parent."""
+    bag_id = random.randint(1, SEEDED_BAGS)
+    return f"{'P' if bag_id % 10 == 1 else 'C'}{bag_id:010d}"
+
+
+class _LoggedIn(HttpUser):
+    abstract = True
+    wait_time = between(0.5, 2.0)
+    usernames: list[str] = []
+
+    def on_start(self) -> None:
+        username = self.usernames[next(_counter) % len(self.usernames)]
+        r = self.client.post("/api/auth/login", json={"username": username, "password": PASSWORD},
+                             name="/api/auth/login")
+        r.raise_for_status()
+        self.client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    @task(50)
+    def lookup(self) -> None:
+        self.client.get(f"/api/bags/{random_qr()}", name="/api/bags/{qr_id}")
+
+    @task(20)
+    def search(self) -> None:
+        prefix = random_qr()[: random.randint(7, 9)]
+        self.client.get("/api/bags", params={"q": prefix, "limit": 20}, name="/api/bags?q=")
+
+    @task(5)
+    def history(self) -> None:
+        self.client.get(f"/api/bags/{random_qr()}/scans", params={"limit": 10},
+                        name="/api/bags/{qr_id}/scans")
+
+
+class Dispatcher(_LoggedIn):
+    """Nine in ten users: scanning bags through hubs, looking them up."""
+
+    weight = 9
+    usernames = DISPATCHERS
+
+    @task(25)
+    def scan(self) -> None:
+        self.client.post("/api/scans", json={"qr_id": random_qr(), "location": random.choice(LOCATIONS)},
+                         name="/api/scans")
+
+
+class Biller(_LoggedIn):
+    """One in ten users: billing parent bags."""
+
+    weight = 1
+    usernames = BILLERS
+
+    @task(25)
+    def bill(self) -> None:
+        parents = [f"P{random.randint(0, SEEDED_BAGS // 10 - 1) * 10 + 1:010d}" for _ in range(3)]
+        self.client.post("/api/bills", json={"bill_number": f"LT-{uuid.uuid4().hex[:16]}",
+                                             "bag_qr_ids": parents}, name="/api/bills")

@@ -1,0 +1,124 @@
+"""`tracetrack up`: the whole stack locally, in the foreground, until Ctrl-C.
+
+Starts what is missing (the embedded PostgreSQL, a redis-server) and every service
+on its default port, prints the URLs, and stops everything it started by PID on
+Ctrl-C or when any service dies. State lives under ./var/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from common.procs import ManagedProcess, http_ok, port_open, redis_process
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("up", help="run the whole stack locally (Ctrl-C stops it)")
+    p.add_argument("--workers", type=int, default=2, help="app worker processes")
+    p.set_defaults(func=run)
+
+
+def _tracetrack_exe() -> str:
+    return str(Path(sys.executable).with_name("tracetrack"))
+
+
+def _have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+class Stack:
+    def __init__(self, var_dir: Path) -> None:
+        self.var_dir = var_dir
+        self.logs = var_dir / "logs"
+        self.procs: list[ManagedProcess] = []
+        self.urls: list[tuple[str, str]] = []
+
+    def start(self, proc: ManagedProcess, ready_url: str | None, title: str,
+              url: str | None = None, timeout: float = 60) -> None:
+        self.procs.append(proc.start())
+        if ready_url:
+            proc.wait_ready(http_ok(ready_url), timeout=timeout)
+        if url:
+            self.urls.append((title, url))
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    def watch(self) -> None:
+        while True:
+            for proc in self.procs:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited; log {proc.log_path}:\n{proc.log_tail()}")
+            time.sleep(1)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from common.pgserver import resolve_database_url
+    from common.settings import Settings
+
+    settings = Settings()
+    var_dir = settings.resolved_var_dir()
+    stack = Stack(var_dir)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack like Ctrl-C does
+    try:
+        database_url = resolve_database_url(settings.database_url, var_dir)
+        env = {"DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(var_dir)}
+        _start_redis(stack, settings, env)
+        host = settings.host
+        app_url = f"http://{host}:{settings.app_port}"
+        stack.start(ManagedProcess("app", [_tracetrack_exe(), "app", "--workers", str(args.workers)],
+                                   stack.logs / "app.log", env=env),
+                    f"{app_url}/healthz", "App", app_url, timeout=120)
+        _start_monitoring(stack, settings, env)
+        print("\nTraceTrack Monitor is up:")
+        for title, url in stack.urls:
+            print(f"  {title:<13} {url}")
+        print(f"Logs in {stack.logs}. Ctrl-C stops everything.", flush=True)
+        stack.watch()
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+    except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+def _start_redis(stack: Stack, settings, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+        return
+    if shutil.which("redis-server") is None:
+        print("redis-server not installed: the app uses its in-process cache", flush=True)
+        return
+    port = 6379
+    if port_open(port):
+        print(f"port {port} busy: using the Redis already there", flush=True)
+    else:
+        proc = redis_process(stack.var_dir / "redis", port)
+        stack.procs.append(proc.start())
+        proc.wait_ready(lambda: port_open(port), timeout=15)
+    env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    stack.urls.append(("Redis", env["REDIS_URL"]))
+
+
+def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """The exporter, the bridge, Prometheus and Alertmanager (each once it exists)."""
+    host = settings.host
+    if _have("exporter.commands"):
+        url = f"http://{host}:{settings.exporter_port}"
+        stack.start(ManagedProcess("exporter", [_tracetrack_exe(), "exporter"],
+                                   stack.logs / "exporter.log", env=env),
+                    f"{url}/metrics", "Exporter", f"{url}/metrics")
