@@ -1,0 +1,91 @@
+"""`tracetrack bridge [--port P]` and `tracetrack bridge check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bridge = subparsers.add_parser(
+        "bridge", help="run the alert bridge (Alertmanager webhooks -> email, SMS, webhooks)",
+    )
+    bridge.add_argument("--port", type=int, default=None,
+                        help="listen port (default: BRIDGE_PORT or 9818)")
+    bridge.add_argument("--host", default=None, help="listen address (default: TRACETRACK_HOST)")
+    bridge.set_defaults(func=serve)
+    sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
+    check = sub.add_parser("check-config",
+                           help="validate alert_config.py and the channel settings, then exit")
+    check.add_argument("--quiet", action="store_true", help="print errors only")
+    check.set_defaults(func=check_config)
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from alert_bridge.config import ConfigError, check_settings, load_config
+    from alert_bridge.settings import BridgeSettings
+
+    settings = BridgeSettings()
+    errors, warnings = check_settings(settings)
+    config = None
+    try:
+        config = load_config(settings.alert_config_file)
+    except ConfigError as exc:
+        errors.insert(0, str(exc))
+    return settings, config, errors, warnings
+
+
+def check_config(args: argparse.Namespace) -> int:
+    from alert_bridge.config import CHANNEL_MATRIX, disabled_channel_warnings
+    from alert_bridge.providers.base import display_recipient
+
+    settings, config, errors, warnings = _load(args)
+    if config is not None:
+        warnings += disabled_channel_warnings(config, settings)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if errors:
+        return 1
+    assert config is not None
+    if not args.quiet:
+        print(f"{config.source}: OK, {config.count()} recipients")
+        for severity, channels in CHANNEL_MATRIX.items():
+            print(f"  {severity}: {' + '.join(channels)}")
+            for r in config.for_severity(severity):
+                fmt = f" ({r.format})" if r.format else ""
+                print(f"    {r.channel:8} {display_recipient(r.channel, r.address)}{fmt}")
+        for w in warnings:
+            print(f"warning: {w}")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings, config, errors, warnings = _load(args)
+    if errors:
+        for e in errors:
+            print(f"alert bridge: configuration error: {e}", file=sys.stderr)
+        return 2
+    from alert_bridge.config import disabled_channel_warnings
+
+    for w in warnings + disabled_channel_warnings(config, settings):
+        logging.getLogger("alert_bridge").warning("%s", w)
+
+    import uvicorn
+
+    from alert_bridge.app import create_app
+    from alert_bridge.service import BridgeService
+
+    port = args.port or settings.bridge_port
+    host = args.host or settings.host
+    try:
+        service = BridgeService(settings, port, config)
+    except ValueError as exc:  # token or provider settings
+        print(f"alert bridge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning",
+                access_log=False, lifespan="on")
+    return 0

@@ -1,0 +1,86 @@
+"""The bridge assembled: store, providers, delivery worker, watchdog, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from alert_bridge.config import AlertConfig, load_config
+from alert_bridge.metrics import BridgeMetrics
+from alert_bridge.payload import WebhookPayload
+from alert_bridge.providers import build_providers
+from alert_bridge.settings import BridgeSettings, resolve_auth_token
+from alert_bridge.store import Store
+from alert_bridge.watchdog import Watchdog
+from alert_bridge.worker import Deliverer
+
+log = logging.getLogger("alert_bridge")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    key: str
+    new: int
+    duplicates: int
+
+
+class BridgeService:
+    def __init__(self, settings: BridgeSettings, port: int,
+                 config: AlertConfig | None = None) -> None:
+        self.settings = settings
+        self.config = config or load_config(settings.alert_config_file)
+        self.token = resolve_auth_token(settings)
+        self.owner = settings.instance_id(port)
+        self.store = Store(settings.database_url_resolved(),
+                           pool_size=settings.bridge_worker_threads + 4)
+        self.metrics = BridgeMetrics()
+        self.metrics.watch_queue(self.store.queue_depth)
+        self.providers = build_providers(settings)
+        self.deliverer = Deliverer(self.store, self.providers, self.metrics, settings, self.owner)
+        self.watchdog = Watchdog(self.store, self.config, settings.bridge_watchdog_timeout_seconds,
+                                 settings.bridge_watchdog_check_interval_seconds,
+                                 on_enqueue=self.deliverer.wake.set)
+
+    def start(self) -> None:
+        self.store.create_schema()
+        self.deliverer.start()
+        self.watchdog.start()
+        enabled = [ch for ch, p in self.providers.items() if p.outcome == "sent"]
+        log.info("bridge %s: %d recipients from %s; channels enabled: %s; store: %s",
+                 self.owner, self.config.count(), self.config.source,
+                 ", ".join(enabled) or "none (logging what would be sent)",
+                 self.store.engine.url.render_as_string(hide_password=True))
+
+    def stop(self) -> None:
+        self.watchdog.stop()
+        self.deliverer.stop()
+        self.store.close()
+
+    def accept(self, severity: str, payload: WebhookPayload) -> Accepted:
+        """Store the notification and its deliveries in one transaction; only then
+        is the webhook answered 2xx."""
+        key = payload.notification_key()
+        recipients = self.config.for_severity(severity)
+        body = json.dumps(payload.model_dump(mode="json"), separators=(",", ":"))
+        with self.store.tx() as conn:
+            new, dup = self.store.add_notification(
+                conn, key=key, kind="alert", severity=severity, status=payload.status,
+                title=payload.title, group_key=payload.groupKey, body=body,
+                recipients=recipients, now=time.time(),
+            )
+        for r in dup:
+            self.metrics.count(r.channel, severity, "duplicate")
+        if new:
+            self.deliverer.wake.set()
+        return Accepted(key=key, new=len(new), duplicates=len(dup))
+
+    def ready(self) -> tuple[bool, str]:
+        try:
+            self.store.ping()
+        except Exception as exc:  # noqa: BLE001
+            return False, f"store unreachable: {type(exc).__name__}"
+        if not self.deliverer.alive():
+            return False, "delivery worker not running"
+        return True, "ok"

@@ -1,0 +1,122 @@
+"""The bridge's settings: the operator guide's variables plus the bridge's own.
+
+Built once at startup and passed down. Env names follow DESIGN §4
+(`ENABLE_EMAIL_ALERTS`, `SMTP_SERVER`, `TWILIO_*`, `BRIDGE_*`, ...). Secrets are
+`SecretStr` so they never show up in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from common.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ALERT_CONFIG = REPO_ROOT / "alert_config.py"
+DEFAULT_TOKEN_FILE_NAME = "bridge_auth_token"
+DEFAULT_SQLITE_NAME = "bridge.sqlite3"
+
+
+class BridgeSettings(Settings):
+    # --- email (operator guide) ----------------------------------------------
+    enable_email_alerts: bool = False
+    smtp_server: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    alert_sender_email: str = "tracetrack-alerts@example.com"
+    alert_sender_password: SecretStr | None = None
+    # 587 speaks STARTTLS, 465 implicit TLS; "none" only for a local relay or test server.
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None  # None -> ALERT_SENDER_EMAIL
+    smtp_ca_file: Path | None = None
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+
+    # --- SMS (operator guide) ------------------------------------------------
+    enable_sms_alerts: bool = False
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    # Regional or test endpoint replacing https://api.twilio.com.
+    twilio_api_base_url: str | None = None
+    twilio_timeout_seconds: float = Field(10.0, gt=0)
+
+    # --- webhooks ------------------------------------------------------------
+    enable_webhook_alerts: bool = False
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+
+    # --- the bridge itself -----------------------------------------------------
+    alert_config_file: Path = DEFAULT_ALERT_CONFIG
+    bridge_auth_token: SecretStr | None = None
+    bridge_auth_token_file: Path | None = None
+    # None -> SQLite under var_dir; PostgreSQL for several replicas.
+    bridge_database_url: str | None = None
+    bridge_instance_id: str | None = None  # None -> "<hostname>:<port>"
+    bridge_max_payload_bytes: int = Field(1_048_576, ge=1024)
+
+    # Delivery: exponential backoff with full jitter between initial and max delay;
+    # a delivery still failing transiently after give_up seconds is marked failed.
+    bridge_worker_threads: int = Field(8, ge=1, le=128)
+    bridge_claim_batch: int = Field(64, ge=1)
+    bridge_poll_interval_seconds: float = Field(1.0, gt=0)
+    bridge_retry_initial_seconds: float = Field(2.0, gt=0)
+    bridge_retry_max_delay_seconds: float = Field(300.0, gt=0)
+    bridge_retry_give_up_seconds: float = Field(6 * 3600.0, gt=0)
+    # A claimed delivery whose worker died is retried by another replica after this.
+    bridge_lease_seconds: float = Field(90.0, gt=0)
+
+    # Dead man's switch: 0 disables it.
+    bridge_watchdog_timeout_seconds: float = Field(600.0, ge=0)
+    bridge_watchdog_check_interval_seconds: float = Field(15.0, gt=0)
+
+    def database_url_resolved(self) -> str:
+        if self.bridge_database_url:
+            return self.bridge_database_url
+        return f"sqlite:///{self.resolved_var_dir() / DEFAULT_SQLITE_NAME}"
+
+    def instance_id(self, port: int) -> str:
+        return self.bridge_instance_id or f"{socket.gethostname()}:{port}"
+
+
+def default_token_file(settings: Settings) -> Path:
+    return settings.resolved_var_dir() / DEFAULT_TOKEN_FILE_NAME
+
+
+def ensure_token_file(settings: Settings) -> Path:
+    """The bearer-token file Alertmanager's `credentials_file` can point at.
+
+    `tracetrack up` calls this before rendering alertmanager.yml so the bridge
+    and Alertmanager share a token without anyone typing one.
+    """
+    explicit = getattr(settings, "bridge_auth_token_file", None)
+    path = explicit or default_token_file(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path
+
+
+def resolve_auth_token(settings: BridgeSettings) -> str:
+    """BRIDGE_AUTH_TOKEN, else the token file (created under var_dir when unset)."""
+    if settings.bridge_auth_token is not None:
+        token = settings.bridge_auth_token.get_secret_value().strip()
+        source = "BRIDGE_AUTH_TOKEN"
+    elif settings.bridge_auth_token_file is not None:
+        path = settings.bridge_auth_token_file
+        if not path.is_file():
+            raise ValueError(f"BRIDGE_AUTH_TOKEN_FILE: {path} does not exist")
+        token = path.read_text().strip()
+        source = f"BRIDGE_AUTH_TOKEN_FILE ({path})"
+    else:
+        path = ensure_token_file(settings)
+        token = path.read_text().strip()
+        source = f"BRIDGE_AUTH_TOKEN_FILE ({path})"
+    if len(token) < 16:
+        raise ValueError(f"{source}: the bearer token must be at least 16 characters")
+    return token

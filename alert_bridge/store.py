@@ -1,0 +1,346 @@
+"""The durable outbox: accepted notifications and their per-recipient deliveries.
+
+SQLite (WAL, synchronous=FULL, every write transaction `BEGIN IMMEDIATE`) for one
+bridge, PostgreSQL for several: rows are claimed with a lease (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL, the database write lock on SQLite), so each delivery is
+worked on by one replica at a time and a dead replica's claims expire.
+
+A delivery is unique per (notification key, channel, recipient); the
+notification key covers the group key, status and each alert's fingerprint and
+start time, so a payload delivered twice adds nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from alert_bridge.config import Recipient
+
+metadata = MetaData()
+
+notifications = Table(
+    "bridge_notifications", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # alert | watchdog
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # firing | resolved | missing | recovered
+    Column("title", Text, nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+deliveries = Table(
+    "bridge_deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_key", String(64), ForeignKey(notifications.c.key), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("format", String(16)),
+    Column("severity", String(16), nullable=False),
+    # pending -> sending (claimed, leased) -> sent | logged | failed; back to pending on retry
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_owner", String(200)),
+    Column("lease_expires", Float),
+    Column("last_error", Text),
+    Column("sent_at", Float),
+    Column("provider_ref", Text),
+    UniqueConstraint("notification_key", "channel", "recipient", name="uq_bridge_delivery"),
+    Index("ix_bridge_deliveries_due", "status", "next_attempt_at"),
+)
+
+watchdog = Table(
+    "bridge_watchdog", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),  # waiting | ok | missing
+    Column("armed_at", Float, nullable=False),
+    Column("last_heartbeat", Float),
+    Column("changed_at", Float, nullable=False),
+)
+
+OPEN_STATUSES = ("pending", "sending")
+DONE_STATUSES = ("sent", "logged", "failed")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    notification_key: str
+    channel: str
+    recipient: str
+    format: str | None
+    severity: str
+    attempts: int
+    created_at: float
+    kind: str
+    status: str
+    body: str
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves: pysqlite's implicit BEGIN is DEFERRED, which lets two
+        # writers deadlock on the lock upgrade instead of queueing on busy_timeout.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # a 2xx means the row survives power loss
+        cur.execute("PRAGMA busy_timeout=15000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size,
+            connect_args={"check_same_thread": False, "timeout": 15},
+        )
+        _sqlite_pragmas(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _insert(engine: Engine, table: Table) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+class Store:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    # --- intake -------------------------------------------------------------------
+
+    def add_notification(
+        self, conn: Connection, *, key: str, kind: str, severity: str, status: str,
+        title: str, group_key: str, body: str, recipients: Sequence[Recipient], now: float,
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        """Insert the notification and one delivery per recipient, skipping what exists.
+
+        Returns (new, duplicate) recipients. Runs inside the caller's transaction so
+        the intake commits everything or nothing.
+        """
+        conn.execute(
+            _insert(self.engine, notifications)
+            .values(key=key, kind=kind, severity=severity, status=status, title=title,
+                    group_key=group_key, body=body, received_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        new: list[Recipient] = []
+        dup: list[Recipient] = []
+        stmt = _insert(self.engine, deliveries).on_conflict_do_nothing(
+            index_elements=["notification_key", "channel", "recipient"]
+        )
+        for r in recipients:
+            res = conn.execute(stmt.values(
+                notification_key=key, channel=r.channel, recipient=r.address, format=r.format,
+                severity=severity, status="pending", attempts=0, created_at=now,
+                next_attempt_at=now,
+            ))
+            (new if res.rowcount == 1 else dup).append(r)
+        return new, dup
+
+    # --- the worker's side ------------------------------------------------------------
+
+    def release_own_claims(self, owner: str) -> int:
+        """After a crash and restart under the same identity, our in-flight claims are
+        retried at once instead of waiting for their leases to expire."""
+        with self.tx() as conn:
+            res = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.status == "sending", deliveries.c.lease_owner == owner)
+                .values(status="pending", lease_owner=None, lease_expires=None)
+            )
+            return int(res.rowcount)
+
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]:
+        due = or_(
+            and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.status == "sending", deliveries.c.lease_expires < now),
+        )
+        with self.tx() as conn:
+            q = select(deliveries.c.id).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
+            if self.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            ids = [row[0] for row in conn.execute(q)]
+            if not ids:
+                return []
+            conn.execute(
+                update(deliveries).where(deliveries.c.id.in_(ids)).values(
+                    status="sending", lease_owner=owner, lease_expires=now + lease_seconds,
+                    attempts=deliveries.c.attempts + 1,
+                )
+            )
+            rows = conn.execute(
+                select(
+                    deliveries.c.id, deliveries.c.notification_key, deliveries.c.channel,
+                    deliveries.c.recipient, deliveries.c.format, deliveries.c.severity,
+                    deliveries.c.attempts, deliveries.c.created_at, notifications.c.kind,
+                    notifications.c.status, notifications.c.body,
+                )
+                .join(notifications, notifications.c.key == deliveries.c.notification_key)
+                .where(deliveries.c.id.in_(ids))
+                .order_by(deliveries.c.next_attempt_at)
+            ).all()
+        return [Claimed(*row) for row in rows]
+
+    def _finish(self, delivery_id: int, owner: str, **values: Any) -> bool:
+        with self.tx() as conn:
+            res = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == "sending",
+                       deliveries.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires=None, **values)
+            )
+            return res.rowcount == 1
+
+    def mark_sent(self, delivery_id: int, owner: str, now: float, ref: str | None,
+                  status: str = "sent") -> bool:
+        return self._finish(delivery_id, owner, status=status, sent_at=now, provider_ref=ref,
+                            last_error=None)
+
+    def mark_retry(self, delivery_id: int, owner: str, next_at: float, error: str) -> bool:
+        return self._finish(delivery_id, owner, status="pending", next_attempt_at=next_at,
+                            last_error=error[:2000])
+
+    def mark_failed(self, delivery_id: int, owner: str, error: str) -> bool:
+        return self._finish(delivery_id, owner, status="failed", last_error=error[:2000])
+
+    def next_due(self) -> float | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")
+            ).scalar()
+
+    # --- operators --------------------------------------------------------------------
+
+    def queue_depth(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(deliveries)
+                .where(deliveries.c.status.in_(OPEN_STATUSES))
+            ).scalar_one())
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+            ).all()
+        return {status: int(n) for status, n in rows}
+
+    def recent(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
+        q = (
+            select(
+                deliveries.c.id, deliveries.c.notification_key, notifications.c.kind,
+                notifications.c.title, notifications.c.status.label("notification_status"),
+                deliveries.c.severity, deliveries.c.channel, deliveries.c.recipient,
+                deliveries.c.format, deliveries.c.status, deliveries.c.attempts,
+                deliveries.c.created_at, deliveries.c.next_attempt_at, deliveries.c.sent_at,
+                deliveries.c.last_error, deliveries.c.provider_ref,
+            )
+            .join(notifications, notifications.c.key == deliveries.c.notification_key)
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
+        if status:
+            q = q.where(deliveries.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(q)]
+
+    def notification_body(self, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            body = conn.execute(
+                select(notifications.c.body).where(notifications.c.key == key)
+            ).scalar()
+        return json.loads(body) if body else None
+
+    # --- dead man's switch ----------------------------------------------------------
+
+    def watchdog_row(self, conn: Connection, now: float) -> dict[str, Any]:
+        row = conn.execute(select(watchdog).where(watchdog.c.id == 1)).first()
+        if row is None:
+            conn.execute(
+                _insert(self.engine, watchdog)
+                .values(id=1, state="waiting", armed_at=now, last_heartbeat=None, changed_at=now)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            row = conn.execute(select(watchdog).where(watchdog.c.id == 1)).first()
+        assert row is not None
+        return dict(row._mapping)
+
+    def set_watchdog(self, conn: Connection, **values: Any) -> None:
+        conn.execute(update(watchdog).where(watchdog.c.id == 1).values(**values))
+
+    def lock_watchdog(self, conn: Connection, now: float) -> dict[str, Any]:
+        """The watchdog row, locked for this transaction (replicas must not both page)."""
+        row = self.watchdog_row(conn, now)
+        if self.is_postgres:
+            locked = conn.execute(
+                select(watchdog).where(watchdog.c.id == 1).with_for_update()
+            ).first()
+            assert locked is not None
+            row = dict(locked._mapping)
+        return row
+
+
+def now() -> float:
+    return time.time()
