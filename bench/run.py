@@ -1,0 +1,198 @@
+"""`make bench`: seed 5,000,000 bags into a fresh PostgreSQL, then measure every budget
+of DESIGN §7 that the current code base can measure, and write BENCHMARKS.md.
+
+    .venv/bin/python -m bench.run [--bags 5000000] [--out BENCHMARKS.md]
+
+Everything runs on this machine over loopback; each service is started here on a free
+port and stopped by PID at the end. Raw results also go to var/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+from app.db import migrate
+from app.seed import seed_database
+from bench.report import write_report
+from bench.stats import summarize_ms, time_calls
+from common.pgserver import PostgresServer
+from common.procs import ManagedProcess, free_port, http_ok, start_redis
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
+BENCH_PASSWORD = "bench-password-1"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": cpu,
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "os": platform.platform(), "python": platform.python_version(),
+            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                     capture_output=True, text=True).stdout.strip()}
+
+
+def explain_plans(url: str) -> dict[str, str]:
+    engine = sa.create_engine(url)
+    queries = {
+        "lookup by QR": ("SELECT * FROM bags WHERE qr_id = 'C0002500002'", {}),
+        "search by QR prefix": (
+            "SELECT * FROM bags WHERE qr_id >= 'C000250' AND qr_id < 'C000250\U0010ffff' "
+            "ORDER BY qr_id LIMIT 51", {}),
+        "search by status, next page": (
+            "SELECT * FROM bags WHERE status = 'lost' AND qr_id > 'C0001000000' "
+            "ORDER BY qr_id LIMIT 51", {}),
+        "scans today": ("SELECT count(*) FROM scans WHERE scanned_at >= date_trunc('day', now())", {}),
+    }
+    out = {}
+    with engine.connect() as conn:
+        for name, (sql, params) in queries.items():
+            rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params)
+            out[name] = "\n".join(r[0] for r in rows)
+    engine.dispose()
+    return out
+
+
+def add_admin(url: str) -> None:
+    subprocess.run([TRACETRACK, "user", "add", "bench-admin", "--role", "admin", "--password-stdin"],
+                   input=BENCH_PASSWORD + "\n", text=True, check=True, capture_output=True,
+                   env={**os.environ, "DATABASE_URL": url})
+
+
+def measure_api(base: str, n_bags: int, n: int) -> dict[str, Any]:
+    rng = random.Random(7)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        tok = client.post("/api/auth/login", json={"username": "bench-admin",
+                                                   "password": BENCH_PASSWORD}).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {tok}"
+
+        def qr() -> str:
+            bag_id = rng.randint(1, n_bags)
+            return f"{'P' if bag_id % 10 == 1 else 'C'}{bag_id:010d}"
+
+        def lookup() -> None:
+            r = client.get(f"/api/bags/{qr()}")
+            assert r.status_code == 200, r.text
+
+        def search() -> None:
+            r = client.get("/api/bags", params={"q": qr()[:9], "limit": 50})
+            assert r.status_code == 200 and r.json()["items"], r.text
+
+        def search_status() -> None:
+            r = client.get("/api/bags", params={"status": "delivered", "q": qr()[:7], "limit": 50})
+            assert r.status_code == 200, r.text
+
+        def metrics() -> None:
+            assert client.get("/metrics").status_code == 200
+
+        return {
+            "lookup": summarize_ms(time_calls(lookup, n)),
+            "search": summarize_ms(time_calls(search, n)),
+            "search_status": summarize_ms(time_calls(search_status, n // 2)),
+            "metrics": summarize_ms(time_calls(metrics, 200)),
+        }
+
+
+def optional(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bags", type=int, default=5_000_000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
+    args = parser.parse_args(argv)
+
+    if args.workdir.exists():
+        shutil.rmtree(args.workdir)
+    args.workdir.mkdir(parents=True)
+    results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                               "machine": machine(), "bags": args.bags}
+    procs: list[ManagedProcess] = []
+    pg = PostgresServer(args.workdir / "pg").start()
+    try:
+        url = pg.create_database("bench")
+        migrate(url)
+        print(f"seeding {args.bags:,} bags...", flush=True)
+        t = time.perf_counter()
+        stats = seed_database(url, bags=args.bags, progress=True)
+        results["seed"] = {"seconds": round(time.perf_counter() - t, 1), "bags": stats.bags,
+                           "scans": stats.scans, "bills": stats.bills,
+                           "phases": {k: round(v, 1) for k, v in stats.seconds.items()}}
+        print(stats.summary(), flush=True)
+        results["explain"] = explain_plans(url)
+        add_admin(url)
+
+        redis_proc, redis_port = start_redis(args.workdir / "redis")
+        procs.append(redis_proc)
+        env = {"DATABASE_URL": url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+               "TRACETRACK_VAR_DIR": str(args.workdir)}
+        app_port = free_port()
+        app = ManagedProcess("app", [TRACETRACK, "app", "--port", str(app_port), "--workers", "2"],
+                             args.workdir / "app.log", env=env).start()
+        procs.append(app)
+        app.wait_ready(http_ok(f"http://127.0.0.1:{app_port}/healthz"), timeout=120)
+        print("measuring the API...", flush=True)
+        results["api"] = measure_api(f"http://127.0.0.1:{app_port}", args.bags, args.requests)
+
+        if optional("exporter.bench"):
+            from exporter.bench import measure_scrape
+
+            exp_port = free_port()
+            exp = ManagedProcess("exporter", [TRACETRACK, "exporter", "--port", str(exp_port)],
+                                 args.workdir / "exporter.log", env=env).start()
+            procs.append(exp)
+            exp.wait_ready(http_ok(f"http://127.0.0.1:{exp_port}/metrics"), timeout=60)
+            print("measuring the exporter...", flush=True)
+            results["exporter"] = measure_scrape(f"http://127.0.0.1:{exp_port}/metrics", 300)
+
+        app.stop()
+        if optional("bench.instrumentation_overhead"):
+            from bench.instrumentation_overhead import measure_overhead
+
+            print("measuring instrumentation overhead...", flush=True)
+            results["overhead"] = measure_overhead(database_url=url, workdir=args.workdir)
+
+        if optional("alert_bridge.bench"):
+            from alert_bridge.bench import run_bridge_bench
+
+            print("measuring the alert bridge...", flush=True)
+            results["bridge"] = run_bridge_bench(args.workdir / "bridge")
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        pg.stop()
+
+    (args.workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    write_report(results, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
