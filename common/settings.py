@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     grafana_port: int = 3000
+    # The redis-server `tracetrack up` starts when REDIS_URL is unset.
+    local_redis_port: int = 6379
 
     # --- database pool: the operator guide asks for 100-250 connections in total,
     # shared by all app workers (each worker gets total / workers).

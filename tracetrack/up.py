@@ -103,7 +103,7 @@ def _start_redis(stack: Stack, settings, env: dict[str, str]) -> None:  # type: 
     if shutil.which("redis-server") is None:
         print("redis-server not installed: the app uses its in-process cache", flush=True)
         return
-    port = 6379
+    port = settings.local_redis_port
     if port_open(port):
         print(f"port {port} busy: using the Redis already there", flush=True)
     else:

@@ -1,0 +1,45 @@
+"""`tracetrack up` serves the stack on the embedded database and stops all of it on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from common.procs import free_port, wait_until
+
+
+def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_path: Path) -> None:
+    ports = {name: str(free_port()) for name in
+             ("APP_PORT", "EXPORTER_PORT", "BRIDGE_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT",
+              "LOCAL_REDIS_PORT")}
+    env = {**os.environ, **ports, "TRACETRACK_VAR_DIR": str(tmp_path / "var")}
+    for var in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(var, None)
+    log = open(tmp_path / "up.log", "w+")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("tracetrack")), "up", "--workers", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "up.log").read_text(), 180,
+                   "tracetrack up to print its URLs")
+        out = (tmp_path / "up.log").read_text()
+        app_url = f"http://127.0.0.1:{ports['APP_PORT']}"
+        assert app_url in out
+        assert httpx.get(f"{app_url}/readyz").json()["checks"] == {"cache": "redis", "database": "ok"}
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    time.sleep(0.5)
+    survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert survivors == [], [c.cmdline() for c in survivors]
+    # The embedded PostgreSQL it started is gone too.
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if str(tmp_path) in " ".join(p.info["cmdline"] or []) and "postgres" in " ".join(p.info["cmdline"] or [])]
