@@ -1,0 +1,72 @@
+"""`tracetrack exporter`: the dedicated Prometheus exporter."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("exporter", help="serve host, PostgreSQL, business and Redis metrics")
+    p.add_argument("--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default EXPORTER_PORT or 9817)")
+    p.set_defaults(func=run_exporter)
+
+
+def run_exporter(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import sys
+
+    from pydantic import ValidationError
+
+    from common.pgserver import resolve_database_url
+    from common.settings import Settings
+    from exporter.scrape import Scraper
+    from exporter.server import ExporterHTTPServer
+    from exporter.service import ConfigError, build_collectors
+    from exporter.settings import ExporterSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log = logging.getLogger("exporter")
+    try:
+        settings, xsettings = Settings(), ExporterSettings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"error: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+
+    database_url: str | None = None
+    database_error = ""
+    try:
+        database_url = resolve_database_url(settings.database_url, settings.resolved_var_dir())
+    except Exception as exc:  # noqa: BLE001 - host and Redis metrics are still worth serving
+        database_error = f"could not start or find the database: {exc}"
+        log.error("%s; database collectors will report up 0", database_error)
+
+    try:
+        scraper = Scraper(build_collectors(settings, xsettings, database_url, database_error))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.exporter_port
+    try:
+        server = ExporterHTTPServer((host, port), scraper, xsettings.default_scrape_timeout_seconds)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    names = ", ".join(c.name for c in scraper.collectors)
+    print(f"TraceTrack exporter: http://{host}:{server.port}/metrics  (collectors: {names})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,67 @@
+"""Assemble the collectors from settings and serve them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from common.settings import Settings
+from exporter.business import BusinessCollector, utc_now
+from exporter.collector import Collector
+from exporter.pg import PgConnection, libpq_dsn
+from exporter.postgres import PostgresCollector
+from exporter.rediscache import RedisCollector
+from exporter.scrape import Scraper
+from exporter.server import ExporterHTTPServer
+from exporter.settings import ExporterSettings
+from exporter.system import SystemCollector
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A setting the exporter cannot start with; the message names the env var."""
+
+
+def check_config(settings: Settings, xsettings: ExporterSettings) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TRACETRACK_TIMEZONE: unknown time zone {settings.timezone!r} "
+                          "(use an IANA name such as Asia/Kolkata or UTC)") from None
+    for mp in xsettings.mountpoint_list():
+        if not os.path.isdir(mp):
+            raise ConfigError(f"TRACETRACK_EXPORTER_MOUNTPOINTS: {mp!r} is not a directory")
+
+
+def build_collectors(settings: Settings, xsettings: ExporterSettings, database_url: str | None,
+                     database_error: str = "",
+                     clock: Callable[[], datetime] = utc_now) -> list[Collector]:
+    """System, postgres, business and (when REDIS_URL is set) redis collectors.
+
+    `database_url` None means it could not be resolved (`database_error` says why): the
+    two database collectors then report up 0 rather than the exporter refusing to start.
+    """
+    check_config(settings, xsettings)
+    dsn = libpq_dsn(database_url) if database_url else None
+    collectors: list[Collector] = [
+        SystemCollector(xsettings.mountpoint_list() or None),
+        # Separate connections: a lock wait in one does not stall the other.
+        PostgresCollector(PgConnection(dsn, database_error)),
+        BusinessCollector(PgConnection(dsn, database_error), settings.timezone, clock=clock),
+    ]
+    if settings.redis_url:
+        collectors.append(RedisCollector(settings.redis_url))
+    return collectors
+
+
+def start_server(host: str, port: int, scraper: Scraper, default_timeout: float) -> ExporterHTTPServer:
+    """Bind now, serve on a daemon thread; call .shutdown() and .server_close() to stop."""
+    server = ExporterHTTPServer((host, port), scraper, default_timeout)
+    threading.Thread(target=server.serve_forever, name="exporter-http", daemon=True).start()
+    return server

@@ -1,0 +1,22 @@
+"""Exporter-only settings; everything shared (ports, URLs, timezone) is common.settings.Settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ExporterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False,
+                                      populate_by_name=True)
+
+    # Used when a client sends no X-Prometheus-Scrape-Timeout-Seconds (a human with curl);
+    # Prometheus' own default scrape_timeout is 10 s.
+    default_scrape_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias="TRACETRACK_EXPORTER_SCRAPE_TIMEOUT")
+    # Comma-separated mountpoints for tracetrack_disk_usage_ratio; empty -> every
+    # physical partition psutil reports (and "/" if it reports none).
+    mountpoints: str = Field("", validation_alias="TRACETRACK_EXPORTER_MOUNTPOINTS")
+
+    def mountpoint_list(self) -> list[str]:
+        return [m.strip() for m in self.mountpoints.split(",") if m.strip()]
