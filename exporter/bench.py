@@ -1,0 +1,49 @@
+"""Scrape latency of a running exporter, for `make bench` (the lead's bench/ calls this)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from common import metric_names as names
+from exporter.server import TIMEOUT_HEADER
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    # Nearest-rank: with n = 100, p99 is the 99th fastest scrape, not an interpolation.
+    rank = max(1, min(len(sorted_ms), round(q * len(sorted_ms) + 0.5)))
+    return sorted_ms[rank - 1]
+
+
+def measure_scrape(url: str, n: int, timeout_seconds: float = 10.0, warmup: int = 3) -> dict[str, Any]:
+    """Time `n` sequential GETs of `url` (the exporter's /metrics) as Prometheus sends them.
+
+    Returns n, p50_ms, p99_ms, mean_ms, max_ms and collectors_down (collectors with up 0
+    in the last scrape: a figure measured while a collector timed out is not the figure).
+    """
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    headers = {TIMEOUT_HEADER: str(timeout_seconds)}
+    timings: list[float] = []
+    with httpx.Client(timeout=timeout_seconds + 5, headers=headers) as client:
+        for _ in range(warmup):  # connections opened, CPU sampler primed
+            client.get(url).raise_for_status()
+        body = ""
+        for _ in range(n):
+            started = time.perf_counter()
+            r = client.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+            r.raise_for_status()
+            body = r.text
+    down = sorted(
+        s.labels["collector"]
+        for family in text_string_to_metric_families(body) if family.name == names.COLLECTOR_UP
+        for s in family.samples if s.value != 1
+    )
+    timings.sort()
+    return {"n": n, "p50_ms": _percentile(timings, 0.50), "p99_ms": _percentile(timings, 0.99),
+            "mean_ms": statistics.fmean(timings), "max_ms": timings[-1], "collectors_down": down}

@@ -1,0 +1,309 @@
+"""The exporter against real PostgreSQL and redis-server: values, isolation, deadlines."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg2
+import pytest
+
+from app.db import migrate
+from common.procs import start_redis, wait_until
+from exporter.pg import libpq_dsn
+from exporter.server import TIMEOUT_HEADER, scrape_budget
+from exporter.system import CpuSampler
+from tests.support.exporterkit import running_exporter, scrape, sql, types, up, value
+
+KOLKATA = "Asia/Kolkata"  # UTC+5:30, no DST: local midnight is 18:30 UTC the day before
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def seed_small(database_url: str) -> None:
+    """3 users, 7 bags, scans and bills around the Kolkata midnights of 15 March 2024."""
+    migrate(database_url)
+    sql(database_url, "INSERT INTO users (id, username, password_hash, role) VALUES "
+        "(1, 'a', 'x', 'admin'), (2, 'd', 'x', 'dispatcher'), (3, 'b', 'x', 'biller')")
+    sql(database_url, "INSERT INTO bags (id, qr_id, bag_type) "
+        "SELECT i, 'QR' || i, 'parent' FROM generate_series(1, 7) i")
+    scan_times = [
+        "2024-03-14 18:29:59.999999",  # 23:59:59.999999 on the 14th in Kolkata: yesterday
+        "2024-03-14 18:30:00",         # local midnight: today (inclusive)
+        "2024-03-14 20:00:00",         # still the 14th in UTC, already the 15th in Kolkata
+        "2024-03-15 04:29:00",
+        "2024-03-15 18:29:59",         # 23:59:59 local: today
+        "2024-03-15 18:30:00",         # next local midnight: tomorrow (exclusive)
+    ]
+    for i, ts in enumerate(scan_times, start=1):
+        sql(database_url, "INSERT INTO scans (bag_id, user_id, location, scanned_at) "
+            "VALUES (%s, 2, 'Hub', %s)", (i, utc(ts)))
+    for i, ts in enumerate(["2024-03-14 18:29:59", "2024-03-14 18:30:00", "2024-03-15 12:00:00"]):
+        sql(database_url, "INSERT INTO bills (bill_number, created_by, created_at) "
+            "VALUES (%s, 3, %s)", (f"B{i}", utc(ts)))
+
+
+def db_count_local_day(database_url: str, table: str, column: str, day: str) -> int:
+    """The database's own answer to "how many on `day` in Kolkata"."""
+    [(n,)] = sql(database_url, f"SELECT count(*) FROM {table} "
+                 f"WHERE ({column} AT TIME ZONE %s)::date = %s::date", (KOLKATA, day))
+    return int(n)
+
+
+def test_business_counts_follow_the_database_and_the_local_day(database_url: str) -> None:
+    seed_small(database_url)
+    clock = Clock(utc("2024-03-15 04:30:00"))  # 10:00 on the 15th in Kolkata
+    with running_exporter(database_url, timezone=KOLKATA, clock=clock) as url:
+        _, s = scrape(url)
+        assert up(s, "business") == 1
+        assert value(s, "tracetrack_scans_today") == 4
+        assert value(s, "tracetrack_scans_today") == db_count_local_day(database_url, "scans", "scanned_at", "2024-03-15")
+        assert value(s, "tracetrack_bills_today") == 2
+        assert value(s, "tracetrack_bills_today") == db_count_local_day(database_url, "bills", "created_at", "2024-03-15")
+        assert value(s, "tracetrack_users") == sql(database_url, "SELECT count(*) FROM users")[0][0] == 3
+        # The bag figure is PostgreSQL's statistic, flushed shortly after the inserts commit.
+        wait_until(lambda: value(scrape(url)[1], "tracetrack_bags") == 7, 10, "bags == 7")
+
+        clock.now = utc("2024-03-15 18:30:00")  # local midnight: a new day, no restart
+        _, s = scrape(url)
+        assert value(s, "tracetrack_scans_today") == 1
+        assert value(s, "tracetrack_scans_today") == db_count_local_day(database_url, "scans", "scanned_at", "2024-03-16")
+        assert value(s, "tracetrack_bills_today") == 0
+
+        sql(database_url, "INSERT INTO scans (bag_id, user_id, location, scanned_at) "
+            "VALUES (7, 1, 'Hub', %s)", (utc("2024-03-16 01:00:00"),))
+        assert value(scrape(url)[1], "tracetrack_scans_today") == 2
+
+
+def test_postgres_connections_limits_and_table_maintenance(database_url: str) -> None:
+    seed_small(database_url)
+    dsn = libpq_dsn(database_url)
+    in_txn = psycopg2.connect(dsn)
+    idle = psycopg2.connect(dsn)
+    try:
+        with in_txn.cursor() as cur:
+            cur.execute("SELECT 1")  # psycopg2 opened a transaction: now idle in transaction
+        with running_exporter(database_url) as url:
+            _, s = scrape(url)
+            assert up(s, "postgres") == 1
+            by_state = dict(sql(database_url, "SELECT state, count(*) FROM pg_stat_activity "
+                                "WHERE backend_type = 'client backend' GROUP BY state"))
+            assert value(s, "tracetrack_db_connections", state="idle_in_transaction") == \
+                by_state["idle in transaction"] >= 1
+            total = sum(v for (name, _), v in s.items() if name == "tracetrack_db_connections")
+            # The connection that asked pg_stat_activity above is the only one the exporter did not see.
+            assert total == sum(by_state.values()) - 1
+            assert value(s, "tracetrack_db_max_connections") == \
+                int(sql(database_url, "SHOW max_connections")[0][0])
+            assert value(s, "tracetrack_db_size_bytes") > 1_000_000
+            assert value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags") == 0
+
+            sql(database_url, "UPDATE bags SET status = 'in_transit' WHERE id <= 3")
+            wait_until(lambda: value(scrape(url)[1], "tracetrack_db_table_dead_tuples", table="bags") == 3,
+                       10, "3 dead tuples in bags")
+
+            before = time.time()
+            sql(database_url, "VACUUM ANALYZE bags")
+
+            def vacuumed() -> bool:
+                _, s = scrape(url)
+                return (value(s, "tracetrack_db_table_dead_tuples", table="bags") == 0
+                        and value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags") >= before - 1
+                        and value(s, "tracetrack_db_table_last_analyze_timestamp_seconds", table="bags") >= before - 1)
+            wait_until(vacuumed, 10, "VACUUM ANALYZE seen")
+            _, s = scrape(url)
+            assert value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags") <= time.time()
+            assert value(s, "tracetrack_db_table_live_tuples", table="bags") == 7
+            assert value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bill_bags") == 0
+    finally:
+        in_txn.close()
+        idle.close()
+
+
+def test_system_ratios_match_the_host_and_never_block() -> None:
+    with running_exporter(None) as url:
+        started = time.monotonic()
+        _, s = scrape(url)
+        assert time.monotonic() - started < 0.5  # cpu_percent(interval=1) would take >= 1 s
+        assert up(s, "system") == 1
+        assert 0 <= value(s, "tracetrack_cpu_usage_ratio") <= 1
+        vm = psutil.virtual_memory()
+        assert value(s, "tracetrack_memory_usage_ratio") == pytest.approx(
+            (vm.total - vm.available) / vm.total, abs=0.05)
+        disk = shutil.disk_usage("/")
+        assert value(s, "tracetrack_disk_usage_ratio", mountpoint="/") == pytest.approx(
+            disk.used / (disk.used + disk.free), abs=0.01)
+        assert value(s, "tracetrack_exporter_collector_duration_seconds", collector="system") < 0.5
+
+
+def test_cpu_ratio_is_the_busy_share_between_readings() -> None:
+    from collections import namedtuple
+
+    Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
+    readings = iter([Times(10, 0, 10, 80, 0, 0, 0, 0, 0, 0),
+                     Times(40, 0, 20, 120, 20, 0, 0, 0, 0, 0),   # +40 busy, +60 idle/iowait
+                     Times(40, 0, 20, 220, 20, 0, 0, 0, 0, 0)])  # +100 idle
+    now = [0.0]
+    sampler = CpuSampler(min_window=1.0, read=lambda: next(readings), clock=lambda: now[0])
+    now[0] = 5.0
+    assert sampler.ratio() == pytest.approx(0.4)
+    now[0] = 5.5  # closer than min_window: the last ratio, no new reading
+    assert sampler.ratio() == pytest.approx(0.4)
+    now[0] = 7.0
+    assert sampler.ratio() == 0.0
+
+
+def test_redis_down_drops_only_the_redis_collector(database_url: str, tmp_path: Path) -> None:
+    import redis
+
+    seed_small(database_url)
+    proc, port = start_redis(tmp_path / "redis")
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(redis_url)
+        client.set("bag:QR1", "x")
+        client.get("bag:QR1")
+        client.get("bag:missing")
+        with running_exporter(database_url, redis_url=redis_url, timezone=KOLKATA,
+                              clock=Clock(utc("2024-03-15 04:30:00"))) as url:
+            _, s = scrape(url)
+            info = client.info()
+            assert up(s, "redis") == value(s, "tracetrack_redis_up") == 1
+            assert value(s, "tracetrack_redis_keyspace_hits_total") == info["keyspace_hits"] == 1
+            assert value(s, "tracetrack_redis_keyspace_misses_total") == info["keyspace_misses"] == 1
+            assert value(s, "tracetrack_redis_memory_used_bytes") > 0
+            client.close()
+
+            proc.stop()
+            started = time.monotonic()
+            _, down = scrape(url, timeout=2.0)
+            assert time.monotonic() - started < 2.0
+            assert up(down, "redis") == value(down, "tracetrack_redis_up") == 0
+            assert ("tracetrack_redis_memory_used_bytes", frozenset()) not in down
+            for collector in ("system", "postgres", "business"):
+                assert up(down, collector) == 1
+            for name in ("tracetrack_bags", "tracetrack_users", "tracetrack_scans_today",
+                         "tracetrack_bills_today", "tracetrack_db_max_connections"):
+                assert value(down, name) == value(s, name)
+
+            proc, _ = start_redis(tmp_path / "redis", port=port)
+            wait_until(lambda: up(scrape(url)[1], "redis") == 1, 10, "redis collector up again")
+    finally:
+        proc.stop()
+
+
+def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> None:
+    seed_small(database_url)
+    with running_exporter(database_url) as url:
+        assert up(scrape(url)[1], "business") == 1
+        locker = psycopg2.connect(libpq_dsn(database_url))
+        try:
+            with locker.cursor() as cur:  # counting today's scans now waits for this lock
+                cur.execute("LOCK TABLE scans IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            _, s = scrape(url, timeout=1.0)
+            assert time.monotonic() - started < 1.0
+            assert up(s, "business") == 0
+            assert ("tracetrack_scans_today", frozenset()) not in s
+            assert up(s, "postgres") == up(s, "system") == 1
+
+            def exporter_waits_on_lock() -> bool:
+                return bool(sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE application_name "
+                                "= 'tracetrack-exporter' AND wait_event_type = 'Lock'"))
+            # statement_timeout cancels the query in PostgreSQL too; it does not linger
+            # holding a connection while the lock is still held.
+            wait_until(lambda: not exporter_waits_on_lock(), 3, "the exporter's query cancelled")
+            assert up(scrape(url, timeout=1.0)[1], "business") == 0
+        finally:
+            locker.close()
+        assert up(scrape(url)[1], "business") == 1
+
+
+def test_missing_schema_and_unreachable_database_are_up_0(database_url: str, tmp_path: Path) -> None:
+    with running_exporter(database_url) as url:
+        _, s = scrape(url)
+        assert up(s, "business") == 0  # no tables yet
+        assert up(s, "postgres") == up(s, "system") == 1
+        migrate(database_url)
+        assert up(scrape(url)[1], "business") == 1  # no restart needed
+
+    nowhere = "postgresql+psycopg2://postgres@127.0.0.1:1/none"
+    with running_exporter(nowhere) as url:
+        _, s = scrape(url)
+        assert up(s, "postgres") == up(s, "business") == 0
+        assert up(s, "system") == 1
+
+
+def test_http_contract(database_url: str) -> None:
+    migrate(database_url)
+    with running_exporter(database_url) as url:
+        r = httpx.get(f"{url}/metrics", headers={TIMEOUT_HEADER: "soon"})
+        assert r.status_code == 400 and TIMEOUT_HEADER in r.text
+        assert httpx.get(f"{url}/metrics", headers={TIMEOUT_HEADER: "-1"}).status_code == 400
+        r = httpx.get(f"{url}/nope")
+        assert r.status_code == 404 and "/metrics" in r.text
+        assert httpx.get(f"{url}/healthz").text == "ok\n"
+        r = httpx.get(f"{url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        assert r.headers["content-type"].startswith("application/openmetrics-text")
+        assert r.text.endswith("# EOF\n")
+        # Every scrape builds fresh families: values change between scrapes.
+        before = value(scrape(url)[1], "tracetrack_users")
+        sql(database_url, "INSERT INTO users (username, password_hash, role) VALUES ('z', 'x', 'admin')")
+        assert value(scrape(url)[1], "tracetrack_users") == before + 1
+
+
+def test_scrape_budget_leaves_a_margin() -> None:
+    assert scrape_budget("10", 5) == pytest.approx(9.5)
+    assert scrape_budget("1", 5) == pytest.approx(0.9)
+    assert scrape_budget(None, 5) == pytest.approx(4.5)
+    assert 0 < scrape_budget("0.2", 5) < 0.2
+
+
+def test_output_passes_promtool(database_url: str, redis_url: str) -> None:
+    seed_small(database_url)
+    with running_exporter(database_url, redis_url=redis_url) as url:
+        text, s = scrape(url)
+    assert all(up(s, c) == 1 for c in ("system", "postgres", "business", "redis"))
+    assert types(text)["tracetrack_redis_keyspace_hits_total"] == "counter"
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), \
+        check.stdout + check.stderr
+
+
+def test_command_rejects_a_bad_timezone(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).with_name("tracetrack"))
+    r = subprocess.run([exe, "exporter", "--port", "0"], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "TRACETRACK_TIMEZONE": "Mars/Olympus",
+                            "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
+                            "TRACETRACK_VAR_DIR": str(tmp_path)})
+    assert r.returncode == 2
+    assert "TRACETRACK_TIMEZONE" in r.stderr and "Mars/Olympus" in r.stderr
+
+
+def test_bench_helper_measures_scrapes(database_url: str) -> None:
+    from exporter.bench import measure_scrape
+
+    migrate(database_url)
+    with running_exporter(database_url) as url:
+        result = measure_scrape(f"{url}/metrics", 20)
+    assert result["n"] == 20
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["collectors_down"] == []
+
+
