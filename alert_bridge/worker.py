@@ -31,6 +31,8 @@ from alert_bridge.store import Claimed, Store
 
 log = logging.getLogger("alert_bridge.delivery")
 
+MAX_RETRY_AFTER = 3600.0
+
 
 def backoff_delay(attempts: int, initial: float, maximum: float,
                   retry_after: float | None = None, rng: random.Random | None = None) -> float:
@@ -38,7 +40,9 @@ def backoff_delay(attempts: int, initial: float, maximum: float,
     replicas and groups retrying together spread out but never retry at once."""
     step = min(maximum, initial * (2 ** max(0, attempts - 1)))
     delay = step / 2 + (rng or random).uniform(0, step / 2)
-    return max(delay, min(retry_after or 0.0, maximum))
+    # The receiver's Retry-After wins over our schedule (capped: a bogus header must
+    # not park a page for a day).
+    return max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER))
 
 
 class Deliverer:
