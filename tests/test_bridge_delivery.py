@@ -18,6 +18,7 @@ from tests.support.bridgekit import (
     wait_for,
     write_alert_config,
 )
+
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
