@@ -135,7 +135,9 @@ def _interesting_labels(labels: dict[str, str]) -> str:
 # --- email ---------------------------------------------------------------------------
 
 def email_subject(m: Message) -> str:
-    return clip(f"{m.headline} - {m.summary}" if m.summary != m.title else m.headline, 200)
+    text = f"{m.headline} - {m.summary}" if m.summary != m.title else m.headline
+    # A header must be one line; annotations often are not.
+    return clip(" ".join(text.split()), 200)
 
 
 def email_text(m: Message) -> str:

@@ -1,0 +1,130 @@
+"""alert_config.py validation, `tracetrack bridge check-config`, and startup refusing
+an invalid file with the file and the entry named."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alert_bridge.config import (
+    CHANNEL_MATRIX,
+    ConfigError,
+    load_config,
+    parse_recipients,
+    webhook_format_for,
+)
+from alert_bridge.settings import DEFAULT_ALERT_CONFIG
+from common.procs import free_port
+from tests.support.bridgekit import write_alert_config
+
+TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
+
+
+def test_the_shipped_config_is_valid_and_follows_the_matrix() -> None:
+    cfg = load_config(DEFAULT_ALERT_CONFIG)
+    assert CHANNEL_MATRIX == {"critical": ("sms", "email", "webhook"),
+                              "warning": ("email", "webhook"), "info": ("email",)}
+    assert {r.channel for r in cfg.for_severity("critical")} == {"sms", "email", "webhook"}
+    assert {r.channel for r in cfg.for_severity("warning")} == {"email", "webhook"}
+    assert {r.channel for r in cfg.for_severity("info")} == {"email"}
+    assert {r.channel for r in cfg.critical_pager()} == {"sms", "email"}
+
+
+@pytest.mark.parametrize("raw, entry, problem", [
+    ({"email": {"critical": ["ok@example.com", "not-an-email"]}},
+     "['email']['critical'][1]", "not a valid email address"),
+    ({"email": {"info": ["two@@example.com"]}}, "['email']['info'][0]", "not a valid email"),
+    ({"sms": {"critical": ["4155550100"]}}, "['sms']['critical'][0]", "not an E.164"),
+    ({"sms": {"critical": ["+1 415 555 0100"]}}, "['sms']['critical'][0]", "not an E.164"),
+    ({"webhook": {"critical": ["hooks.slack.com/services/x"]}},
+     "['webhook']['critical'][0]", "not a valid http(s) URL"),
+    ({"webhook": {"warning": ["ftp://example.com/hook"]}},
+     "['webhook']['warning'][0]", "not a valid http(s) URL"),
+    ({"webhook": {"warning": [{"url": "https://example.com/h", "format": "teams"}]}},
+     "['webhook']['warning'][0]", "unknown webhook format 'teams'"),
+    ({"webhook": {"warning": [{"href": "https://example.com/h"}]}},
+     "['webhook']['warning'][0]", "unknown key(s) ['href']"),
+    ({"pager": {"critical": ["x"]}}, "['pager']", "unknown channel"),
+    ({"email": {"urgent": ["a@example.com"]}}, "['email']['urgent']", "unknown severity"),
+    ({"sms": {"warning": ["+14155550100"]}}, "['sms']['warning']", "channel matrix"),
+    ({"webhook": {"info": ["https://example.com/h"]}}, "['webhook']['info']", "channel matrix"),
+    ({"email": {"info": "a@example.com"}}, "['email']['info']", "must be a list"),
+    ({"email": {"info": ["a@example.com", "a@example.com"]}}, "['email']['info'][1]", "twice"),
+])
+def test_invalid_entries_are_named(tmp_path: Path, raw: dict[str, Any], entry: str,
+                                   problem: str) -> None:
+    path = write_alert_config(tmp_path / "alert_config.py", raw)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert f"ALERT_RECIPIENTS{entry}" in str(err.value)
+    assert problem in str(err.value)
+
+
+def test_file_level_problems_are_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.py"
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(missing)
+    broken = tmp_path / "broken.py"
+    broken.write_text("ALERT_RECIPIENTS = {'email': \n")
+    with pytest.raises(ConfigError, match=r"broken.py: cannot be loaded: SyntaxError"):
+        load_config(broken)
+    empty = tmp_path / "empty.py"
+    empty.write_text("RECIPIENTS = {}\n")
+    with pytest.raises(ConfigError, match="defines no ALERT_RECIPIENTS"):
+        load_config(empty)
+
+
+def test_webhook_format_is_recognised_from_the_host() -> None:
+    assert webhook_format_for("https://hooks.slack.com/services/T/B/X") == "slack"
+    assert webhook_format_for("https://discord.com/api/webhooks/1/x") == "discord"
+    assert webhook_format_for("https://discordapp.com/api/webhooks/1/x") == "discord"
+    assert webhook_format_for("https://alerts.example.com/hook") == "json"
+    assert webhook_format_for("https://slack.com.evil.example/x") == "json"
+    cfg = parse_recipients({"webhook": {"warning": [
+        {"url": "https://hooks.slack.com/services/T/B/X", "format": "json"},
+        "https://discord.com/api/webhooks/1/x",
+    ]}}, Path("x.py"))
+    assert [r.format for r in cfg.for_severity("warning")] == ["json", "discord"]
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TRACETRACK, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+
+
+def test_check_config_cli(tmp_path: Path) -> None:
+    good = _run(["bridge", "check-config"], {"ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG),
+                                             "TRACETRACK_VAR_DIR": str(tmp_path)})
+    assert good.returncode == 0, good.stderr
+    assert "OK, 8 recipients" in good.stdout
+    assert "ENABLE_EMAIL_ALERTS is off" in good.stdout  # says why nothing will be sent
+
+    bad = write_alert_config(tmp_path / "bad.py", {"sms": {"critical": ["0800-SOS"]}})
+    out = _run(["bridge", "check-config"], {"ALERT_CONFIG_FILE": str(bad)})
+    assert out.returncode == 1
+    assert f"{bad}: ALERT_RECIPIENTS['sms']['critical'][0]" in out.stderr
+    assert "E.164" in out.stderr
+
+    sms_without_creds = _run(["bridge", "check-config"], {
+        "ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG), "ENABLE_SMS_ALERTS": "true",
+        "TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": "", "TWILIO_FROM_NUMBER": "12345"})
+    assert sms_without_creds.returncode == 1
+    assert "TWILIO_AUTH_TOKEN: required" in sms_without_creds.stderr
+    assert "TWILIO_FROM_NUMBER: '12345' is not E.164" in sms_without_creds.stderr
+
+
+def test_bridge_refuses_to_start_with_an_invalid_config(tmp_path: Path) -> None:
+    bad = write_alert_config(tmp_path / "bad.py",
+                             {"email": {"critical": ["oncall@example"]}})
+    out = _run(["bridge", "--port", str(free_port())],
+               {"ALERT_CONFIG_FILE": str(bad), "TRACETRACK_VAR_DIR": str(tmp_path / "var")})
+    assert out.returncode == 2
+    assert "configuration error" in out.stderr
+    assert f"{bad}: ALERT_RECIPIENTS['email']['critical'][0]" in out.stderr
+    assert not (tmp_path / "var" / "bridge.sqlite3").exists()  # stopped before anything
