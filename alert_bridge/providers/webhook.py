@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 
@@ -12,6 +13,10 @@ from alert_bridge.providers.base import PermanentError, TransientError, display_
 from alert_bridge.settings import BridgeSettings
 
 RETRYABLE_STATUS = {408, 425, 429}
+
+# httpx logs every request URL at INFO, and a webhook URL's path is its secret.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

@@ -19,12 +19,14 @@ import base64
 import email
 import email.policy
 import json
+import logging
 import re
 import ssl
 import subprocess
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +39,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from common.procs import free_port, wait_until
+
+# Tests log in over plain SMTP on loopback on purpose; aiosmtpd warns on every session.
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -401,6 +407,23 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture()
+def make_smtp_sink(tmp_path: Path) -> Iterator[Any]:
+    """Build SMTP sinks with TLS and/or login: make_smtp_sink(security=..., login=...)."""
+    made: list[SmtpSink] = []
+
+    def make(security: str = "none", login: tuple[str, str] | None = None) -> SmtpSink:
+        sink = SmtpSink(tmp_path / f"tls{len(made)}", security, login).start()
+        made.append(sink)
+        return sink
+
+    try:
+        yield make
+    finally:
+        for sink in made:
+            sink.stop()
 
 
 @pytest.fixture()
