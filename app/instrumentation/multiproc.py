@@ -1,0 +1,76 @@
+"""The directory prometheus_client's multiprocess mode shares between workers.
+
+Imports nothing of prometheus_client at module level (see the package docstring).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+DIR_PREFIX = "prometheus-multiproc-"
+# Besides prometheus_client's *.db files, the shared active-users store lives there.
+ACTIVE_USERS_FILE = "active-users.sqlite"
+
+
+def prepare_multiprocess(settings: Settings) -> Path:
+    """Create (or empty) the shared directory and export it to the workers to come.
+
+    Called in the parent process before any import of app.metrics. A directory given
+    in settings is emptied of metric files only (never of anything else); the default
+    one is private to this process (`var/prometheus-multiproc-<pid>`), removed at
+    exit, and leftovers of dead earlier runs are removed too. Counters restart at 0
+    with every `tracetrack app`, as Prometheus expects from a restarted process.
+    """
+    if settings.prometheus_multiproc_dir is not None:
+        path = settings.prometheus_multiproc_dir.resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        _empty_metric_files(path)
+    else:
+        var_dir = settings.resolved_var_dir()
+        _remove_dead_siblings(var_dir)
+        path = var_dir / f"{DIR_PREFIX}{os.getpid()}"
+        if path.exists():  # a dead run with our (reused) pid
+            shutil.rmtree(path)
+        path.mkdir()
+        atexit.register(shutil.rmtree, path, True)
+    os.environ[ENV] = str(path)
+    if "prometheus_client.values" in sys.modules:
+        # A single worker runs in this very process and would keep in-process values.
+        log.warning("prometheus_client was imported before %s was set; with one worker, "
+                    "/metrics will report this process only", ENV)
+    return path
+
+
+def _empty_metric_files(path: Path) -> None:
+    for f in path.glob("*.db"):
+        f.unlink(missing_ok=True)
+    for f in path.glob(ACTIVE_USERS_FILE + "*"):
+        f.unlink(missing_ok=True)
+
+
+def _remove_dead_siblings(var_dir: Path) -> None:
+    for d in var_dir.glob(DIR_PREFIX + "*"):
+        pid = d.name.removeprefix(DIR_PREFIX)
+        if d.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+

@@ -1,0 +1,121 @@
+"""`instrument(app, settings, engine)`: wire the middleware, the pool sampler and /metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from sqlalchemy import Engine
+
+from app.instrumentation.active_users import ActiveUsers
+from app.instrumentation.middleware import MetricsMiddleware
+from app.instrumentation.multiproc import ACTIVE_USERS_FILE, ENV, pid_alive
+from app.instrumentation.pool import SAMPLE_INTERVAL_SECONDS, PoolSampler
+from app.metrics import HTTP, make_http_metrics
+from common import metric_names as names
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def multiprocess_dir() -> Path | None:
+    """The shared directory, if this process really writes its metrics there."""
+    path = os.environ.get(ENV)
+    if not path:
+        return None
+    if values.ValueClass is values.MutexValue:
+        log.warning("%s is set but prometheus_client was imported before it; "
+                    "/metrics reports this process only", ENV)
+        return None
+    return Path(path)
+
+
+class ActiveUsersCollector:
+    """tracetrack_active_users, computed at scrape time from the shared store."""
+
+    def __init__(self, store: ActiveUsers) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(names.ACTIVE_USERS,
+                                   "Distinct users with a request in the last 5 minutes, all workers.")
+        family.add_metric([], self._store.count())
+        yield family
+
+
+class _Registries:
+    """What generate_latest needs (collect()) over several registries."""
+
+    def __init__(self, registries: Iterable[CollectorRegistry]) -> None:
+        self._registries = list(registries)
+
+    def collect(self) -> Iterator[Metric]:
+        for registry in self._registries:
+            yield from registry.collect()
+
+
+def forget_dead_workers(path: Path) -> None:
+    """Drop the live gauges (in-progress, pool) of workers that died without a shutdown.
+
+    A worker that exits cleanly does this itself; one killed with -9 cannot, and
+    uvicorn replaces it with a new pid, so its last values would count forever.
+    """
+    for f in path.glob("gauge_live*_*.db"):
+        pid = f.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            mark_process_dead(int(pid), str(path))
+
+
+def instrument(app: FastAPI, settings: Settings, engine: Engine, *,
+               registry: CollectorRegistry | None = None,
+               pool_sample_interval: float = SAMPLE_INTERVAL_SECONDS,
+               active_users_write_interval: float | None = None) -> None:
+    """Instrument `app` (see the package docstring). `registry`: tests' fresh registry."""
+    metrics = make_http_metrics(registry) if registry is not None else HTTP
+    shared_dir = multiprocess_dir()
+    store = ActiveUsers(shared_dir / ACTIVE_USERS_FILE if shared_dir else None)
+    if active_users_write_interval is not None:
+        store.write_interval = active_users_write_interval
+    sampler = PoolSampler(engine, metrics.db_pool, pool_sample_interval)
+
+    def on_shutdown() -> None:
+        sampler.stop()
+        store.close()
+        if shared_dir is not None:
+            mark_process_dead(os.getpid(), str(shared_dir))
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics, active_users=store,
+                       on_startup=sampler.start, on_shutdown=on_shutdown)
+
+    scrape: CollectorRegistry | _Registries
+    extra = CollectorRegistry(auto_describe=False)
+    extra.register(ActiveUsersCollector(store))
+    if shared_dir is not None:
+        files = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(files, str(shared_dir))
+        scrape = _Registries([files, extra])
+    else:
+        scrape = _Registries([registry or REGISTRY, extra])
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint() -> Response:
+        # Sync handler on purpose: reading the workers' files is blocking I/O and
+        # belongs in the thread pool, not on the event loop serving requests.
+        sampler.sample()
+        if shared_dir is not None:
+            forget_dead_workers(shared_dir)
+        return Response(generate_latest(scrape), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
