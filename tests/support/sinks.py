@@ -352,7 +352,7 @@ class SmtpSink:
 
         ok = self.login is not None and (
             auth_data.login.decode(), auth_data.password.decode()) == self.login
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     def start(self) -> SmtpSink:
         from aiosmtpd.controller import Controller
@@ -366,7 +366,8 @@ class SmtpSink:
             kwargs["require_starttls"] = True
         if self.login is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=self.security != "none")
+                          # aiosmtpd only counts STARTTLS as TLS; implicit TLS is TLS too.
+                          auth_require_tls=self.security == "starttls")
         self.controller = Controller(_SmtpHandler(self), **kwargs)
         self.controller.start()
         return self

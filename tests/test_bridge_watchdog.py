@@ -1,0 +1,88 @@
+"""Dead man's switch: no Watchdog heartbeat for the timeout -> the critical email and SMS
+recipients are paged once; heartbeats resuming -> one recovery notice; a restart
+neither re-pages nor forgets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.support.bridgekit import (
+    InProcessBridge,
+    am_payload,
+    bridge_env,
+    recipients_for,
+    wait_for,
+    write_alert_config,
+)
+
+if TYPE_CHECKING:
+    from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
+
+pytest_plugins = ["tests.support.sinks"]
+
+
+def watchdog_payload(status: str = "firing") -> dict:  # type: ignore[type-arg]
+    return am_payload("Watchdog", "none", status=status, summary="Alerting pipeline heartbeat")
+
+
+def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
+        tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink,
+        webhook_sink: WebhookSink) -> None:
+    cfg = write_alert_config(tmp_path / "alert_config.py",
+                             recipients_for(smtp_sink, twilio_sink, webhook_sink))
+    env = bridge_env(tmp_path, cfg, smtp_sink, twilio_sink, webhook_sink,
+                     BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.5,
+                     BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1)
+    with InProcessBridge(env) as b:
+        for _ in range(4):  # heartbeats every 0.5 s keep it quiet
+            resp = b.post("watchdog", watchdog_payload())
+            assert resp.status_code == 200 and resp.json()["status"] == "heartbeat"
+            time.sleep(0.5)
+        assert smtp_sink.count() == 0 and twilio_sink.count() == 0
+        assert b.notifications()["watchdog"]["state"] == "ok"
+
+        # A resolved Watchdog means it stopped firing: that is no sign of life.
+        assert b.post("watchdog", watchdog_payload("resolved")).json()["status"] == "ignored"
+        wait_for(lambda: smtp_sink.count() == 2 and twilio_sink.count() == 1, 10,
+                 "the page to the critical email and SMS recipients")
+        page = smtp_sink.messages("oncall@example.com")[0].message
+        assert "NO HEARTBEAT" in page["Subject"]
+        assert twilio_sink.messages()[0]["Body"].startswith("CRITICAL: Alerting pipeline")
+        assert webhook_sink.count() == 0  # pages go by email and SMS, bypassing Alertmanager
+        time.sleep(1.0)  # several more checks: still one page
+        assert smtp_sink.count() == 2 and twilio_sink.count() == 1
+        assert b.notifications()["watchdog"]["state"] == "missing"
+
+    # A restart (same store) remembers the open page: no second one.
+    with InProcessBridge(env) as b:
+        time.sleep(2.0)
+        assert smtp_sink.count() == 2 and twilio_sink.count() == 1
+        assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "missing"
+        wait_for(lambda: smtp_sink.count() == 4 and twilio_sink.count() == 2, 10,
+                 "the recovery notice")
+        assert "RECOVERED" in smtp_sink.messages("ops@example.com")[-1].message["Subject"]
+        assert twilio_sink.messages()[-1]["Body"].startswith("RESOLVED: Alerting pipeline")
+        assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "ok"
+        time.sleep(0.5)
+        assert smtp_sink.count() == 4 and twilio_sink.count() == 2
+        assert b.wait_settled() == {"sent": 6}
+
+
+def test_no_page_before_the_bridge_itself_has_waited_a_full_timeout(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for(smtp_sink))
+    env = bridge_env(tmp_path, cfg, smtp_sink, BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.0,
+                     BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1)
+    with InProcessBridge(env) as b:
+        b.post("watchdog", watchdog_payload())
+    time.sleep(1.5)  # the bridge was down longer than the timeout...
+    with InProcessBridge(env) as b:
+        # The last heartbeat is older than the timeout, but this bridge has not been up
+        # that long: Alertmanager gets a chance to reach it before anyone is paged.
+        time.sleep(0.7)
+        assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "ok"
+        time.sleep(0.5)
+        assert smtp_sink.count() == 0
+        assert b.notifications()["watchdog"]["state"] == "ok"
