@@ -1,0 +1,85 @@
+"""Who may see /analytics: admins only.
+
+The JSON API takes the bearer token of POST /api/auth/login (app.deps.AdminDep). The
+HTML page is opened by a browser, which cannot send that header, so it also accepts
+the same token from an HttpOnly, SameSite=Strict cookie set by the page's own login
+form (/analytics/login). The cookie is scoped to /analytics and only ever read by GET
+pages, so a cross-site request can neither send it nor change anything with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app import repository as repo
+from app.security import Principal, TokenCodec, TokenError, verify_password
+
+COOKIE = "tracetrack_analytics"
+COOKIE_PATH = "/analytics"
+MAX_FORM_BYTES = 4096
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class PageAccess:
+    principal: Principal | None
+    problem: str | None  # why there is no admin principal: "login" | "forbidden"
+
+
+def page_access(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> PageAccess:
+    tokens: TokenCodec = request.app.state.tokens
+    token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
+    token = token or request.cookies.get(COOKIE)
+    if not token:
+        return PageAccess(None, "login")
+    try:
+        principal = tokens.verify(token)
+    except TokenError:
+        return PageAccess(None, "login")
+    # Read by the instrumentation middleware (active users).
+    request.state.user_id = principal.user_id
+    if principal.role != "admin":
+        return PageAccess(principal, "forbidden")
+    return PageAccess(principal, None)
+
+
+PageAccessDep = Annotated[PageAccess, Depends(page_access)]
+
+
+class LoginError(Exception):
+    pass
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise LoginError("the form is too large")
+    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {k: v[0] for k, v in fields.items()}
+
+
+async def login_admin(request: Request, db: Session, username: str,
+                      password: str) -> tuple[str, int]:
+    """(token, ttl seconds) for an admin with these credentials, or LoginError saying
+    what is wrong."""
+    if not username or not password:
+        raise LoginError("enter a username and a password")
+    user = await run_in_threadpool(repo.user_by_name, db, username)
+    ok = await run_in_threadpool(verify_password, password, user.password_hash if user else None)
+    if not ok or user is None:
+        raise LoginError("wrong username or password")
+    if user.role != "admin":
+        raise LoginError("the analytics dashboard is for admins only")
+    tokens: TokenCodec = request.app.state.tokens
+    return tokens.issue(Principal(user.id, user.username, user.role))

@@ -1,0 +1,140 @@
+"""/analytics: the JSON API over named PromQL queries and Alertmanager, and a small
+server-rendered dashboard (or a redirect to Grafana when GRAFANA_URL is set)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from app.analytics import pages
+from app.analytics.auth import (
+    COOKIE,
+    COOKIE_PATH,
+    LoginError,
+    PageAccessDep,
+    login_admin,
+    read_form,
+)
+from app.analytics.backends import BackendUnavailable, QueryRejected
+from app.analytics.service import Analytics
+from app.analytics.settings import AnalyticsSettings
+from app.deps import AdminDep, SessionDep
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/analytics", tags=["analytics"])
+
+# The provisioned folder holding the four dashboards (grafana/provisioning/dashboards/).
+GRAFANA_FOLDER_UID = "tracetrack"
+
+
+def get_analytics(request: Request) -> Analytics:
+    state = request.app.state
+    if getattr(state, "analytics", None) is None:
+        state.analytics = Analytics(state.settings, AnalyticsSettings())
+    return state.analytics  # type: ignore[no-any-return]
+
+
+AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
+
+
+def unavailable(exc: BackendUnavailable) -> JSONResponse:
+    log.warning("analytics: %s", exc)
+    return JSONResponse(
+        {"detail": str(exc), "backend": exc.backend, "url": exc.url, "reason": exc.reason},
+        status_code=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+
+
+async def answer(compute: Callable[[], Awaitable[dict[str, Any]]]) -> JSONResponse:
+    try:
+        body = await compute()
+    except BackendUnavailable as exc:
+        return unavailable(exc)
+    except QueryRejected as exc:
+        log.error("analytics: %s", exc)
+        return JSONResponse({"detail": str(exc), "backend": "prometheus"}, status_code=502)
+    return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/api/metrics/realtime")
+async def realtime(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
+    """Current system health, performance and business figures, each with its
+    threshold status (ok | warning | critical | unknown)."""
+    return await answer(analytics.realtime)
+
+
+@router.get("/api/metrics/performance")
+async def performance(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
+    """Response-time percentiles, throughput, errors, cache, and per route/status."""
+    return await answer(analytics.performance)
+
+
+@router.get("/api/metrics/bags")
+async def bags(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
+    """Bag totals, scans and bills today, and their rates."""
+    return await answer(analytics.bags)
+
+
+@router.get("/api/metrics/users")
+async def users(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
+    """Active and registered users, and recent login failures."""
+    return await answer(analytics.users)
+
+
+@router.get("/api/alerts")
+async def alerts(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
+    """Alerts active in Alertmanager (not silenced or inhibited), newest first."""
+    return await answer(analytics.alerts)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(request: Request, access: PageAccessDep, analytics: AnalyticsDep) -> Response:
+    if access.problem == "login":
+        return RedirectResponse("/analytics/login", status_code=303)
+    if access.problem == "forbidden":
+        return HTMLResponse(pages.forbidden(), status_code=403)
+    grafana_url = request.app.state.settings.grafana_url
+    if grafana_url:
+        return RedirectResponse(f"{grafana_url.rstrip('/')}/dashboards/f/{GRAFANA_FOLDER_UID}/",
+                                status_code=307)
+    try:
+        metrics = await analytics.realtime()
+    except (BackendUnavailable, QueryRejected) as exc:
+        return HTMLResponse(pages.unavailable(str(exc)), status_code=503,
+                            headers={"Retry-After": "5"})
+    alert_error = None
+    try:
+        active = await analytics.alerts()
+    except BackendUnavailable as exc:
+        active, alert_error = None, str(exc)
+    return HTMLResponse(pages.dashboard(metrics, active, alert_error),
+                        headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page() -> HTMLResponse:
+    return HTMLResponse(pages.login())
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, db: SessionDep) -> Response:
+    try:
+        form = await read_form(request)
+        token, ttl = await login_admin(request, db, form.get("username", ""), form.get("password", ""))
+    except LoginError as exc:
+        return HTMLResponse(pages.login(str(exc)), status_code=401)
+    response = RedirectResponse("/analytics/dashboard", status_code=303)
+    response.set_cookie(COOKIE, token, max_age=ttl, path=COOKIE_PATH,
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/analytics/login", status_code=303)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
