@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app import repository as repo
+from app.analytics import router as analytics_router
 from app.cache import Cache
 from app.db import make_engine, make_sessionmaker, migrate
 from app.routes import auth, bags, bills, health, scans
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             max_entries=settings.cache_max_entries)
     app.state.tokens = TokenCodec(secret_key(settings), settings.token_ttl_seconds)
 
-    for router in (health.router, auth.router, bags.router, scans.router, bills.router):
+    for router in (health.router, auth.router, bags.router, scans.router, bills.router,
+                   analytics_router):
         app.include_router(router)
     if settings.debug_endpoints:
         from app.routes import debug
