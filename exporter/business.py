@@ -6,7 +6,9 @@ Series:
     tracetrack_scans_today   gauge  scans since local midnight (exact, index range on scans.scanned_at)
     tracetrack_bills_today   gauge  bills since local midnight (exact, index range on bills.created_at)
 
-"Today" is the calendar day in TRACETRACK_TIMEZONE (Settings.timezone), [midnight, next midnight).
+"Today" is the calendar day in TRACETRACK_TIMEZONE (Settings.timezone), [midnight, next
+midnight). The day counts add a sealed count of the day's earlier part (exporter.daycount)
+to a count of the rows since, so a scrape reads only recent index entries.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from prometheus_client.metrics_core import Metric
 
 from common import metric_names as names
 from exporter.collector import Deadline
+from exporter.daycount import DaySeals
 from exporter.pg import PgConnection
 
 # COUNT(*) over 5,000,000 bags costs a sequential or index-only scan per scrape.
@@ -32,8 +35,8 @@ SELECT
      FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
     WHERE c.oid = 'bags'::regclass),
   (SELECT count(*) FROM users),
-  (SELECT count(*) FROM scans WHERE scanned_at >= %(start)s AND scanned_at < %(end)s),
-  (SELECT count(*) FROM bills WHERE created_at >= %(start)s AND created_at < %(end)s)
+  (SELECT count(*) FROM scans WHERE scanned_at >= %(from)s AND scanned_at < %(end)s),
+  (SELECT count(*) FROM bills WHERE created_at >= %(from)s AND created_at < %(end)s)
 """
 
 
@@ -53,23 +56,33 @@ class BusinessCollector:
     name = "business"
 
     def __init__(self, conn: PgConnection, timezone: str,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now,
+                 seals: DaySeals | None = None) -> None:
         self.conn = conn
         self.tz = ZoneInfo(timezone)  # ZoneInfoNotFoundError for a bad name: a startup error
         self.clock = clock
+        self.seals = seals  # None: count the whole day on every scrape
 
     def collect(self, deadline: Deadline) -> list[Metric]:
         start, end = day_bounds(self.clock(), self.tz)
+        seal = self.seals.current(start) if self.seals else None
         [[(bags, users, scans, bills)]] = self.conn.query(
-            deadline, [(BUSINESS_SQL, {"start": start, "end": end})])
+            deadline, [(BUSINESS_SQL, {"from": seal.boundary if seal else start, "end": end})])
+        if seal:
+            scans += seal.counts["scans"]
+            bills += seal.counts["bills"]
+        if self.seals:
+            self.seals.maybe_reseal(start, end)
         tz = self.tz.key
         out = []
         for name, help_text, value in (
             (names.BAGS, "Bags in the database: PostgreSQL's live-row statistic for the bags "
              "table, an estimate (exact after inserts, approximate after VACUUM/ANALYZE), not COUNT(*).", bags),
             (names.USERS, "Users in the database (exact count).", users),
-            (names.SCANS_TODAY, f"Scans since local midnight in {tz} (exact).", scans),
-            (names.BILLS_TODAY, f"Bills created since local midnight in {tz} (exact).", bills),
+            (names.SCANS_TODAY, f"Scans since local midnight in {tz} (exact; rows inserted with an "
+             "explicit earlier timestamp are counted within a minute).", scans),
+            (names.BILLS_TODAY, f"Bills created since local midnight in {tz} (exact; rows inserted "
+             "with an explicit earlier timestamp are counted within a minute).", bills),
         ):
             family = GaugeMetricFamily(name, help_text)
             family.add_metric([], value)

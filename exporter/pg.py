@@ -53,8 +53,10 @@ class PgConnection:
                         ms = int(deadline.remaining() * 1000)
                         if ms <= 0:
                             raise CollectorError("scrape deadline passed")
-                        cur.execute("SET statement_timeout = %s", (ms,))
-                        cur.execute(sql, params)
+                        # One simple-query message, one round trip: PostgreSQL applies the
+                        # new timeout to the statement that follows it.
+                        setting = cur.mogrify("SET statement_timeout = %s; ", (ms,))
+                        cur.execute(setting + cur.mogrify(sql, params))
                         results.append(cur.fetchall())
                 return results
             except psycopg2.errors.QueryCanceled as exc:

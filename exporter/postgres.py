@@ -37,12 +37,14 @@ STATES = {
     "fastpath function call": "fastpath_function_call",
     "disabled": "disabled",
 }
-# state is NULL for sessions of other roles unless the exporter's role has pg_monitor.
+# Without pg_monitor the exporter's role sees other roles' sessions with backend_type and
+# state NULL; those with a database are client sessions, counted as "unknown".
 UNKNOWN_STATE = "unknown"
 
 CONNECTIONS_SQL = """
 SELECT state, count(*) FROM pg_stat_activity
-WHERE backend_type = 'client backend' GROUP BY state
+WHERE backend_type = 'client backend' OR (backend_type IS NULL AND datname IS NOT NULL)
+GROUP BY state
 """
 SERVER_SQL = "SELECT current_setting('max_connections')::int, pg_database_size(current_database())"
 TABLES_SQL = """

@@ -11,6 +11,7 @@ from datetime import datetime
 from common.settings import Settings
 from exporter.business import BusinessCollector, utc_now
 from exporter.collector import Collector
+from exporter.daycount import DaySeals
 from exporter.pg import PgConnection, libpq_dsn
 from exporter.postgres import PostgresCollector
 from exporter.rediscache import RedisCollector
@@ -53,7 +54,9 @@ def build_collectors(settings: Settings, xsettings: ExporterSettings, database_u
         SystemCollector(xsettings.mountpoint_list() or None),
         # Separate connections: a lock wait in one does not stall the other.
         PostgresCollector(PgConnection(dsn, database_error)),
-        BusinessCollector(PgConnection(dsn, database_error), settings.timezone, clock=clock),
+        BusinessCollector(PgConnection(dsn, database_error), settings.timezone, clock=clock,
+                          seals=DaySeals(PgConnection(dsn, database_error), clock,
+                                         xsettings.day_reseal_seconds)),
     ]
     if settings.redis_url:
         collectors.append(RedisCollector(settings.redis_url))

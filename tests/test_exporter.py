@@ -100,6 +100,11 @@ def test_postgres_connections_limits_and_table_maintenance(database_url: str) ->
         with in_txn.cursor() as cur:
             cur.execute("SELECT 1")  # psycopg2 opened a transaction: now idle in transaction
         with running_exporter(database_url) as url:
+            scrape(url)
+            # Its three connections (postgres, business, the day-count recount) settle first.
+            wait_until(lambda: sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                   "application_name = 'tracetrack-exporter'")[0][0] == 3,
+                       10, "the exporter's three connections")
             _, s = scrape(url)
             assert up(s, "postgres") == 1
             by_state = dict(sql(database_url, "SELECT state, count(*) FROM pg_stat_activity "
@@ -307,3 +312,86 @@ def test_bench_helper_measures_scrapes(database_url: str) -> None:
     assert result["collectors_down"] == []
 
 
+
+
+def test_day_counts_stay_exact_across_seals_and_open_transactions(database_url: str) -> None:
+    """Today's count = a sealed earlier part + the recent rows; no row may fall between."""
+    from zoneinfo import ZoneInfo
+
+    from exporter.business import BusinessCollector, day_bounds, utc_now
+    from exporter.collector import Deadline
+    from exporter.daycount import DaySeals
+    from exporter.pg import PgConnection
+
+    seed_small(database_url)
+    dsn = libpq_dsn(database_url)
+    seals = DaySeals(PgConnection(dsn), utc_now, reseal_seconds=3600)
+    collector = BusinessCollector(PgConnection(dsn), KOLKATA, seals=seals)
+    start, end = day_bounds(utc_now(), ZoneInfo(KOLKATA))
+
+    def exported() -> int:
+        families = {f.name: f for f in collector.collect(Deadline(5))}
+        return int(families["tracetrack_scans_today"].samples[0].value)
+
+    def in_database() -> int:
+        return int(sql(database_url, "SELECT count(*) FROM scans WHERE scanned_at >= %s "
+                       "AND scanned_at < %s", (start, end))[0][0])
+
+    def scan_now() -> None:
+        sql(database_url, "INSERT INTO scans (bag_id, user_id, location) VALUES (1, 2, 'Hub')")
+
+    for _ in range(3):
+        scan_now()
+    time.sleep(1.2)  # the seal stops a second short of now
+    assert exported() == in_database() == 3  # no seal yet: the whole day is counted
+    wait_until(lambda: seals.current(start) is not None, 10, "the first seal")
+    assert seals.current(start).counts["scans"] == 3  # type: ignore[union-attr]
+
+    # A scan inserted by a transaction still open while the seal is recounted: its
+    # scanned_at (its transaction's start) is already in the past, yet it is not visible.
+    open_txn = psycopg2.connect(dsn)
+    try:
+        with open_txn.cursor() as cur:
+            cur.execute("INSERT INTO scans (bag_id, user_id, location) VALUES (2, 2, 'Hub')")
+        time.sleep(1.5)  # now() - 1 s has moved past that scanned_at
+        seal = seals.reseal(start, end)
+        assert seal is not None and seal.counts["scans"] == 3
+        open_txn.commit()
+    finally:
+        open_txn.close()
+    assert exported() == in_database() == 4
+
+    scan_now()
+    assert exported() == in_database() == 5
+    # A backfill below the seal is counted once the seal is recounted.
+    sql(database_url, "INSERT INTO scans (bag_id, user_id, location, scanned_at) "
+        "VALUES (3, 2, 'Hub', %s)", (start + (seal.boundary - start) / 2,))
+    seals.reseal(start, end)
+    assert exported() == in_database() == 6
+
+
+def test_day_counts_are_not_sealed_when_other_transactions_are_invisible(
+        database_url: str, postgres: object) -> None:
+    """Without pg_monitor the exporter cannot prove a seal final: it counts the whole day."""
+    import uuid
+    from zoneinfo import ZoneInfo
+
+    from exporter.business import day_bounds, utc_now
+    from exporter.daycount import DaySeals
+    from exporter.pg import PgConnection
+
+    migrate(database_url)
+    role = f"limited_{uuid.uuid4().hex[:8]}"
+    sql(database_url, f"CREATE ROLE {role} LOGIN")
+    sql(database_url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    other = psycopg2.connect(libpq_dsn(database_url))  # a superuser session it cannot inspect
+    try:
+        limited_dsn = libpq_dsn(database_url).replace("postgres@", f"{role}@", 1)
+        seals = DaySeals(PgConnection(limited_dsn), utc_now)
+        start, end = day_bounds(utc_now(), ZoneInfo(KOLKATA))
+        assert seals.reseal(start, end) is None
+        assert seals.current(start) is None
+    finally:
+        other.close()
+        sql(database_url, f"DROP OWNED BY {role}")
+        sql(database_url, f"DROP ROLE {role}")
