@@ -1,0 +1,277 @@
+"""Generates `prometheus/rules.yml` from the thresholds table (common/thresholds.py).
+
+    python -m common.rules_gen > prometheus/rules.yml
+
+The output is committed; tests regenerate it and fail when it differs, so the
+numbers in the rules can only come from `common.thresholds`. Each threshold row
+becomes one alert name with a `warning` and a `critical` rule; the recording rules
+each alert needs sit in the same group, before it, so the alert sees this
+evaluation's value (no extra evaluation interval of delay; see docs/runbook.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from common import metric_names as m
+from common.thresholds import BY_KEY, THRESHOLDS, Threshold
+
+LEVELS = ("warning", "critical")
+
+# `for:` per severity. Critical stays short so a breach reaches the bridge
+# within 70 s (10 s scrape + 10 s evaluation + 30 s + 10 s group_wait).
+FOR = {"warning": "5m", "critical": "30s"}
+
+# Below this many requests (or cache lookups) per second, averaged over the
+# 5-minute window, a ratio is noise: one failed request of three is not an outage.
+MIN_REQUEST_RATE = 0.5
+MIN_CACHE_LOOKUP_RATE = 0.5
+
+RUNBOOK = "docs/runbook.md"
+APP_JOB = "tracetrack-app"
+
+# Recording rules (`level:metric:operation`).
+REQUESTS_RATE = "instance:tracetrack_http_requests:rate5m"
+ERRORS_RATIO = "instance:tracetrack_http_request_errors:ratio_rate5m"
+LATENCY_P95 = "instance:tracetrack_http_request_duration_seconds:p95_rate5m"
+CACHE_LOOKUPS_RATE = "instance:tracetrack_cache_requests:rate5m"
+CACHE_HITS_RATIO = "instance:tracetrack_cache_hits:ratio_rate5m"
+DB_CONNECTIONS_SUM = "instance:tracetrack_db_connections:sum"
+
+RECORDING_RULES: dict[str, str] = {
+    REQUESTS_RATE: f"sum by (job, instance) (rate({m.HTTP_REQUESTS}[5m]))",
+    # `or ... * 0` gives 0 rather than no data while no 5xx series exists yet.
+    ERRORS_RATIO: (
+        f'sum by (job, instance) (rate({m.HTTP_REQUESTS}{{status=~"5.."}}[5m]) or rate({m.HTTP_REQUESTS}[5m]) * 0)\n'
+        f"/\nsum by (job, instance) (rate({m.HTTP_REQUESTS}[5m]))"
+    ),
+    LATENCY_P95: (
+        "histogram_quantile(0.95,\n"
+        f"  sum by (job, instance, le) (rate({m.HTTP_REQUEST_DURATION}_bucket[5m])))"
+    ),
+    CACHE_LOOKUPS_RATE: f"sum by (job, instance) (rate({m.CACHE_REQUESTS}[5m]))",
+    # Without the `or`, an app that never hit would have no hit series and no alert.
+    CACHE_HITS_RATIO: (
+        f'sum by (job, instance) (rate({m.CACHE_REQUESTS}{{result="hit"}}[5m]) or rate({m.CACHE_REQUESTS}[5m]) * 0)\n'
+        f"/\nsum by (job, instance) (rate({m.CACHE_REQUESTS}[5m]))"
+    ),
+    DB_CONNECTIONS_SUM: f"sum by (job, instance) ({m.DB_CONNECTIONS})",
+}
+
+
+@dataclass(frozen=True)
+class RowAlert:
+    """How one row of the thresholds table is measured and described."""
+
+    key: str
+    alert: str
+    series: str                 # what is compared with the threshold
+    records: tuple[str, ...]    # recording rules the expression needs
+    guard: str | None           # "and on (job, instance) <guard>" keeps idle apps quiet
+    description: str            # `{value}` = the humanized current value
+
+
+ROW_ALERTS: tuple[RowAlert, ...] = (
+    RowAlert(
+        "response_time", "TraceTrackResponseTimeHigh", LATENCY_P95, (LATENCY_P95,), None,
+        "The 95th percentile of HTTP request duration over the last 5 minutes is {value}"
+        " on {{ $labels.instance }}.",
+    ),
+    RowAlert(
+        "error_rate", "TraceTrackErrorRateHigh", ERRORS_RATIO, (REQUESTS_RATE, ERRORS_RATIO),
+        f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
+        "{value} of HTTP requests over the last 5 minutes answered 5xx on {{ $labels.instance }}"
+        f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
+    ),
+    RowAlert(
+        "cpu_usage", "TraceTrackCPUUsageHigh", m.CPU_USAGE, (), None,
+        "CPU usage is {value} on {{ $labels.instance }}.",
+    ),
+    RowAlert(
+        "memory_usage", "TraceTrackMemoryUsageHigh", m.MEMORY_USAGE, (), None,
+        "Memory usage is {value} on {{ $labels.instance }}.",
+    ),
+    RowAlert(
+        "concurrent_users", "TraceTrackConcurrentUsersHigh", m.ACTIVE_USERS, (), None,
+        "{value} distinct users made a request in the last 5 minutes on {{ $labels.instance }}.",
+    ),
+    RowAlert(
+        "db_connections", "TraceTrackDatabaseConnectionsHigh", DB_CONNECTIONS_SUM,
+        (DB_CONNECTIONS_SUM,), None,
+        "PostgreSQL has {value} connections (all states) as seen by {{ $labels.instance }}.",
+    ),
+    RowAlert(
+        "cache_hit_rate", "TraceTrackCacheHitRateLow", CACHE_HITS_RATIO,
+        (CACHE_LOOKUPS_RATE, CACHE_HITS_RATIO),
+        f"{CACHE_LOOKUPS_RATE} >= {MIN_CACHE_LOOKUP_RATE:g}",
+        "{value} of cache lookups over the last 5 minutes were hits on {{ $labels.instance }}"
+        f" (checked only above {MIN_CACHE_LOOKUP_RATE:g} lookups/s).",
+    ),
+)
+ROW_ALERT_BY_KEY = {r.key: r for r in ROW_ALERTS}
+
+# How `$value` is shown, per unit of the thresholds table.
+VALUE_TEMPLATE = {
+    "seconds": "{{ $value | humanizeDuration }}",
+    "ratio": "{{ $value | humanizePercentage }}",
+    "count": '{{ $value | printf "%.0f" }}',
+}
+
+
+def promql_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def format_limit(threshold: Threshold, level: str) -> str:
+    """The threshold as people read it in DESIGN §5: `> 2 s`, `< 70 %`, `> 1500`."""
+    value = threshold.warning if level == "warning" else threshold.critical
+    op = ">" if threshold.direction == "above" else "<"
+    if threshold.unit == "seconds":
+        return f"{op} {value:g} s"
+    if threshold.unit == "ratio":
+        return f"{op} {value * 100:g} %"
+    return f"{op} {value:g}"
+
+
+def anchor(alertname: str) -> str:
+    """The runbook heading's anchor: the heading is the alert name (GitHub lowercases it)."""
+    return alertname.lower()
+
+
+def runbook_url(alertname: str) -> str:
+    return f"{RUNBOOK}#{anchor(alertname)}"
+
+
+def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
+    threshold = BY_KEY[row.key]
+    limit = threshold.warning if level == "warning" else threshold.critical
+    op = ">" if threshold.direction == "above" else "<"
+    expr = f"{row.series} {op} {promql_number(limit)}"
+    if row.guard:
+        expr += f"\nand on (job, instance)\n{row.guard}"
+    human = format_limit(threshold, level)
+    word = "above" if threshold.direction == "above" else "below"
+    return {
+        "alert": row.alert,
+        "expr": expr,
+        "for": FOR[level],
+        "labels": {"severity": level},
+        "annotations": {
+            "summary": f"{threshold.title} {word} the {level} threshold ({human})"
+                       " on {{ $labels.instance }}",
+            "description": row.description.replace("{value}", VALUE_TEMPLATE[threshold.unit])
+                           + f" The {level} threshold is {human}.",
+            "runbook_url": runbook_url(row.alert),
+        },
+    }
+
+
+def _alert(name: str, expr: str, for_: str | None, severity: str, summary: str,
+           description: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity}
+    rule["annotations"] = {
+        "summary": summary, "description": description, "runbook_url": runbook_url(name),
+    }
+    return rule
+
+
+def threshold_group() -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [{"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()]
+    for row in ROW_ALERTS:
+        for level in LEVELS:
+            rules.append(_row_rule(row, level))
+    return {"name": "tracetrack-thresholds", "rules": rules}
+
+
+def availability_group() -> dict[str, Any]:
+    down = "{{ $labels.job }} target {{ $labels.instance }} has not answered Prometheus' scrapes"
+    return {"name": "tracetrack-availability", "rules": [
+        _alert("TraceTrackTargetDown", f'up{{job="{APP_JOB}"}} == 0', "30s", "critical",
+               "The TraceTrack app {{ $labels.instance }} is down",
+               down + " for 30 seconds: users cannot reach it."),
+        _alert("TraceTrackTargetDown", f'up{{job!="{APP_JOB}"}} == 0', "1m", "warning",
+               "Scrape target {{ $labels.job }} {{ $labels.instance }} is down",
+               down + " for 1 minute; its metrics and the alerts built on them are blind."),
+        _alert("TraceTrackExporterCollectorDown", f"{m.COLLECTOR_UP} == 0", "2m", "warning",
+               "Exporter collector {{ $labels.collector }} is failing on {{ $labels.instance }}",
+               "The exporter's {{ $labels.collector }} collector has reported up 0 for 2 minutes;"
+               " the metrics it publishes (and their alerts) are missing."),
+        _alert("TraceTrackCacheFellBackToMemory",
+               f'{m.CACHE_BACKEND}{{backend="memory"}} == 1\n'
+               f'and on (job, instance)\n{m.CACHE_BACKEND}{{backend="redis"}}',
+               "1m", "warning",
+               "The app {{ $labels.instance }} fell back from Redis to its in-process cache",
+               "Redis is configured but the app {{ $labels.instance }} has served from its"
+               " in-process cache for 1 minute: caches are per worker, hit rate and memory suffer."),
+    ]}
+
+
+def delivery_group() -> dict[str, Any]:
+    return {"name": "tracetrack-alert-delivery", "rules": [
+        _alert("Watchdog", "vector(1)", None, "info",
+               "Alerting pipeline heartbeat (always firing)",
+               "Always firing, so the alert bridge hears from Alertmanager regularly; when the"
+               " heartbeats stop, the bridge pages the critical recipients directly."),
+        _alert("AlertmanagerNotificationsFailing",
+               "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total[5m])) > 0",
+               "1m", "critical",
+               "Alertmanager {{ $labels.instance }} cannot deliver {{ $labels.integration }} notifications",
+               'Alertmanager gave up on about {{ $value | printf "%.0f" }} {{ $labels.integration }}'
+               " notifications in the last 5 minutes, after retries: alerts are not reaching the bridge."),
+        _alert("TraceTrackNotificationDeliveryFailing",
+               f'sum by (job, instance, channel) (increase({m.NOTIFICATIONS}{{outcome="failed"}}[15m])) > 0',
+               "1m", "warning",
+               "The alert bridge failed permanently on {{ $labels.channel }} deliveries",
+               'About {{ $value | printf "%.0f" }} {{ $labels.channel }} notifications failed'
+               " permanently (not retried) in the last 15 minutes on {{ $labels.instance }}:"
+               " some recipients did not get their alert."),
+    ]}
+
+
+def rules_document() -> dict[str, Any]:
+    return {"groups": [threshold_group(), availability_group(), delivery_group()]}
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+HEADER = (
+    "# Generated by `python -m common.rules_gen > prometheus/rules.yml` from\n"
+    "# common/thresholds.py (DESIGN §5). Do not edit: change the generator or the\n"
+    "# thresholds and regenerate; tests fail when this file is stale.\n"
+)
+
+
+def render_rules() -> str:
+    body = yaml.dump(rules_document(), Dumper=_Dumper, sort_keys=False, width=1000,
+                     default_flow_style=False, allow_unicode=True)
+    return HEADER + body
+
+
+def row_alert_names() -> dict[str, str]:
+    """Threshold key -> alert name, for checkers of docs and dashboards."""
+    return {t.key: ROW_ALERT_BY_KEY[t.key].alert for t in THRESHOLDS}
+
+
+def main() -> int:
+    sys.stdout.write(render_rules())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""Prometheus, Alertmanager and rule files rendered from the shipped ones.
+
+`prometheus/prometheus.yml`, `prometheus/rules.yml` and `alertmanager/alertmanager.yml`
+are the single source; `tracetrack up` and the tests call these functions to get
+the same configuration on other ports, intervals or `for:` windows, never a
+hand-written copy. Rendered files use absolute paths so they work from any directory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
+RULES_FILE = REPO / "prometheus" / "rules.yml"
+ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
+
+APP_JOB = "tracetrack-app"
+EXPORTER_JOB = "tracetrack-exporter"
+BRIDGE_JOB = "tracetrack-bridge"
+ALERTMANAGER_JOB = "alertmanager"
+PROMETHEUS_JOB = "prometheus"
+JOBS = (APP_JOB, EXPORTER_JOB, BRIDGE_JOB, ALERTMANAGER_JOB, PROMETHEUS_JOB)
+
+# The fast test configuration: a critical breach reaches the bridge in ~4 s.
+FAST_SCRAPE_INTERVAL = "1s"
+FAST_EVALUATION_INTERVAL = "1s"
+FAST_FOR = "1s"
+FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"}
+
+ROUTE_TIMING_KEYS = ("group_wait", "group_interval", "repeat_interval")
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
+
+
+class ConfigError(ValueError):
+    """A rendering request the shipped files cannot satisfy (names the file and field)."""
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration such as `1m30s`, `10s` or `500ms`."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        raise ConfigError(f"not a duration: {text!r} (expected e.g. 10s, 1m, 500ms)")
+    h, m, s, ms = (int(g) if g else 0 for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _dump(data: Mapping[str, Any], source: Path) -> str:
+    header = f"# Rendered by common.stackconfig from {source}; edit that file, not this one.\n"
+    return header + yaml.safe_dump(dict(data), sort_keys=False, width=1000, default_flow_style=False)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# --- Prometheus --------------------------------------------------------------
+
+def targets_for(host: str = "127.0.0.1", *, app_port: int = 8000, exporter_port: int = 9817,
+                bridge_port: int = 9818, alertmanager_port: int = 9093,
+                prometheus_port: int = 9090) -> dict[str, list[str]]:
+    """Every shipped scrape job on `host` with the given ports."""
+    return {
+        APP_JOB: [f"{host}:{app_port}"],
+        EXPORTER_JOB: [f"{host}:{exporter_port}"],
+        BRIDGE_JOB: [f"{host}:{bridge_port}"],
+        ALERTMANAGER_JOB: [f"{host}:{alertmanager_port}"],
+        PROMETHEUS_JOB: [f"{host}:{prometheus_port}"],
+    }
+
+
+def targets_for_settings(settings: Any) -> dict[str, list[str]]:
+    """`targets_for` from a `common.settings.Settings` (host and the five ports)."""
+    return targets_for(
+        settings.host, app_port=settings.app_port, exporter_port=settings.exporter_port,
+        bridge_port=settings.bridge_port, alertmanager_port=settings.alertmanager_port,
+        prometheus_port=settings.prometheus_port,
+    )
+
+
+def render_prometheus_config(
+    *,
+    targets: Mapping[str, Sequence[str]] | None = None,
+    alertmanagers: Sequence[str] | None = None,
+    rule_files: Sequence[str | Path] | None = None,
+    scrape_interval: str | None = None,
+    evaluation_interval: str | None = None,
+    scrape_timeout: str | None = None,
+    source: Path = PROMETHEUS_CONFIG,
+) -> str:
+    """The shipped prometheus.yml with the given changes.
+
+    targets: job name -> ["host:port", ...]. Given, it is the complete list of
+      jobs: shipped jobs left out are dropped (a test scrapes only what it
+      runs); unknown job names get a plain static scrape config.
+    alertmanagers: ["host:port", ...]; [] removes alerting entirely.
+    rule_files: default the shipped rule files (made absolute).
+    scrape_timeout: default the shipped one, shortened to the scrape interval if longer.
+    """
+    doc = _load(source)
+    glob = doc.setdefault("global", {})
+    if scrape_interval:
+        duration_seconds(scrape_interval)
+        glob["scrape_interval"] = scrape_interval
+    if evaluation_interval:
+        duration_seconds(evaluation_interval)
+        glob["evaluation_interval"] = evaluation_interval
+    if scrape_timeout:
+        glob["scrape_timeout"] = scrape_timeout
+    interval = glob.get("scrape_interval", "1m")
+    if duration_seconds(str(glob.get("scrape_timeout", "10s"))) > duration_seconds(interval):
+        glob["scrape_timeout"] = interval
+
+    if rule_files is None:
+        doc["rule_files"] = [str((source.parent / f).resolve()) for f in doc.get("rule_files", [])]
+    else:
+        doc["rule_files"] = [str(Path(f).resolve()) for f in rule_files]
+
+    if alertmanagers is not None:
+        if alertmanagers:
+            doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+        else:
+            doc.pop("alerting", None)
+
+    if targets is not None:
+        shipped = {job["job_name"]: job for job in doc.get("scrape_configs", [])}
+        jobs = []
+        for name, addresses in targets.items():
+            job = dict(shipped.get(name, {"job_name": name}))
+            job["static_configs"] = [{"targets": list(addresses)}]
+            jobs.append(job)
+        doc["scrape_configs"] = jobs
+    return _dump(doc, source)
+
+
+def write_prometheus_config(path: Path, **kwargs: Any) -> Path:
+    return _write(path, render_prometheus_config(**kwargs))
+
+
+# --- rules -------------------------------------------------------------------
+
+def render_rules(for_: str | Mapping[str, str] | None = None, source: Path = RULES_FILE) -> str:
+    """The shipped rules with every alert's `for:` replaced, expressions untouched.
+
+    for_: one duration for every alert that has a `for:`, or severity -> duration.
+    """
+    doc = _load(source)
+    for group in doc.get("groups", []):
+        for rule in group.get("rules", []):
+            if "alert" not in rule or "for" not in rule or for_ is None:
+                continue
+            if isinstance(for_, str):
+                rule["for"] = for_
+            else:
+                severity = rule.get("labels", {}).get("severity")
+                if severity in for_:
+                    rule["for"] = for_[severity]
+    return _dump(doc, source)
+
+
+def write_rules(path: Path, for_: str | Mapping[str, str] | None = None) -> Path:
+    return _write(path, render_rules(for_))
+
+
+# --- Alertmanager -------------------------------------------------------------
+
+def _walk_routes(route: dict[str, Any]) -> list[dict[str, Any]]:
+    routes = [route]
+    for child in route.get("routes", []) or []:
+        routes.extend(_walk_routes(child))
+    return routes
+
+
+def render_alertmanager_config(
+    *,
+    bridge_url: str | None = None,
+    credentials_file: str | Path | None = None,
+    route_timings: Mapping[str, str] | None = None,
+    source: Path = ALERTMANAGER_CONFIG,
+) -> str:
+    """The shipped alertmanager.yml with the given changes.
+
+    bridge_url: `http://host:port` of the alert bridge; each webhook keeps its
+      path (/alertmanager/critical, ...).
+    credentials_file: file holding the bridge's bearer token; default the
+      shipped one, made absolute.
+    route_timings: group_wait / group_interval / repeat_interval set on every
+      route (the root and each child), e.g. FAST_ROUTE_TIMINGS.
+    """
+    doc = _load(source)
+    base = urlsplit(bridge_url) if bridge_url else None
+    if base is not None and (base.scheme not in ("http", "https") or not base.netloc):
+        raise ConfigError(f"bridge_url must be http(s)://host:port, got {bridge_url!r}")
+    for receiver in doc.get("receivers", []):
+        for hook in receiver.get("webhook_configs", []) or []:
+            if base is not None:
+                url = urlsplit(hook["url"])
+                hook["url"] = urlunsplit((base.scheme, base.netloc, url.path, url.query, url.fragment))
+            auth = hook.get("http_config", {}).get("authorization")
+            if auth is None:
+                continue
+            if credentials_file is not None:
+                auth["credentials_file"] = str(Path(credentials_file).resolve())
+            elif "credentials_file" in auth:
+                auth["credentials_file"] = str((source.parent / auth["credentials_file"]).resolve())
+    if route_timings:
+        unknown = set(route_timings) - set(ROUTE_TIMING_KEYS)
+        if unknown:
+            raise ConfigError(f"route_timings: unknown keys {sorted(unknown)} (allowed: {ROUTE_TIMING_KEYS})")
+        for value in route_timings.values():
+            duration_seconds(value)
+        for route in _walk_routes(doc["route"]):
+            route.update(route_timings)
+    return _dump(doc, source)
+
+
+def write_alertmanager_config(path: Path, **kwargs: Any) -> Path:
+    return _write(path, render_alertmanager_config(**kwargs))
+
+
+def webhook_paths(source: Path = ALERTMANAGER_CONFIG) -> dict[str, str]:
+    """Receiver name -> the bridge path it posts to."""
+    doc = _load(source)
+    return {
+        r["name"]: urlsplit(hook["url"]).path
+        for r in doc.get("receivers", []) for hook in r.get("webhook_configs", []) or []
+    }

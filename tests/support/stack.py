@@ -1,0 +1,225 @@
+"""Real Prometheus and Alertmanager for tests, on free ports in temp dirs, stopped by PID.
+
+Use the fixtures by importing them into a test module:
+
+    from tests.support.stack import alertmanager_factory, prometheus_factory  # noqa: F401
+
+    def test_x(prometheus_factory, alertmanager_factory, tmp_path):
+        am = alertmanager_factory(bridge_url="http://127.0.0.1:PORT", credentials_file=token)
+        prom = prometheus_factory(targets={"tracetrack-app": ["127.0.0.1:P"]},
+                                  rule_files=[rules], alertmanager=am)
+        prom.wait_targets_up({"tracetrack-app"})
+        am.wait_for_alert("TraceTrackTargetDown", severity="warning")
+
+Both start from the shipped configuration (common.stackconfig) with the fast
+test timings unless told otherwise, so a test exercises the real routes and rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from common import stackconfig
+from common.procs import (
+    ManagedProcess,
+    alertmanager_process,
+    free_port,
+    http_ok,
+    prometheus_process,
+)
+
+
+@dataclass
+class PrometheusHandle:
+    proc: ManagedProcess
+    port: int
+    config_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, path: str, **params: Any) -> Any:
+        resp = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=5)
+        resp.raise_for_status()
+        body = resp.json()
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return list(self.api("query", query=expr)["result"])
+
+    def targets(self) -> list[dict[str, Any]]:
+        return list(self.api("targets")["activeTargets"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self.api("alerts")["alerts"])
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        return list(self.api("rules")["groups"])
+
+    def wait_targets_up(self, jobs: Iterable[str], timeout: float = 30) -> None:
+        wanted = set(jobs)
+
+        def up() -> bool:
+            healthy = {t["labels"]["job"] for t in self.targets() if t["health"] == "up"}
+            return wanted <= healthy
+        _wait(up, timeout, f"targets {sorted(wanted)} up in Prometheus", self.proc)
+
+    def wait_alertmanager_connected(self, timeout: float = 30) -> None:
+        _wait(lambda: bool(self.api("alertmanagers")["activeAlertmanagers"]), timeout,
+              "Prometheus to discover its Alertmanager", self.proc)
+
+
+@dataclass
+class AlertmanagerHandle:
+    proc: ManagedProcess
+    port: int
+    config_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        """`GET /api/v2/alerts`; filters are label matchers, e.g. alertname="X"."""
+        params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
+        resp = httpx.get(f"{self.url}/api/v2/alerts", params=params, timeout=5)
+        resp.raise_for_status()
+        return list(resp.json())
+
+    def post_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
+        resp = httpx.post(f"{self.url}/api/v2/alerts", json=list(alerts), timeout=5)
+        resp.raise_for_status()
+
+    def wait_for_alert(self, alertname: str, timeout: float = 60, **labels: str) -> dict[str, Any]:
+        """The first active alert with these labels, waiting for it to appear."""
+        found: list[dict[str, Any]] = []
+
+        def present() -> bool:
+            found[:] = self.alerts(alertname=alertname, **labels)
+            return bool(found)
+        _wait(present, timeout, f"alert {alertname} {labels} in Alertmanager", self.proc)
+        return found[0]
+
+    def wait_alert_gone(self, alertname: str, timeout: float = 60, **labels: str) -> None:
+        _wait(lambda: not self.alerts(alertname=alertname, **labels), timeout,
+              f"alert {alertname} {labels} to resolve in Alertmanager", self.proc)
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str, proc: ManagedProcess) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited while waiting for {what}; log:\n{proc.log_tail()}")
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, KeyError, AssertionError) as exc:
+            last_error = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
+                       f" (last error: {last_error}); {proc.name} log:\n{proc.log_tail()}")
+
+
+def start_prometheus(
+    workdir: Path,
+    *,
+    targets: Mapping[str, Sequence[str]],
+    rule_files: Sequence[Path] = (),
+    alertmanager: AlertmanagerHandle | str | None = None,
+    scrape_interval: str = stackconfig.FAST_SCRAPE_INTERVAL,
+    evaluation_interval: str = stackconfig.FAST_EVALUATION_INTERVAL,
+    extra_args: Sequence[str] = (),
+    port: int | None = None,
+) -> PrometheusHandle:
+    """Prometheus scraping `targets` (job -> ["host:port"]), loading `rule_files`,
+    alerting to `alertmanager` (a handle or "host:port"; None: no alerting)."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    am: list[str] = []
+    if isinstance(alertmanager, AlertmanagerHandle):
+        am = [alertmanager.address]
+    elif alertmanager:
+        am = [alertmanager]
+    config = stackconfig.write_prometheus_config(
+        workdir / "prometheus.yml", targets=targets, rule_files=list(rule_files), alertmanagers=am,
+        scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
+    )
+    # Resolved alerts are sent at once anyway; a short resend delay keeps firing
+    # ones fresh in Alertmanager when a test runs longer than a minute.
+    args = ["--rules.alert.resend-delay=2s", *extra_args]
+    proc = prometheus_process(config, workdir / "data", port, extra_args=args).start()
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/-/ready"), timeout=30)
+    return PrometheusHandle(proc, port, config)
+
+
+def start_alertmanager(
+    workdir: Path,
+    *,
+    bridge_url: str | None = None,
+    credentials_file: Path | None = None,
+    route_timings: Mapping[str, str] | None = stackconfig.FAST_ROUTE_TIMINGS,
+    config_text: str | None = None,
+    port: int | None = None,
+) -> AlertmanagerHandle:
+    """Alertmanager with the shipped routes (bridge address, token file and timings
+    substituted), or with `config_text` verbatim."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "alertmanager.yml"
+    if config_text is None:
+        if credentials_file is None:
+            credentials_file = workdir / "bridge_token"
+            credentials_file.write_text("test-token\n")
+        stackconfig.write_alertmanager_config(
+            config, bridge_url=bridge_url, credentials_file=credentials_file, route_timings=route_timings)
+    else:
+        config.write_text(config_text)
+    proc = alertmanager_process(config, workdir / "data", port).start()
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/-/ready"), timeout=30)
+    return AlertmanagerHandle(proc, port, config)
+
+
+@pytest.fixture()
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusHandle]]:
+    """`start_prometheus` with a fresh directory per call; all stopped at teardown."""
+    started: list[PrometheusHandle] = []
+
+    def factory(**kwargs: Any) -> PrometheusHandle:
+        handle = start_prometheus(tmp_path / f"prometheus{len(started)}", **kwargs)
+        started.append(handle)
+        return handle
+    try:
+        yield factory
+    finally:
+        for handle in started:
+            handle.proc.stop()
+
+
+@pytest.fixture()
+def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[..., AlertmanagerHandle]]:
+    """`start_alertmanager` with a fresh directory per call; all stopped at teardown."""
+    started: list[AlertmanagerHandle] = []
+
+    def factory(**kwargs: Any) -> AlertmanagerHandle:
+        handle = start_alertmanager(tmp_path / f"alertmanager{len(started)}", **kwargs)
+        started.append(handle)
+        return handle
+    try:
+        yield factory
+    finally:
+        for handle in started:
+            handle.proc.stop()
