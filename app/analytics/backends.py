@@ -49,7 +49,7 @@ class Prometheus:
         url = f"{self.base_url}/api/v1/query"
         try:
             r = await self.client.post(
-                url, data={"query": query.promql, "timeout": f"{self.timeout}s"},
+                url, data={"query": query.promql, "timeout": f"{round(self.timeout * 1000)}ms"},
                 timeout=self.timeout + 0.5)
         except httpx.HTTPError as exc:
             raise BackendUnavailable("prometheus", self.base_url, _reason(exc)) from exc

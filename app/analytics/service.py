@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -55,6 +56,8 @@ class Analytics:
         self.timeout = analytics.analytics_query_timeout_seconds
         self.cache = TTLCache(analytics.analytics_cache_ttl_seconds)
         self.transport = transport  # tests may put an httpx.MockTransport here
+        # One INFO line per PromQL query would drown the app's own log.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def _client(self) -> httpx.AsyncClient:
         # A client per computation: cheap next to the cache TTL, and never tied to an

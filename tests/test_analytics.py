@@ -1,0 +1,354 @@
+"""The /analytics API against a live stack: the real app and exporter scraped by a real
+Prometheus, alerts in a real Alertmanager. Auth, every endpoint's JSON, the shared
+cache, and 503s when a backend is down."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.analytics.queries import QUERIES, REALTIME
+from app.analytics.service import Analytics
+from app.analytics.settings import AnalyticsSettings
+from app.main import create_app
+from common.pgserver import PostgresServer
+from common.procs import free_port, wait_until
+from tests.support.appkit import add_user, app_settings, auth, token
+from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
+
+ENDPOINTS = ["/analytics/api/metrics/realtime", "/analytics/api/metrics/performance",
+             "/analytics/api/metrics/bags", "/analytics/api/metrics/users",
+             "/analytics/api/alerts"]
+CACHE_TTL = 3.0
+
+
+@pytest.fixture(scope="module")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    database_url = postgres.create_database("analytics_live")
+    s = start_live_stack(tmp_path_factory.mktemp("analytics"), database_url,
+                         app_env={"ANALYTICS_CACHE_TTL_SECONDS": str(CACHE_TTL)})
+    try:
+        drive_traffic(s)
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def client(stack: LiveStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.app_url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def admin(stack: LiveStack) -> dict[str, str]:
+    return auth(stack.admin_token)
+
+
+def fresh(client: httpx.Client, admin: dict[str, str], path: str, ready: Any,
+          timeout: float = 30) -> dict[str, Any]:
+    """Poll until `ready(body)`: Prometheus needs a few scrapes to see the traffic."""
+    found: dict[str, Any] = {}
+
+    def check() -> bool:
+        r = client.get(path, headers=admin)
+        assert r.status_code == 200, r.text
+        found["body"] = r.json()
+        return bool(ready(found["body"]))
+    try:
+        wait_until(check, timeout, f"{path} to show live values", interval=0.5)
+    except TimeoutError:
+        pytest.fail(f"{path} never showed live values; last body: {found.get('body')}")
+    return found["body"]
+
+
+def value(body: dict[str, Any], section: str, name: str) -> Any:
+    return body[section][name]["value"]
+
+
+# --- auth -------------------------------------------------------------------------------
+
+def test_every_endpoint_needs_an_admin(stack: LiveStack, client: httpx.Client) -> None:
+    dispatcher = token(client, "dispatcher")
+    for path in ENDPOINTS:
+        r = client.get(path)
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"] == "Bearer"
+        r = client.get(path, headers=auth(dispatcher))
+        assert r.status_code == 403, path
+        assert "admin" in r.json()["detail"]
+        assert client.get(path, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    # The page: a browser without a session is sent to the login form; others are refused.
+    r = client.get("/analytics/dashboard")
+    assert r.status_code == 303 and r.headers["location"] == "/analytics/login"
+    r = client.get("/analytics/dashboard", headers=auth(dispatcher))
+    assert r.status_code == 403 and "Admins only" in r.text
+
+
+def test_the_login_form_sets_a_cookie_only_for_admins(client: httpx.Client) -> None:
+    r = client.post("/analytics/login", data={"username": "dispatcher",
+                                               "password": "correct-horse-battery"})
+    assert r.status_code == 401 and "admins only" in r.text and "set-cookie" not in r.headers
+    r = client.post("/analytics/login", data={"username": "admin", "password": "wrong"})
+    assert r.status_code == 401 and "wrong username or password" in r.text
+    r = client.post("/analytics/login", data={"username": "admin",
+                                               "password": "correct-horse-battery"})
+    assert r.status_code == 303 and r.headers["location"] == "/analytics/dashboard"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/analytics" in cookie
+    page = client.get("/analytics/dashboard", cookies={
+        "tracetrack_analytics": r.cookies["tracetrack_analytics"]})
+    assert page.status_code == 200 and 'id="system"' in page.text
+    # The cookie is not a way into the JSON API, which takes the bearer header only.
+    assert client.get(ENDPOINTS[0], cookies={
+        "tracetrack_analytics": r.cookies["tracetrack_analytics"]}).status_code == 401
+
+
+# --- live values --------------------------------------------------------------------------
+
+def test_realtime_reports_system_performance_and_business_with_threshold_status(
+        client: httpx.Client, admin: dict[str, str]) -> None:
+    body = fresh(client, admin, ENDPOINTS[0], lambda b: (
+        value(b, "performance", "requests_per_minute") or 0) > 0
+        and (value(b, "business", "total_bags") or 0) >= 20
+        and value(b, "performance", "cache_hit_rate") is not None)
+    assert set(body) >= {"generated_at", "cached", "system", "performance", "business"}
+    for section, names in REALTIME.items():
+        assert list(body[section]) == list(names)
+    cpu = body["system"]["cpu_usage"]
+    assert 0 <= cpu["value"] <= 1 and cpu["unit"] == "ratio"
+    assert cpu["status"] in ("ok", "warning", "critical")
+    assert (cpu["warning"], cpu["critical"], cpu["bad_when"]) == (0.75, 0.9, "above")
+    assert 0 <= value(body, "system", "memory_usage") <= 1
+    assert 0 < value(body, "system", "disk_usage") <= 1
+    assert value(body, "system", "db_connections") >= 1
+    perf = body["performance"]
+    assert perf["avg_response_time"]["value"] > 0
+    assert perf["p95_response_time"]["status"] == "ok"
+    # 404s among ~150 requests, no 5xx.
+    assert perf["error_rate"]["value"] == 0 and perf["error_rate"]["status"] == "ok"
+    # Each bag looked up three times: one miss, then hits.
+    assert 0.5 < perf["cache_hit_rate"]["value"] < 1
+    assert perf["cache_hit_rate"]["bad_when"] == "below"
+    users = body["business"]["active_users"]
+    assert users["value"] >= 1 and users["status"] == "ok"
+
+
+def test_performance_breaks_down_by_route_template_and_status(
+        client: httpx.Client, admin: dict[str, str]) -> None:
+    body = fresh(client, admin, ENDPOINTS[1], lambda b: "404" in b["by_status"][
+        "requests_per_minute_by_status"]["values"])
+    routes = body["by_route"]["p95_response_time_by_route"]["values"]
+    assert "/api/bags/{qr_id}" in routes and routes["/api/bags/{qr_id}"] > 0
+    assert not any("LIVE" in r for r in routes), "raw paths leaked into route labels"
+    statuses = body["by_status"]["requests_per_minute_by_status"]["values"]
+    assert statuses["200"] > 0
+    rt = body["response_time"]
+    assert 0 < rt["p50_response_time"]["value"] <= rt["p99_response_time"]["value"]
+    assert body["cache"]["cache_backend"]["values"] == {"memory": 1.0, "redis": 0.0}
+
+
+def test_bags_counts_what_was_created_scanned_and_billed(
+        client: httpx.Client, admin: dict[str, str]) -> None:
+    body = fresh(client, admin, ENDPOINTS[2], lambda b: (value(b, "bags", "total_bags") or 0) >= 20
+                 and (value(b, "scans", "scans_today") or 0) >= 10)
+    assert value(body, "bags", "total_bags") == 20
+    assert value(body, "scans", "scans_today") == 10
+    assert value(body, "bills", "bills_today") == 2
+    assert value(body, "scans", "scans_per_minute") > 0
+    assert value(body, "bags", "bags_created_per_minute") > 0
+
+
+def test_users_reports_active_and_registered_users(
+        client: httpx.Client, admin: dict[str, str]) -> None:
+    body = fresh(client, admin, ENDPOINTS[3], lambda b: (value(b, "users", "active_users") or 0) >= 1
+                 and value(b, "users", "registered_users") is not None)
+    assert value(body, "users", "registered_users") == 2
+    assert body["users"]["active_users"]["warning"] == 1500
+    assert value(body, "security", "login_failures_last_hour") is not None
+
+
+def test_alerts_lists_alertmanagers_active_alerts_newest_first(
+        stack: LiveStack, client: httpx.Client, admin: dict[str, str]) -> None:
+    stack.post_alert("HighCPUUsage", "warning", "CPU above 75 %", instance="host-1")
+    time.sleep(1.1)  # distinct startsAt seconds
+    stack.post_alert("HighErrorRate", "critical", "5xx above 5 %", instance="app-1")
+    body = fresh(client, admin, ENDPOINTS[4], lambda b: b["total"] >= 2)
+    assert [a["alertname"] for a in body["alerts"]][:2] == ["HighErrorRate", "HighCPUUsage"]
+    assert body["by_severity"] == {"critical": 1, "warning": 1, "info": 0}
+    first = body["alerts"][0]
+    assert first["severity"] == "critical" and first["summary"] == "5xx above 5 %"
+    assert first["labels"]["instance"] == "app-1" and first["state"] == "active"
+
+
+# --- the cache -----------------------------------------------------------------------------
+
+def prometheus_queries_served(stack: LiveStack) -> float:
+    text = httpx.get(f"{stack.prometheus_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if (s.name == "prometheus_http_requests_total"
+                    and s.labels.get("handler") == "/api/v1/query"):
+                return s.value
+    return 0.0
+
+
+def test_admins_share_one_cached_answer_per_ttl(
+        stack: LiveStack, client: httpx.Client, admin: dict[str, str]) -> None:
+    time.sleep(CACHE_TTL + 0.2)  # whatever an earlier test left cached has expired
+    before = prometheus_queries_served(stack)
+    with ThreadPoolExecutor(8) as pool:
+        bodies = [r.json() for r in pool.map(
+            lambda _: client.get(ENDPOINTS[0], headers=admin), range(8))]
+    after_burst = prometheus_queries_served(stack)
+    named = sum(len(v) for v in REALTIME.values())
+    # Eight concurrent admins, one round of named queries.
+    assert after_burst - before == named
+    assert len({b["generated_at"] for b in bodies}) == 1
+    again = client.get(ENDPOINTS[0], headers=admin).json()
+    assert again["cached"] is True and again["generated_at"] == bodies[0]["generated_at"]
+    assert prometheus_queries_served(stack) == after_burst
+    time.sleep(CACHE_TTL + 0.2)
+    later = client.get(ENDPOINTS[0], headers=admin).json()
+    assert later["cached"] is False
+    assert prometheus_queries_served(stack) - after_burst == named
+
+
+# --- backends down ------------------------------------------------------------------------
+
+@pytest.fixture()
+def inprocess(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    add_user(database_url, "admin", "admin")
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = app_settings(database_url, tmp_path, prometheus_url=dead, alertmanager_url=dead,
+                            metrics_enabled=False)
+    app = create_app(settings)
+    with TestClient(app) as c:
+        yield c, auth(token(c, "admin"))
+
+
+def test_prometheus_unreachable_is_a_503_with_a_clear_json_error(inprocess) -> None:
+    c, admin = inprocess
+    for path in ENDPOINTS[:4]:
+        r = c.get(path, headers=admin)
+        assert r.status_code == 503, path
+        body = r.json()
+        assert body["backend"] == "prometheus"
+        assert body["detail"].startswith(f"prometheus at {body['url']} is unavailable")
+        assert "ConnectError" in body["reason"]
+        assert r.headers["retry-after"]
+    r = c.get(ENDPOINTS[4], headers=admin)
+    assert r.status_code == 503 and r.json()["backend"] == "alertmanager"
+    page = c.get("/analytics/dashboard", headers=admin)
+    assert page.status_code == 503 and "Metrics unavailable" in page.text
+
+
+@pytest.fixture()
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers: a hung Prometheus."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(sock.accept()[0])
+            except OSError:
+                pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        t.join()
+        for conn in accepted:
+            conn.close()
+        sock.close()
+
+
+def test_a_hung_prometheus_costs_one_query_timeout_not_more(inprocess, silent_server) -> None:
+    c, admin = inprocess
+    settings = c.app.state.settings.model_copy(update={"prometheus_url": silent_server})
+    c.app.state.analytics = Analytics(settings, AnalyticsSettings(
+        analytics_query_timeout_seconds=0.5, analytics_cache_ttl_seconds=0))
+    started = time.monotonic()
+    r = c.get(ENDPOINTS[0], headers=admin)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 503 and "timeout" in r.json()["reason"]
+    # The named queries run concurrently, each with its own timeout.
+    assert elapsed < 3, elapsed
+
+
+def test_prometheus_going_down_and_coming_back(inprocess, tmp_path: Path) -> None:
+    from tests.support.livestack import prometheus_config
+
+    c, admin = inprocess
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    import yaml
+
+    from common.procs import http_ok, prometheus_process
+    config.write_text(yaml.safe_dump(prometheus_config({}, [], None)))
+    url = f"http://127.0.0.1:{port}"
+    settings = c.app.state.settings.model_copy(update={"prometheus_url": url})
+    c.app.state.analytics = Analytics(settings, AnalyticsSettings(analytics_cache_ttl_seconds=0))
+
+    def start() -> Any:
+        return prometheus_process(config, tmp_path / "prom", port).start().wait_ready(
+            http_ok(f"{url}/-/ready"), timeout=30)
+    prom = start()
+    try:
+        r = c.get(ENDPOINTS[2], headers=admin)
+        # Up, but nothing scraped: every figure is there, without a value.
+        assert r.status_code == 200 and value(r.json(), "bags", "total_bags") is None
+        prom.stop()
+        assert c.get(ENDPOINTS[2], headers=admin).status_code == 503
+        prom = start()
+        assert c.get(ENDPOINTS[2], headers=admin).status_code == 200
+    finally:
+        prom.stop()
+
+
+# --- named queries only (transport-level double, DESIGN §10) ---------------------------------
+
+def test_only_named_queries_reach_prometheus_whatever_the_request_says(inprocess) -> None:
+    c, admin = inprocess
+    sent: list[str] = []
+
+    def prometheus(request: httpx.Request) -> httpx.Response:
+        form = dict(x.split("=", 1) for x in request.content.decode().split("&"))
+        sent.append(httpx.QueryParams(f"query={form['query']}")["query"])
+        return httpx.Response(200, json={"status": "success", "data": {
+            "resultType": "vector", "result": [{"metric": {}, "value": [0, "0.5"]}]}})
+    c.app.state.analytics = Analytics(c.app.state.settings, AnalyticsSettings(
+        analytics_cache_ttl_seconds=0), transport=httpx.MockTransport(prometheus))
+    r = c.get(ENDPOINTS[0] + "?query=up&instance=evil%22%7D", headers=admin)
+    assert r.status_code == 200
+    assert sorted(sent) == sorted(QUERIES[n].promql for v in REALTIME.values() for n in v)
+
+
+def test_a_query_prometheus_rejects_is_a_502_naming_it(inprocess) -> None:
+    c, admin = inprocess
+
+    def prometheus(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"status": "error", "errorType": "bad_data",
+                                         "error": "parse error"})
+    c.app.state.analytics = Analytics(c.app.state.settings, AnalyticsSettings(
+        analytics_cache_ttl_seconds=0), transport=httpx.MockTransport(prometheus))
+    r = c.get(ENDPOINTS[3], headers=admin)
+    assert r.status_code == 502 and "parse error" in r.json()["detail"]
