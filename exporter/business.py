@@ -74,7 +74,7 @@ class BusinessCollector:
         if self.seals:
             self.seals.maybe_reseal(start, end)
         tz = self.tz.key
-        out = []
+        out: list[Metric] = []
         for name, help_text, value in (
             (names.BAGS, "Bags in the database: PostgreSQL's live-row statistic for the bags "
              "table, an estimate (exact after inserts, approximate after VACUUM/ANALYZE), not COUNT(*).", bags),

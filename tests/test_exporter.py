@@ -395,3 +395,24 @@ def test_day_counts_are_not_sealed_when_other_transactions_are_invisible(
         other.close()
         sql(database_url, f"DROP OWNED BY {role}")
         sql(database_url, f"DROP ROLE {role}")
+
+
+def test_postgres_restart_is_survived_without_restarting_the_exporter(tmp_path: Path) -> None:
+    from common.pgserver import PostgresServer
+
+    server = PostgresServer(tmp_path / "pg").start()
+    try:
+        database_url = server.create_database("restart")
+        seed_small(database_url)
+        with running_exporter(database_url) as url:
+            assert up(scrape(url)[1], "business") == 1
+            server.stop()
+            _, s = scrape(url, timeout=2.0)
+            assert up(s, "postgres") == up(s, "business") == 0
+            assert up(s, "system") == 1
+            server.start()
+            wait_until(lambda: all(up(scrape(url)[1], c) == 1 for c in ("postgres", "business")),
+                       20, "database collectors up after the restart")
+            assert value(scrape(url)[1], "tracetrack_users") == 3
+    finally:
+        server.stop()
