@@ -112,8 +112,12 @@ def test_postgres_connections_limits_and_table_maintenance(database_url: str) ->
             assert value(s, "tracetrack_db_connections", state="idle_in_transaction") == \
                 by_state["idle in transaction"] >= 1
             total = sum(v for (name, _), v in s.items() if name == "tracetrack_db_connections")
-            # The connection that asked pg_stat_activity above is the only one the exporter did not see.
-            assert total == sum(by_state.values()) - 1
+            [(here,)] = sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
+                            "datname = current_database()")
+            # Client sessions of every database (other tests share this server), no
+            # background processes; the connection asking above is one the exporter did not see.
+            assert here - 1 <= total <= sum(by_state.values()) - 1
+            assert here - 1 >= 5  # these two, the exporter's three
             assert value(s, "tracetrack_db_max_connections") == \
                 int(sql(database_url, "SHOW max_connections")[0][0])
             assert value(s, "tracetrack_db_size_bytes") > 1_000_000
