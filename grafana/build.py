@@ -78,7 +78,10 @@ def per_minute(counter: str, by: str = "") -> str:
 
 
 def firing(severity: str) -> str:
-    return f'count(ALERTS{{alertstate="firing", severity="{severity}"}}) or vector(0)'
+    # The Watchdog always fires (the bridge's heartbeat): counting it would keep the
+    # info tile lit forever.
+    return (f'count(ALERTS{{alertstate="firing", severity="{severity}", alertname!="Watchdog"}})'
+            " or vector(0)")
 
 
 # --- panel construction -----------------------------------------------------------------
@@ -307,11 +310,13 @@ def alerts() -> Board:
     b = Board("tracetrack-alerts", "TraceTrack / Alerts",
               "Alerts firing in Prometheus and the notifications the alert bridge sent.", "up")
     for sev in ("critical", "warning", "info"):
-        b.stat(f"Firing {sev}", f"Alerts of severity {sev} firing now ({sev} colour when any).",
+        b.stat(f"Firing {sev}", f"Alerts of severity {sev} firing now, the Watchdog heartbeat "
+               f"excepted ({sev} colour when any).",
                firing(sev), "short", colour=SEVERITY_COLOURS[sev], w=8, h=4)
     active = (table.Panel().title("Active alerts")
-              .description("Every alert firing in Prometheus now, coloured by severity. "
-                           "Silences and routing live in Alertmanager.")
+              .description("Every alert firing in Prometheus now, coloured by severity. The "
+                           "Watchdog (info) always fires: it is the alerting pipeline's "
+                           "heartbeat. Silences and routing live in Alertmanager.")
               .datasource(PROMETHEUS).unit("short").no_value("No active alerts")
               .with_target(query('ALERTS{alertstate="firing"}', instant=True, table_format=True))
               .with_transformation(dm.DataTransformerConfig(id_val="organize", options={

@@ -180,11 +180,13 @@ def test_users_reports_active_and_registered_users(
 
 def test_alerts_lists_alertmanagers_active_alerts_newest_first(
         stack: LiveStack, client: httpx.Client, admin: dict[str, str]) -> None:
+    stack.post_alert("Watchdog", "info", "Alerting pipeline heartbeat (always firing)")
     stack.post_alert("HighCPUUsage", "warning", "CPU above 75 %", instance="host-1")
     time.sleep(1.1)  # distinct startsAt seconds
     stack.post_alert("HighErrorRate", "critical", "5xx above 5 %", instance="app-1")
     body = fresh(client, admin, ENDPOINTS[4], lambda b: b["total"] >= 2)
-    assert [a["alertname"] for a in body["alerts"]][:2] == ["HighErrorRate", "HighCPUUsage"]
+    assert [a["alertname"] for a in body["alerts"]] == ["HighErrorRate", "HighCPUUsage"]
+    assert body["watchdog_firing"] is True
     assert body["by_severity"] == {"critical": 1, "warning": 1, "info": 0}
     first = body["alerts"][0]
     assert first["severity"] == "critical" and first["summary"] == "5xx above 5 %"

@@ -5,6 +5,7 @@ settings, Prometheus/Alertmanager/Grafana configs point at the right services)."
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
 import shutil
@@ -250,6 +251,24 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules(compose, tmp_path)
     result = subprocess.run([shutil.which("promtool") or "promtool", "check", "config", str(local)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_configs_are_rendered_from_the_shipped_ones() -> None:
+    spec = importlib.util.spec_from_file_location("render_configs", ROOT / "deploy/render_configs.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0, "run .venv/bin/python deploy/render_configs.py"
+    compose_prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    shipped = yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())
+    assert compose_prom["global"] == shipped["global"]
+    assert [j["job_name"] for j in compose_prom["scrape_configs"]] == \
+        [j["job_name"] for j in shipped["scrape_configs"]]
+    # Grafana's $__rate_interval assumes this scrape interval.
+    datasources = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yml")
+                                 .read_text())
+    prom = next(d for d in datasources["datasources"] if d["type"] == "prometheus")
+    assert prom["jsonData"]["timeInterval"] == shipped["global"]["scrape_interval"]
 
 
 def test_alertmanager_routes_to_the_bridge_with_the_shared_token(compose, tmp_path) -> None:
