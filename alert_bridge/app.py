@@ -92,7 +92,7 @@ def create_app(service: BridgeService) -> FastAPI:
                     return JSONResponse({"status": "ignored", "reason": "watchdog resolved"})
                 before = await run_in_threadpool(service.watchdog.heartbeat, time.time())
                 return JSONResponse({"status": "heartbeat", "previous_state": before})
-            accepted = await run_in_threadpool(service.accept, severity, payload)
+            accepted = await run_in_threadpool(service.accept, severity, payload, body)
         except Exception as exc:  # noqa: BLE001 - 5xx so Alertmanager retries
             log.error("cannot store notification: %s: %s", type(exc).__name__, exc)
             return _error(503, "could not store the notification; retry")

@@ -79,6 +79,9 @@ def serve(args: argparse.Namespace) -> int:
     from alert_bridge.app import create_app
     from alert_bridge.service import BridgeService
 
+    # Hand the GIL to the event loop sooner when delivery threads are busy: the
+    # webhook answer is on Alertmanager's clock.
+    sys.setswitchinterval(0.001)
     port = args.port or settings.bridge_port
     host = args.host or settings.host
     try:

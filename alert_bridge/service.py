@@ -58,12 +58,12 @@ class BridgeService:
         self.deliverer.stop()
         self.store.close()
 
-    def accept(self, severity: str, payload: WebhookPayload) -> Accepted:
+    def accept(self, severity: str, payload: WebhookPayload, raw: bytes | None = None) -> Accepted:
         """Store the notification and its deliveries in one transaction; only then
-        is the webhook answered 2xx."""
+        is the webhook answered 2xx. `raw` is the validated body as received."""
         key = payload.notification_key()
         recipients = self.config.for_severity(severity)
-        body = json.dumps(payload.model_dump(mode="json"), separators=(",", ":"))
+        body = raw.decode() if raw is not None else json.dumps(payload.model_dump(mode="json"))
         with self.store.tx() as conn:
             new, dup = self.store.add_notification(
                 conn, key=key, kind="alert", severity=severity, status=payload.status,

@@ -13,6 +13,7 @@ start time, so a payload delivered twice adds nothing the second time.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -123,7 +125,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front; readers stay deferred so they never block them.
+        write = conn.get_execution_options().get("bridge_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -152,6 +156,12 @@ class Store:
         self.url = url
         self.engine = make_engine(url, pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        # Built once: the intake path runs these for every webhook.
+        self._insert_notification = _insert(self.engine, notifications).on_conflict_do_nothing(
+            index_elements=["key"])
+        self._insert_delivery = _insert(self.engine, deliveries).on_conflict_do_nothing(
+            index_elements=["notification_key", "channel", "recipient"])
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -161,7 +171,15 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A write transaction. On SQLite, this process's writers queue on a lock here:
+        SQLite's own busy handler sleeps up to 100 ms between retries, which is what
+        a webhook waiting behind a delivery commit would otherwise pay."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.connect().execution_options(
+                bridge_write=True) as conn, conn.begin():
             yield conn
 
     def ping(self) -> None:
@@ -179,23 +197,18 @@ class Store:
         Returns (new, duplicate) recipients. Runs inside the caller's transaction so
         the intake commits everything or nothing.
         """
-        conn.execute(
-            _insert(self.engine, notifications)
-            .values(key=key, kind=kind, severity=severity, status=status, title=title,
-                    group_key=group_key, body=body, received_at=now)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
+        conn.execute(self._insert_notification, {
+            "key": key, "kind": kind, "severity": severity, "status": status, "title": title,
+            "group_key": group_key, "body": body, "received_at": now,
+        })
         new: list[Recipient] = []
         dup: list[Recipient] = []
-        stmt = _insert(self.engine, deliveries).on_conflict_do_nothing(
-            index_elements=["notification_key", "channel", "recipient"]
-        )
         for r in recipients:
-            res = conn.execute(stmt.values(
-                notification_key=key, channel=r.channel, recipient=r.address, format=r.format,
-                severity=severity, status="pending", attempts=0, created_at=now,
-                next_attempt_at=now,
-            ))
+            res = conn.execute(self._insert_delivery, {
+                "notification_key": key, "channel": r.channel, "recipient": r.address,
+                "format": r.format, "severity": severity, "status": "pending", "attempts": 0,
+                "created_at": now, "next_attempt_at": now,
+            })
             (new if res.rowcount == 1 else dup).append(r)
         return new, dup
 
@@ -243,27 +256,20 @@ class Store:
             ).all()
         return [Claimed(*row) for row in rows]
 
-    def _finish(self, delivery_id: int, owner: str, **values: Any) -> bool:
+    def finish_many(self, owner: str, items: Sequence[tuple[int, dict[str, Any]]]) -> list[bool]:
+        """Record many outcomes in one transaction (group commit: one fsync for all).
+        Each row must still be ours (status sending, our lease); False where it is not."""
+        stmt = update(deliveries).where(
+            deliveries.c.id == bindparam("b_id"), deliveries.c.status == "sending",
+            deliveries.c.lease_owner == owner,
+        )
+        done = []
         with self.tx() as conn:
-            res = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id, deliveries.c.status == "sending",
-                       deliveries.c.lease_owner == owner)
-                .values(lease_owner=None, lease_expires=None, **values)
-            )
-            return res.rowcount == 1
-
-    def mark_sent(self, delivery_id: int, owner: str, now: float, ref: str | None,
-                  status: str = "sent") -> bool:
-        return self._finish(delivery_id, owner, status=status, sent_at=now, provider_ref=ref,
-                            last_error=None)
-
-    def mark_retry(self, delivery_id: int, owner: str, next_at: float, error: str) -> bool:
-        return self._finish(delivery_id, owner, status="pending", next_attempt_at=next_at,
-                            last_error=error[:2000])
-
-    def mark_failed(self, delivery_id: int, owner: str, error: str) -> bool:
-        return self._finish(delivery_id, owner, status="failed", last_error=error[:2000])
+            for delivery_id, values in items:
+                res = conn.execute(stmt.values(lease_owner=None, lease_expires=None, **values),
+                                   {"b_id": delivery_id})
+                done.append(res.rowcount == 1)
+        return done
 
     def next_due(self) -> float | None:
         with self.engine.connect() as conn:
