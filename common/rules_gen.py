@@ -191,7 +191,7 @@ def threshold_group() -> dict[str, Any]:
 
 
 def availability_group() -> dict[str, Any]:
-    down = "{{ $labels.job }} target {{ $labels.instance }} has not answered Prometheus' scrapes"
+    down = "up is {{ $value }}: {{ $labels.job }} target {{ $labels.instance }} has not answered Prometheus' scrapes"
     return {"name": "tracetrack-availability", "rules": [
         _alert("TraceTrackTargetDown", f'up{{job="{APP_JOB}"}} == 0', "30s", "critical",
                "The TraceTrack app {{ $labels.instance }} is down",
@@ -201,15 +201,16 @@ def availability_group() -> dict[str, Any]:
                down + " for 1 minute; its metrics and the alerts built on them are blind."),
         _alert("TraceTrackExporterCollectorDown", f"{m.COLLECTOR_UP} == 0", "2m", "warning",
                "Exporter collector {{ $labels.collector }} is failing on {{ $labels.instance }}",
-               "The exporter's {{ $labels.collector }} collector has reported up 0 for 2 minutes;"
+               "The exporter's {{ $labels.collector }} collector has reported up {{ $value }} for 2 minutes;"
                " the metrics it publishes (and their alerts) are missing."),
         _alert("TraceTrackCacheFellBackToMemory",
                f'{m.CACHE_BACKEND}{{backend="memory"}} == 1\n'
                f'and on (job, instance)\n{m.CACHE_BACKEND}{{backend="redis"}}',
                "1m", "warning",
                "The app {{ $labels.instance }} fell back from Redis to its in-process cache",
-               "Redis is configured but the app {{ $labels.instance }} has served from its"
-               " in-process cache for 1 minute: caches are per worker, hit rate and memory suffer."),
+               "Redis is configured but the app {{ $labels.instance }} has served from its in-process"
+               ' cache (tracetrack_cache_backend{backend="memory"} = {{ $value }}) for 1 minute:'
+               " caches are per worker, hit rate and memory suffer."),
     ]}
 
 
