@@ -1,0 +1,98 @@
+"""Debian's headless Chromium driven over the DevTools protocol (a real browser:
+navigation, cookies, forms, layout, screenshots), started by PID in a temp profile."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+from common.procs import ManagedProcess, require_binary, wait_until
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--remote-debugging-port=0"]
+
+
+class Browser:
+    def __init__(self, workdir: Path, width: int = 1280, height: int = 1400) -> None:
+        self.profile = workdir / "chromium-profile"
+        self.profile.mkdir(parents=True, exist_ok=True)
+        self.proc = ManagedProcess("chromium", [
+            require_binary("chromium"), *FLAGS, f"--user-data-dir={self.profile}",
+            f"--window-size={width},{height}", "about:blank"], workdir / "chromium.log")
+        self.ws: ClientConnection | None = None
+        self._ids = itertools.count(1)
+
+    def start(self) -> Browser:
+        self.proc.start()
+        port_file = self.profile / "DevToolsActivePort"
+        self.proc.wait_ready(lambda: port_file.exists() and port_file.read_text().strip() != "",
+                             timeout=30)
+        port = int(port_file.read_text().splitlines()[0])
+        pages: list[dict[str, Any]] = []
+
+        def page_target() -> bool:
+            pages[:] = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list",
+                                             timeout=5).json() if t["type"] == "page"]
+            return bool(pages)
+        wait_until(page_target, 15, "a Chromium page target")
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20,
+                          open_timeout=15)
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+        return self
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        assert self.ws is not None
+        msg_id = next(self._ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=30))
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def wait_event(self, method: str, timeout: float = 30) -> dict[str, Any]:
+        assert self.ws is not None
+        while True:
+            msg = json.loads(self.ws.recv(timeout=timeout))
+            if msg.get("method") == method:
+                return msg.get("params", {})
+
+    def navigate(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait_event("Page.loadEventFired")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def submit_form(self, fields: dict[str, str]) -> None:
+        """Type into the form's inputs and submit it, waiting for the next page."""
+        script = "".join(f"document.querySelector('input[name={name}]').value = {json.dumps(v)};"
+                         for name, v in fields.items())
+        self.evaluate(script + "document.querySelector('form').submit(); true")
+        self.wait_event("Page.loadEventFired")
+
+    def url(self) -> str:
+        return str(self.evaluate("location.href"))
+
+    def dom(self) -> str:
+        return str(self.evaluate("document.documentElement.outerHTML"))
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+
+    def stop(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+        self.proc.stop()
