@@ -182,3 +182,15 @@ def test_active_users_leave_the_window(database_url: str, tmp_path: Path) -> Non
         store.window = 0.2  # instead of waiting 5 minutes
         time.sleep(0.3)
         assert "tracetrack_active_users 0.0" in client.get("/metrics").text
+
+
+def test_overhead_benchmark_runs_end_to_end(database_url: str, tmp_path: Path) -> None:
+    """`make bench` is not run by CI: this keeps its overhead part from rotting (no figures checked)."""
+    from bench.instrumentation_overhead import VARIANTS, measure_overhead
+
+    r = measure_overhead(database_url, tmp_path, rounds=2, per_round=5, warmup=3,
+                         distinct_bags=20, micro_iterations=20)
+    assert set(r["variants"]) == set(VARIANTS)
+    assert r["requests_per_variant"] == 10 and r["distinct_bags"] == 20
+    assert set(r["middleware_us"]) == {"multiprocess", "in_process"}
+    assert len(r["rows"]) == 2 and all(row.startswith("| ") and row.count(" | ") == 4 for row in r["rows"])
