@@ -186,7 +186,8 @@ def measure_overhead(database_url: str, workdir: Path, rounds: int = 12, per_rou
     workdir.mkdir(parents=True, exist_ok=True)
     ensure_user(database_url)
     qr_ids = sample_qr_ids(database_url, distinct_bags)
-    samples = {v: {"client": [], "wall": [], "cpu": []} for v in VARIANTS}
+    samples: dict[str, dict[str, list[list[float]]]] = {
+        v: {"client": [], "wall": [], "cpu": []} for v in VARIANTS}
     servers: dict[str, tuple[ManagedProcess, int]] = {}
     clients: dict[str, httpx.Client] = {}
     try:

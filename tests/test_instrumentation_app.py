@@ -194,3 +194,21 @@ def test_overhead_benchmark_runs_end_to_end(database_url: str, tmp_path: Path) -
     assert r["requests_per_variant"] == 10 and r["distinct_bags"] == 20
     assert set(r["middleware_us"]) == {"multiprocess", "in_process"}
     assert len(r["rows"]) == 2 and all(row.startswith("| ") and row.count(" | ") == 4 for row in r["rows"])
+
+
+def test_one_worker_uses_the_same_shared_directory_and_removes_it(database_url: str,
+                                                                   tmp_path: Path) -> None:
+    proc, port = start_app_process(tmp_path, database_url, workers=1)
+    try:
+        (shared,) = tmp_path.glob("prometheus-multiproc-*")
+        assert shared.name == f"prometheus-multiproc-{proc.pid}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(4):
+                client.get("/api/bags/P1")  # 401: no token
+            wait_until(lambda: requests_by_pid(shared, BAG_ROUTE).get(proc.pid) == 4, 5,
+                       "the requests in the shared directory")
+            text = client.get("/metrics").text
+        assert 'tracetrack_http_requests_total{method="GET",route="/api/bags/{qr_id}",status="401"} 4.0' in text
+    finally:
+        proc.stop()
+    assert not shared.exists()  # removed on SIGTERM

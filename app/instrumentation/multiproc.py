@@ -9,7 +9,9 @@ import atexit
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from common.settings import Settings
@@ -27,9 +29,9 @@ def prepare_multiprocess(settings: Settings) -> Path:
 
     Called in the parent process before any import of app.metrics. A directory given
     in settings is emptied of metric files only (never of anything else); the default
-    one is private to this process (`var/prometheus-multiproc-<pid>`), removed at
-    exit, and leftovers of dead earlier runs are removed too. Counters restart at 0
-    with every `tracetrack app`, as Prometheus expects from a restarted process.
+    one is private to this process (`var/prometheus-multiproc-<pid>`), removed at exit
+    (SIGTERM included), or by the next start if this process is killed. Counters
+    restart at 0 with every `tracetrack app`, as Prometheus expects of a restart.
     """
     if settings.prometheus_multiproc_dir is not None:
         path = settings.prometheus_multiproc_dir.resolve()
@@ -43,6 +45,7 @@ def prepare_multiprocess(settings: Settings) -> Path:
             shutil.rmtree(path)
         path.mkdir()
         atexit.register(shutil.rmtree, path, True)
+        _exit_cleanly_on_sigterm()
     os.environ[ENV] = str(path)
     if "prometheus_client.values" in sys.modules:
         # A single worker runs in this very process and would keep in-process values.
@@ -74,3 +77,20 @@ def pid_alive(pid: int) -> bool:
         return True
     return True
 
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Let SIGTERM run atexit handlers (removing the directory).
+
+    uvicorn handles SIGTERM itself while serving, then restores the previous handler
+    and raises the signal again; with the default handler the process would die
+    without running atexit. Only installed where nobody else handles SIGTERM.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
