@@ -91,3 +91,8 @@ class BusinessCollector:
 
     def down_families(self) -> list[Metric]:
         return []
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.seals:
+            self.seals.conn.close()

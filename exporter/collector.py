@@ -33,3 +33,7 @@ class Collector(Protocol):
     def down_families(self) -> list[Metric]:
         """Families to publish instead when collect failed or missed the deadline."""
         ...
+
+    def close(self) -> None:
+        """Release connections (at shutdown)."""
+        ...

@@ -69,4 +69,5 @@ def run_exporter(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
+        scraper.close()
     return 0

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 DAY_COLUMNS = {"scans": "scanned_at", "bills": "created_at"}
 SAFETY = timedelta(seconds=1)
 RESEAL_TIMEOUT_SECONDS = 120.0
+# A recount waiting behind a lock would in turn block whoever queues behind it (ALTER
+# TABLE, then every query of the app); give up instead and try again at the next due time.
+RESEAL_LOCK_TIMEOUT_MS = 1000
 
 OPEN_TRANSACTIONS_SQL = """
 SELECT now(),
@@ -113,7 +116,8 @@ class DaySeals:
         # A new statement, so a new snapshot: everything that committed before the
         # statement above is visible to this count.
         [[counts]] = self.conn.query(deadline, [(SEALED_COUNTS_SQL,
-                                                 {"start": day_start, "boundary": boundary})])
+                                                 {"start": day_start, "boundary": boundary})],
+                                     lock_timeout_ms=RESEAL_LOCK_TIMEOUT_MS)
         seal = Seal(day_start, boundary, dict(zip(DAY_COLUMNS, (int(c) for c in counts), strict=True)))
         with self._lock:
             self._seal = seal  # the newest count also reflects backfills and deletes

@@ -41,8 +41,13 @@ class PgConnection:
         conn.autocommit = True  # read-only: no transaction left open between scrapes
         return conn
 
-    def query(self, deadline: Deadline, statements: Sequence[tuple[str, Any]]) -> list[list[tuple[Any, ...]]]:
-        """Run each (sql, params) and return their rows; the whole batch must finish in time."""
+    def query(self, deadline: Deadline, statements: Sequence[tuple[str, Any]],
+              lock_timeout_ms: int = 0) -> list[list[tuple[Any, ...]]]:
+        """Run each (sql, params) and return their rows; the whole batch must finish in time.
+
+        `lock_timeout_ms` (0 = only the deadline) bounds waiting for a table lock, so a
+        background query gives up quickly rather than queue behind, say, a migration.
+        """
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed:
@@ -55,12 +60,15 @@ class PgConnection:
                             raise CollectorError("scrape deadline passed")
                         # One simple-query message, one round trip: PostgreSQL applies the
                         # new timeout to the statement that follows it.
-                        setting = cur.mogrify("SET statement_timeout = %s; ", (ms,))
+                        setting = cur.mogrify("SET statement_timeout = %s; SET lock_timeout = %s; ",
+                                              (ms, min(ms, lock_timeout_ms) if lock_timeout_ms else 0))
                         cur.execute(setting + cur.mogrify(sql, params))
                         results.append(cur.fetchall())
                 return results
             except psycopg2.errors.QueryCanceled as exc:
                 raise CollectorError(f"query cancelled at the scrape deadline: {exc}".strip()) from exc
+            except psycopg2.errors.LockNotAvailable as exc:
+                raise CollectorError(f"gave up waiting for a table lock: {exc}".strip()) from exc
             except psycopg2.errors.UndefinedTable as exc:
                 raise CollectorError(f"schema not created yet ({str(exc).splitlines()[0]}); "
                                      "run `tracetrack db upgrade`") from exc

@@ -106,3 +106,6 @@ class PostgresCollector:
 
     def down_families(self) -> list[Metric]:
         return []
+
+    def close(self) -> None:
+        self.conn.close()

@@ -59,3 +59,6 @@ class RedisCollector:
 
     def down_families(self) -> list[Metric]:
         return [_up(0)]
+
+    def close(self) -> None:
+        pass

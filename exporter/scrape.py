@@ -86,6 +86,13 @@ class Scraper:
             duration.add_metric([collector.name], took)
         return [*out, up, duration]
 
+    def close(self) -> None:
+        for collector in self.collectors:
+            try:
+                collector.close()
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                log.debug("closing collector %s failed", collector.name, exc_info=True)
+
     def _log_transition(self, name: str, error: BaseException | None) -> None:
         # Log changes only: a backend down for an hour should not write a line per scrape.
         was = self._was_up.get(name)

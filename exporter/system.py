@@ -94,3 +94,6 @@ class SystemCollector:
 
     def down_families(self) -> list[Metric]:
         return []
+
+    def close(self) -> None:
+        pass

@@ -103,7 +103,7 @@ def test_postgres_connections_limits_and_table_maintenance(database_url: str) ->
             scrape(url)
             # Its three connections (postgres, business, the day-count recount) settle first.
             wait_until(lambda: sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
-                                   "application_name = 'tracetrack-exporter'")[0][0] == 3,
+                                   "application_name = 'tracetrack-exporter' AND datname = current_database()")[0][0] == 3,
                        10, "the exporter's three connections")
             _, s = scrape(url)
             assert up(s, "postgres") == 1
@@ -221,6 +221,12 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
     seed_small(database_url)
     with running_exporter(database_url) as url:
         assert up(scrape(url)[1], "business") == 1
+        # The first scrape started the background recount of today (exporter.daycount);
+        # let it finish, so the only exporter query the lock can hold up is the scrape's.
+        wait_until(lambda: sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
+                               "application_name = 'tracetrack-exporter' AND datname = current_database() "
+                               "AND state = 'idle'")[0][0] == 3,
+                   10, "the exporter's connections idle")
         locker = psycopg2.connect(libpq_dsn(database_url))
         try:
             with locker.cursor() as cur:  # counting today's scans now waits for this lock
@@ -234,7 +240,8 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
 
             def exporter_waits_on_lock() -> bool:
                 return bool(sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE application_name "
-                                "= 'tracetrack-exporter' AND wait_event_type = 'Lock'"))
+                                "= 'tracetrack-exporter' AND datname = current_database() "
+                                "AND wait_event_type = 'Lock'"))
             # statement_timeout cancels the query in PostgreSQL too; it does not linger
             # holding a connection while the lock is still held.
             wait_until(lambda: not exporter_waits_on_lock(), 3, "the exporter's query cancelled")

@@ -73,6 +73,7 @@ def running_exporter(database_url: str | None, redis_url: str | None = None,
     finally:
         server.shutdown()
         server.server_close()
+        scraper.close()
 
 
 def start_exporter_process(workdir: Path, database_url: str, redis_url: str | None = None,
