@@ -70,7 +70,7 @@ class BridgeSettings(Settings):
     bridge_lease_seconds: float = Field(90.0, gt=0)
 
     # Dead man's switch: 0 disables it.
-    bridge_watchdog_timeout_seconds: float = Field(600.0, ge=0)
+    bridge_watchdog_timeout_seconds: float = Field(300.0, ge=0)
     bridge_watchdog_check_interval_seconds: float = Field(15.0, gt=0)
 
     def database_url_resolved(self) -> str:

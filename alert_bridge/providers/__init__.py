@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alert_bridge.providers.base import PermanentError, Provider, TransientError
 from alert_bridge.providers.log import LogProvider
 from alert_bridge.settings import BridgeSettings
@@ -13,7 +15,7 @@ def build_providers(settings: BridgeSettings) -> dict[str, Provider]:
     from alert_bridge.providers.sms import SmsProvider
     from alert_bridge.providers.webhook import WebhookProvider
 
-    factories = {
+    factories: dict[str, tuple[bool, Callable[[BridgeSettings], Provider], str]] = {
         "email": (settings.enable_email_alerts, EmailProvider, "ENABLE_EMAIL_ALERTS"),
         "sms": (settings.enable_sms_alerts, SmsProvider, "ENABLE_SMS_ALERTS"),
         "webhook": (settings.enable_webhook_alerts, WebhookProvider, "ENABLE_WEBHOOK_ALERTS"),
