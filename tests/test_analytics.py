@@ -25,6 +25,7 @@ from common.pgserver import PostgresServer
 from common.procs import free_port, wait_until
 from tests.support.appkit import add_user, app_settings, auth, token
 from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
+from tests.support.stack import start_prometheus
 
 ENDPOINTS = ["/analytics/api/metrics/realtime", "/analytics/api/metrics/performance",
              "/analytics/api/metrics/bags", "/analytics/api/metrics/users",
@@ -297,29 +298,23 @@ def test_a_hung_prometheus_costs_one_query_timeout_not_more(inprocess, silent_se
 
 
 def test_prometheus_going_down_and_coming_back(inprocess, tmp_path: Path) -> None:
-    from tests.support.livestack import prometheus_config
-
     c, admin = inprocess
     port = free_port()
-    config = tmp_path / "prometheus.yml"
-    import yaml
-
-    from common.procs import http_ok, prometheus_process
-    config.write_text(yaml.safe_dump(prometheus_config({}, [], None)))
     url = f"http://127.0.0.1:{port}"
     settings = c.app.state.settings.model_copy(update={"prometheus_url": url})
     c.app.state.analytics = Analytics(settings, AnalyticsSettings(analytics_cache_ttl_seconds=0))
 
     def start() -> Any:
-        return prometheus_process(config, tmp_path / "prom", port).start().wait_ready(
-            http_ok(f"{url}/-/ready"), timeout=30)
+        # Same port and data directory: the same Prometheus, restarted.
+        return start_prometheus(tmp_path / "prometheus", targets={}, port=port).proc
     prom = start()
     try:
         r = c.get(ENDPOINTS[2], headers=admin)
         # Up, but nothing scraped: every figure is there, without a value.
         assert r.status_code == 200 and value(r.json(), "bags", "total_bags") is None
         prom.stop()
-        assert c.get(ENDPOINTS[2], headers=admin).status_code == 503
+        r = c.get(ENDPOINTS[2], headers=admin)
+        assert r.status_code == 503 and r.json()["backend"] == "prometheus"
         prom = start()
         assert c.get(ENDPOINTS[2], headers=admin).status_code == 200
     finally:

@@ -15,18 +15,11 @@ from typing import Any
 import httpx
 import yaml
 
-from common.procs import (
-    ManagedProcess,
-    alertmanager_process,
-    free_port,
-    http_ok,
-    prometheus_process,
-    wait_until,
-)
+from common.procs import ManagedProcess, free_port, wait_until
 from tests.support.appkit import add_user, auth, start_app_process, token
 from tests.support.exporterkit import start_exporter_process
+from tests.support.stack import start_alertmanager, start_prometheus
 
-SCRAPE_INTERVAL = "1s"
 ALERTMANAGER_CONFIG = {
     # Alerts only need to be held and listed; nobody is notified.
     "route": {"receiver": "nobody", "group_wait": "1s", "group_interval": "1s",
@@ -68,30 +61,6 @@ class LiveStack:
             proc.stop()
 
 
-def prometheus_config(targets: dict[str, str], rule_files: list[str],
-                      alertmanager: str | None) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL,
-                   "scrape_timeout": SCRAPE_INTERVAL},
-        "rule_files": rule_files,
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
-                           for job, target in targets.items()],
-    }
-    if alertmanager:
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-    return config
-
-
-def start_alertmanager(workdir: Path) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    config = workdir / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(ALERTMANAGER_CONFIG))
-    proc = alertmanager_process(config, workdir / "alertmanager", port).start()
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_ready(http_ok(f"{url}/-/ready"), timeout=30)
-    return proc, url
-
-
 def start_live_stack(workdir: Path, database_url: str, *, with_bridge: bool = False,
                      rule_files: list[str] = (),  # type: ignore[assignment]
                      app_env: dict[str, str] | None = None) -> LiveStack:
@@ -101,24 +70,25 @@ def start_live_stack(workdir: Path, database_url: str, *, with_bridge: bool = Fa
     procs: dict[str, ManagedProcess] = {}
     bridge = None
     try:
-        procs["alertmanager"], am_url = start_alertmanager(workdir)
+        am = start_alertmanager(workdir / "alertmanager",
+                                config_text=yaml.safe_dump(ALERTMANAGER_CONFIG))
+        procs["alertmanager"], am_url = am.proc, am.url
         prom_port = free_port()
         prom_url = f"http://127.0.0.1:{prom_port}"
         procs["app"], app_port = start_app_process(workdir, database_url, env={
             "PROMETHEUS_URL": prom_url, "ALERTMANAGER_URL": am_url, "GRAFANA_URL": "",
             **(app_env or {})})
         procs["exporter"], exporter_port = start_exporter_process(workdir, database_url)
-        targets = {"tracetrack-app": f"127.0.0.1:{app_port}",
-                   "tracetrack-exporter": f"127.0.0.1:{exporter_port}"}
+        targets = {"tracetrack-app": [f"127.0.0.1:{app_port}"],
+                   "tracetrack-exporter": [f"127.0.0.1:{exporter_port}"]}
         if with_bridge:
             bridge = start_bridge(workdir)
-            targets["tracetrack-bridge"] = f"127.0.0.1:{bridge.port}"
-        config = workdir / "prometheus.yml"
-        config.write_text(yaml.safe_dump(prometheus_config(
-            targets, list(rule_files), am_url.removeprefix("http://"))))
-        procs["prometheus"] = prometheus_process(config, workdir / "prometheus",
-                                                 prom_port).start()
-        procs["prometheus"].wait_ready(http_ok(f"{prom_url}/-/ready"), timeout=30)
+            targets["tracetrack-bridge"] = [f"127.0.0.1:{bridge.port}"]
+        # The shipped prometheus.yml (common.stackconfig) on these ports, scraping every second.
+        prom = start_prometheus(workdir / "prometheus", targets=targets,
+                                rule_files=[Path(f) for f in rule_files], alertmanager=am,
+                                port=prom_port)
+        procs["prometheus"] = prom.proc
         with httpx.Client(base_url=f"http://127.0.0.1:{app_port}", timeout=30) as client:
             admin = token(client, "admin")
         stack = LiveStack(workdir, database_url, f"http://127.0.0.1:{app_port}",
