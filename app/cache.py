@@ -53,7 +53,10 @@ class Cache:
     def _set_backend(self, on_redis: bool) -> None:
         changed = on_redis != self._on_redis
         self._on_redis = on_redis
-        CACHE_BACKEND.labels(backend="redis").set(1 if on_redis else 0)
+        # The redis series exists only where Redis is configured, so "fell back to memory"
+        # (memory 1 while a redis series exists) never fires for a deliberately Redis-less app.
+        if self._redis is not None:
+            CACHE_BACKEND.labels(backend="redis").set(1 if on_redis else 0)
         CACHE_BACKEND.labels(backend="memory").set(0 if on_redis else 1)
         if changed:
             log.warning("cache backend is now %s", self.backend)

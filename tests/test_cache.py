@@ -86,3 +86,19 @@ def test_startup_warms_the_cache_with_recently_scanned_bags(database_url: str, t
     with TestClient(create_app(settings)):
         r = redis.Redis.from_url(redis_url)
         assert r.exists(PREFIX + "bag:HOT") and not r.exists(PREFIX + "bag:COLD")
+
+
+def test_an_app_without_redis_exports_no_redis_backend_series(database_url: str,
+                                                               tmp_path: Path) -> None:
+    """Otherwise the "cache fell back to memory" alert would fire for a Redis-less app."""
+    import httpx
+
+    from tests.support.appkit import start_app_process
+
+    proc, port = start_app_process(tmp_path, database_url)
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        proc.stop()
+    assert 'tracetrack_cache_backend{backend="memory"} 1.0' in text
+    assert 'backend="redis"' not in text
