@@ -90,16 +90,29 @@ def ensure_token_file(settings: Settings) -> Path:
     """The bearer-token file Alertmanager's `credentials_file` can point at.
 
     `tracetrack up` calls this before rendering alertmanager.yml so the bridge
-    and Alertmanager share a token without anyone typing one.
+    and Alertmanager share a token without anyone typing one. With
+    BRIDGE_AUTH_TOKEN set, that token is what the bridge expects, so it is written
+    (mode 0600) to a file of its own for Alertmanager to read.
     """
     explicit = getattr(settings, "bridge_auth_token_file", None)
+    from_env = getattr(settings, "bridge_auth_token", None)
+    if from_env is not None and explicit is None:
+        path = settings.resolved_var_dir() / f"{DEFAULT_TOKEN_FILE_NAME}.from-env"
+        _write_private(path, from_env.get_secret_value().strip(), replace=True)
+        return path
     path = explicit or default_token_file(settings)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
+        _write_private(path, secrets.token_urlsafe(32), replace=False)
     return path
+
+
+def _write_private(path: Path, text: str, replace: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if replace and path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
 
 
 def resolve_auth_token(settings: BridgeSettings) -> str:

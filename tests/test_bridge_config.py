@@ -128,3 +128,28 @@ def test_bridge_refuses_to_start_with_an_invalid_config(tmp_path: Path) -> None:
     assert "configuration error" in out.stderr
     assert f"{bad}: ALERT_RECIPIENTS['email']['critical'][0]" in out.stderr
     assert not (tmp_path / "var" / "bridge.sqlite3").exists()  # stopped before anything
+
+
+def test_token_file_shared_with_alertmanager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alert_bridge.settings import BridgeSettings, ensure_token_file, resolve_auth_token
+
+    monkeypatch.setenv("TRACETRACK_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("BRIDGE_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("BRIDGE_AUTH_TOKEN_FILE", raising=False)
+    settings = BridgeSettings()
+    path = ensure_token_file(settings)  # what `tracetrack up` hands Alertmanager
+    assert path == tmp_path / "bridge_auth_token" and path.stat().st_mode & 0o777 == 0o600
+    assert resolve_auth_token(settings) == path.read_text().strip()
+    assert ensure_token_file(settings).read_text() == path.read_text()  # stable
+
+    monkeypatch.setenv("BRIDGE_AUTH_TOKEN", "token-from-the-environment")
+    settings = BridgeSettings()
+    assert ensure_token_file(settings).read_text().strip() == resolve_auth_token(settings)
+
+    monkeypatch.setenv("BRIDGE_AUTH_TOKEN", "short")
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        resolve_auth_token(BridgeSettings())
+    monkeypatch.delenv("BRIDGE_AUTH_TOKEN")
+    monkeypatch.setenv("BRIDGE_AUTH_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="does not exist"):
+        resolve_auth_token(BridgeSettings())

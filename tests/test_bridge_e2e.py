@@ -144,8 +144,8 @@ def test_alerts_flow_from_the_app_to_every_channel_and_resolve(
 
         # --- the channel matrix held throughout ------------------------------------
         bridge.wait_settled()
-        assert all("TraceTrackErrorRateHigh" in m["Body"] or "Watchdog" in m["Body"]
-                   for m in twilio_sink.messages())  # SMS: critical only
+        assert all("TraceTrackErrorRateHigh" in m["Body"]
+                   for m in twilio_sink.messages())  # SMS: the critical only
         warn_hooks = webhook_sink.bodies("json/warn")
         assert {b["severity"] for b in warn_hooks} == {"warning"}
         assert not any("NightlyReportReady" in str(b) for b in webhook_sink.bodies())  # info
