@@ -76,7 +76,7 @@ def test_everything_but_login_health_metrics_needs_a_token(client: TestClient) -
 def test_bad_expired_and_forged_tokens_are_401(client: TestClient) -> None:
     assert client.get("/api/bags", headers=auth("garbage")).json()["detail"] == "invalid token"
     expired = jwt.encode({"sub": "1", "role": "admin", "exp": int(time.time()) - 5},
-                         "test-secret-key-0123456789", algorithm="HS256")
+                         "test-secret-key-0123456789-abcdefghij", algorithm="HS256")
     r = client.get("/api/bags", headers=auth(expired))
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     forged = jwt.encode({"sub": "1", "role": "admin", "exp": int(time.time()) + 60},

@@ -32,6 +32,16 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         app_url = f"http://127.0.0.1:{ports['APP_PORT']}"
         assert app_url in out
         assert httpx.get(f"{app_url}/readyz").json()["checks"] == {"cache": "redis", "database": "ok"}
+        assert "Alertmanager connected" in out
+        prom = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}"
+        for title, port in (("Exporter", "EXPORTER_PORT"), ("Alert bridge", "BRIDGE_PORT"),
+                            ("Prometheus", "PROMETHEUS_PORT"), ("Alertmanager", "ALERTMANAGER_PORT")):
+            assert f"{title}" in out and f"127.0.0.1:{ports[port]}" in out
+
+        def all_targets_up() -> bool:
+            active = httpx.get(f"{prom}/api/v1/targets").json()["data"]["activeTargets"]
+            return len(active) == 5 and all(t["health"] == "up" for t in active)
+        wait_until(all_targets_up, 60, "every scrape target up", interval=1)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children
     finally:

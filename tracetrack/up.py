@@ -8,7 +8,6 @@ Ctrl-C or when any service dies. State lives under ./var/.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import signal
 import sys
@@ -26,10 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _tracetrack_exe() -> str:
     return str(Path(sys.executable).with_name("tracetrack"))
-
-
-def _have(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 class Stack:
@@ -115,10 +110,52 @@ def _start_redis(stack: Stack, settings, env: dict[str, str]) -> None:  # type: 
 
 
 def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """The exporter, the bridge, Prometheus and Alertmanager (each once it exists)."""
-    host = settings.host
-    if _have("exporter.commands"):
-        url = f"http://{host}:{settings.exporter_port}"
-        stack.start(ManagedProcess("exporter", [_tracetrack_exe(), "exporter"],
-                                   stack.logs / "exporter.log", env=env),
-                    f"{url}/metrics", "Exporter", f"{url}/metrics")
+    """The exporter, the bridge, Alertmanager (routing to the bridge) and Prometheus
+    (scraping everything, loading the rules, pointing at Alertmanager)."""
+    from alert_bridge.settings import BridgeSettings, ensure_token_file
+    from common import stackconfig
+    from common.procs import alertmanager_process, prometheus_process
+
+    host, var = settings.host, stack.var_dir
+    exe = _tracetrack_exe()
+    url = f"http://{host}:{settings.exporter_port}"
+    stack.start(ManagedProcess("exporter", [exe, "exporter"], stack.logs / "exporter.log", env=env),
+                f"{url}/metrics", "Exporter", f"{url}/metrics")
+
+    bridge_url = f"http://{host}:{settings.bridge_port}"
+    token_file = ensure_token_file(BridgeSettings())
+    stack.start(ManagedProcess("bridge", [exe, "bridge"], stack.logs / "bridge.log", env=env),
+                f"{bridge_url}/healthz", "Alert bridge", bridge_url)
+
+    am_url = f"http://{host}:{settings.alertmanager_port}"
+    am_config = stackconfig.write_alertmanager_config(
+        var / "alertmanager" / "alertmanager.yml", bridge_url=bridge_url, credentials_file=token_file)
+    stack.start(alertmanager_process(am_config, var / "alertmanager", settings.alertmanager_port, host=host),
+                f"{am_url}/-/ready", "Alertmanager", am_url)
+
+    prom_url = f"http://{host}:{settings.prometheus_port}"
+    prom_config = stackconfig.write_prometheus_config(
+        var / "prometheus" / "prometheus.yml", targets=stackconfig.targets_for_settings(settings),
+        alertmanagers=[f"{host}:{settings.alertmanager_port}"])
+    stack.start(prometheus_process(prom_config, var / "prometheus", settings.prometheus_port, host=host),
+                f"{prom_url}/-/ready", "Prometheus", prom_url)
+    _report_prometheus(prom_url)
+
+
+def _report_prometheus(prom_url: str) -> None:
+    """Say what an SRE checks first: rules loaded, Alertmanager connected."""
+    import httpx
+
+    from common.procs import wait_until
+
+    def connected() -> bool:
+        r = httpx.get(f"{prom_url}/api/v1/alertmanagers", timeout=2).json()
+        return bool(r["data"]["activeAlertmanagers"])
+    try:
+        wait_until(connected, 30, "Prometheus to discover Alertmanager")
+        groups = httpx.get(f"{prom_url}/api/v1/rules", timeout=2).json()["data"]["groups"]
+        rules = sum(len(g["rules"]) for g in groups)
+        print(f"Prometheus: {rules} rules in {len(groups)} groups loaded, Alertmanager connected",
+              flush=True)
+    except (TimeoutError, httpx.HTTPError, KeyError) as exc:
+        print(f"warning: could not confirm Prometheus' rules/Alertmanager: {exc}", flush=True)

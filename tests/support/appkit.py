@@ -20,7 +20,7 @@ PASSWORD = "correct-horse-battery"
 
 def app_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "var_dir": var_dir,
-                              "secret_key": "test-secret-key-0123456789", "redis_url": None}
+                              "secret_key": "test-secret-key-0123456789-abcdefghij", "redis_url": None}
     values.update(overrides)
     return Settings(**values)
 
@@ -54,7 +54,7 @@ def start_app_process(workdir: Path, database_url: str, port: int | None = None,
     full_env = {
         "REDIS_URL": "",  # the developer's own Redis must not leak into a test's app
         "DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(workdir),
-        "TRACETRACK_SECRET_KEY": "test-secret-key-0123456789",
+        "TRACETRACK_SECRET_KEY": "test-secret-key-0123456789-abcdefghij",
         **(env or {}),
     }
     exe = str(Path(sys.executable).with_name("tracetrack"))
