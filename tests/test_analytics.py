@@ -156,7 +156,9 @@ def test_performance_breaks_down_by_route_template_and_status(
     assert statuses["200"] > 0
     rt = body["response_time"]
     assert 0 < rt["p50_response_time"]["value"] <= rt["p99_response_time"]["value"]
-    assert body["cache"]["cache_backend"]["values"] == {"memory": 1.0, "redis": 0.0}
+    # No REDIS_URL: the in-process cache serves (the redis series may be absent).
+    backends = body["cache"]["cache_backend"]["values"]
+    assert backends["memory"] == 1.0 and backends.get("redis", 0.0) == 0.0
 
 
 def test_bags_counts_what_was_created_scanned_and_billed(
