@@ -57,6 +57,7 @@ class BridgeService:
         self.watchdog.stop()
         self.deliverer.stop()
         self.store.close()
+        log.info("bridge %s stopped; in-flight deliveries finished and recorded", self.owner)
 
     def accept(self, severity: str, payload: WebhookPayload, raw: bytes | None = None) -> Accepted:
         """Store the notification and its deliveries in one transaction; only then
