@@ -20,7 +20,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from common import metric_names as names
-from exporter import names as xnames
 from exporter.collector import Deadline
 from exporter.pg import PgConnection
 
@@ -86,16 +85,16 @@ class PostgresCollector:
         max_conns, size = server[0]
         maxc = GaugeMetricFamily(names.DB_MAX_CONNECTIONS, "The server's max_connections setting.")
         maxc.add_metric([], max_conns)
-        dbsize = GaugeMetricFamily(xnames.DB_SIZE, "Size of the app's database on disk.")
+        dbsize = GaugeMetricFamily(names.DB_SIZE, "Size of the app's database on disk.")
         dbsize.add_metric([], size)
 
-        live = GaugeMetricFamily(xnames.DB_TABLE_LIVE_TUPLES, "Live rows per table, PostgreSQL's "
+        live = GaugeMetricFamily(names.DB_TABLE_LIVE_TUPLES, "Live rows per table, PostgreSQL's "
                                  "statistics estimate (pg_stat_user_tables.n_live_tup).", labels=["table"])
-        dead = GaugeMetricFamily(xnames.DB_TABLE_DEAD_TUPLES, "Dead rows per table waiting for "
+        dead = GaugeMetricFamily(names.DB_TABLE_DEAD_TUPLES, "Dead rows per table waiting for "
                                  "VACUUM (pg_stat_user_tables.n_dead_tup).", labels=["table"])
-        vacuum = GaugeMetricFamily(xnames.DB_TABLE_LAST_VACUUM, "Unix time of the table's last "
+        vacuum = GaugeMetricFamily(names.DB_TABLE_LAST_VACUUM, "Unix time of the table's last "
                                    "VACUUM, manual or autovacuum; 0 = never.", labels=["table"])
-        analyze = GaugeMetricFamily(xnames.DB_TABLE_LAST_ANALYZE, "Unix time of the table's last "
+        analyze = GaugeMetricFamily(names.DB_TABLE_LAST_ANALYZE, "Unix time of the table's last "
                                     "ANALYZE, manual or autoanalyze; 0 = never.", labels=["table"])
         for table, n_live, n_dead, vacuumed, analyzed in tables:
             live.add_metric([table], n_live)

@@ -18,12 +18,12 @@ from prometheus_client.metrics_core import Metric
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from exporter import names as xnames
+from common import metric_names as names
 from exporter.collector import CollectorError, Deadline
 
 
 def _up(value: int) -> GaugeMetricFamily:
-    up = GaugeMetricFamily(xnames.REDIS_UP, "1 when Redis answered the exporter's INFO, else 0.")
+    up = GaugeMetricFamily(names.REDIS_UP, "1 when Redis answered the exporter's INFO, else 0.")
     up.add_metric([], value)
     return up
 
@@ -47,12 +47,12 @@ class RedisCollector:
         finally:
             client.close()
 
-        mem = GaugeMetricFamily(xnames.REDIS_MEMORY_USED, "Memory Redis has allocated (INFO used_memory).")
+        mem = GaugeMetricFamily(names.REDIS_MEMORY_USED, "Memory Redis has allocated (INFO used_memory).")
         mem.add_metric([], info["used_memory"])
-        hits = CounterMetricFamily(xnames.REDIS_KEYSPACE_HITS, "Successful key lookups since "
+        hits = CounterMetricFamily(names.REDIS_KEYSPACE_HITS, "Successful key lookups since "
                                    "Redis started (INFO keyspace_hits).")
         hits.add_metric([], info["keyspace_hits"])
-        misses = CounterMetricFamily(xnames.REDIS_KEYSPACE_MISSES, "Failed key lookups since "
+        misses = CounterMetricFamily(names.REDIS_KEYSPACE_MISSES, "Failed key lookups since "
                                      "Redis started (INFO keyspace_misses).")
         misses.add_metric([], info["keyspace_misses"])
         return [_up(1), mem, hits, misses]

@@ -42,6 +42,22 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
             active = httpx.get(f"{prom}/api/v1/targets").json()["data"]["activeTargets"]
             return len(active) == 5 and all(t["health"] == "up" for t in active)
         wait_until(all_targets_up, 60, "every scrape target up", interval=1)
+
+        # An admin sees live values on /analytics (the embedded database is shared).
+        exe = str(Path(sys.executable).with_name("tracetrack"))
+        subprocess.run([exe, "user", "add", "ops", "--role", "admin", "--password-stdin"],
+                       input="up-test-password\n", text=True, env=env, check=True, capture_output=True)
+        tok = httpx.post(f"{app_url}/api/auth/login",
+                         json={"username": "ops", "password": "up-test-password"}).json()["access_token"]
+        def live_values() -> bool:
+            r = httpx.get(f"{app_url}/analytics/api/metrics/realtime",
+                          headers={"Authorization": f"Bearer {tok}"})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            return (body["system"]["cpu_usage"]["value"] is not None
+                    and body["business"]["total_bags"]["value"] is not None)
+        wait_until(live_values, 60, "live values on /analytics", interval=2)
+        assert f"{app_url}/analytics/dashboard" in out
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children
     finally:

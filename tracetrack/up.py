@@ -68,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack like Ctrl-C does
     try:
         database_url = resolve_database_url(settings.database_url, var_dir)
-        env = {"DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(var_dir)}
-        _start_redis(stack, settings, env)
         host = settings.host
+        env = {"DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(var_dir),
+               # /analytics proxies these; they start after the app, on these ports.
+               "PROMETHEUS_URL": f"http://{host}:{settings.prometheus_port}",
+               "ALERTMANAGER_URL": f"http://{host}:{settings.alertmanager_port}"}
+        _start_redis(stack, settings, env)
         app_url = f"http://{host}:{settings.app_port}"
         stack.start(ManagedProcess("app", [_tracetrack_exe(), "app", "--workers", str(args.workers)],
                                    stack.logs / "app.log", env=env),
                     f"{app_url}/healthz", "App", app_url, timeout=120)
+        stack.urls.append(("Analytics", f"{app_url}/analytics/dashboard"))
         _start_monitoring(stack, settings, env)
         print("\nTraceTrack Monitor is up:")
         for title, url in stack.urls:
