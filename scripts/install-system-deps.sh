@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack and the tests run for real:
-# Prometheus + promtool, Alertmanager + amtool, redis-server, and Chromium for browser tests.
+# Prometheus + promtool, Alertmanager + amtool, redis-server, Chromium for browser tests,
+# and openssl (the bridge tests make a throwaway TLS certificate).
 # Quick when everything is already there; a no-op (with a note) when not root or not Debian/Ubuntu.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ declare -A wanted=(
   [amtool]=prometheus-alertmanager
   [redis-server]=redis-server
   [chromium]=chromium
+  [openssl]=openssl
 )
 
 missing=()
