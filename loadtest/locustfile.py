@@ -10,7 +10,7 @@ lookups and scans pick from the seeder's QR ids (P/C + 10 digits).
 
 Environment: TT_SEEDED_BAGS (how many bags were seeded; default 100000),
 TT_PASSWORD (the seeded users' password; default the seeder's),
-TT_USERS_PER_ROLE (how many seeded users of each role to spread logins over).
+TT_WAIT_MIN / TT_WAIT_MAX (think time between a user's tasks, seconds; default 0.5 / 2).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from locust import HttpUser, between, task
 
 SEEDED_BAGS = int(os.environ.get("TT_SEEDED_BAGS", "100000"))
 PASSWORD = os.environ.get("TT_PASSWORD", "tracetrack-seed")
+WAIT_MIN = float(os.environ.get("TT_WAIT_MIN", "0.5"))
+WAIT_MAX = float(os.environ.get("TT_WAIT_MAX", "2.0"))
 # The seeder names users seed-<role>-<index>: dispatchers where index % 3 != 0, billers where == 0.
 DISPATCHERS = [f"seed-dispatcher-{i:03d}" for i in range(1, 50) if i % 3]
 BILLERS = [f"seed-biller-{i:03d}" for i in range(3, 50, 3)]
@@ -39,7 +41,7 @@ def random_qr() -> str:
 
 class _LoggedIn(HttpUser):
     abstract = True
-    wait_time = between(0.5, 2.0)
+    wait_time = between(WAIT_MIN, WAIT_MAX)
     usernames: list[str] = []
 
     def on_start(self) -> None:
