@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring the API...", flush=True)
         results["api"] = measure_api(f"http://127.0.0.1:{app_port}", args.bags, args.requests)
 
-        if optional("exporter.bench"):
-            from exporter.bench import measure_scrape
+        if optional("bench.exporter_scrape"):
+            from bench.exporter_scrape import measure_scrape
 
             exp_port = free_port()
             exp = ManagedProcess("exporter", [TRACETRACK, "exporter", "--port", str(exp_port)],
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             print("measuring instrumentation overhead...", flush=True)
             results["overhead"] = measure_overhead(database_url=url, workdir=args.workdir)
 
-        if optional("alert_bridge.bench"):
-            from alert_bridge.bench import run_bridge_bench
+        if optional("bench.bridge"):
+            from bench.bridge import run_bridge_bench
 
             print("measuring the alert bridge...", flush=True)
             results["bridge"] = run_bridge_bench(args.workdir / "bridge")

@@ -80,7 +80,7 @@ def test_bad_expired_and_forged_tokens_are_401(client: TestClient) -> None:
     r = client.get("/api/bags", headers=auth(expired))
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     forged = jwt.encode({"sub": "1", "role": "admin", "exp": int(time.time()) + 60},
-                        "another-key", algorithm="HS256")
+                        "another-key-that-is-long-enough-for-hs256", algorithm="HS256")
     assert client.get("/api/bags", headers=auth(forged)).status_code == 401
 
 

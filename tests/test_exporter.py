@@ -313,7 +313,7 @@ def test_command_rejects_a_bad_timezone(tmp_path: Path) -> None:
 
 
 def test_bench_helper_measures_scrapes(database_url: str) -> None:
-    from exporter.bench import measure_scrape
+    from bench.exporter_scrape import measure_scrape
 
     migrate(database_url)
     with running_exporter(database_url) as url:

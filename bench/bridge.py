@@ -1,7 +1,7 @@
 """Bridge benchmarks for `make bench` (DESIGN §7): webhook acknowledgement p99 and
 sustained notifications per second to local sinks.
 
-    from alert_bridge.bench import run_bridge_bench
+    from bench.bridge import run_bridge_bench
     results = run_bridge_bench(Path("var/bench/bridge"))   # {"ack": ..., "rows": [...]}
 
 Each measurement starts a real `tracetrack bridge` process (SQLite outbox, WAL,
@@ -12,7 +12,6 @@ from this process, and stops it by PID.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bench.stats import summarize_ms
 from common.procs import ManagedProcess, free_port, http_ok, wait_until
 
 TOKEN = "bench-bridge-token-0123456789abcdef"
@@ -106,19 +106,6 @@ def _start_bridge(workdir: Path, hooks: list[str], **env: str) -> tuple[ManagedP
     return proc, url
 
 
-def _percentile(ms: list[float], p: float) -> float:
-    ordered = sorted(ms)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def _summary(samples_s: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in samples_s]
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(_percentile(ms, 95), 2), "p99_ms": round(_percentile(ms, 99), 2),
-            "max_ms": round(max(ms), 2)}
-
-
 def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[str, Any]:
     """Webhook acknowledgement latency (client side, keep-alive) over `posts` distinct
     notifications, while the bridge delivers each to two local webhook sinks."""
@@ -144,7 +131,7 @@ def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[
             with ThreadPoolExecutor(concurrency) as pool:
                 samples = list(pool.map(one, bodies))
         wait_until(lambda: sink.count >= 2 * (posts + 20), 120, "deliveries after the ack bench")
-        return {**_summary(samples), "concurrency": concurrency}
+        return {**summarize_ms(samples), "concurrency": concurrency}
     finally:
         proc.stop()
         sink.stop()

@@ -1,4 +1,4 @@
-"""Scrape latency of a running exporter, for `make bench` (the lead's bench/ calls this)."""
+"""Scrape latency of a running exporter, for `make bench`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.stats import percentile
 from common import metric_names as names
 from exporter.server import TIMEOUT_HEADER
-
-
-def _percentile(sorted_ms: list[float], q: float) -> float:
-    # Nearest-rank: with n = 100, p99 is the 99th fastest scrape, not an interpolation.
-    rank = max(1, min(len(sorted_ms), round(q * len(sorted_ms) + 0.5)))
-    return sorted_ms[rank - 1]
 
 
 def measure_scrape(url: str, n: int, timeout_seconds: float = 10.0, warmup: int = 3,
@@ -55,6 +50,6 @@ def measure_scrape(url: str, n: int, timeout_seconds: float = 10.0, warmup: int 
         for s in family.samples if s.value != 1
     )
     timings.sort()
-    return {"n": n, "p50_ms": _percentile(timings, 0.50), "p99_ms": _percentile(timings, 0.99),
+    return {"n": n, "p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99),
             "mean_ms": statistics.fmean(timings), "max_ms": timings[-1], "warmup_scrapes": warmed,
             "first_scrape_ms": first_ms, "collectors_down": down}
