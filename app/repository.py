@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Bag, Bill, BillBag, Scan, User
@@ -138,15 +139,14 @@ def record_scan(db: Session, bag_id: int, user_id: int, location: str,
 
 
 def bag_scans(db: Session, bag_id: int, limit: int,
-              before: tuple[str, int] | None) -> tuple[list[dict[str, Any]], str | None]:
+              before: tuple[datetime, int] | None) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, keyset on (scanned_at, id) via ix_scans_bag_time."""
     query = (select(Scan.id, Bag.qr_id, User.username, Scan.location, Scan.scanned_at)
              .join(Bag, Bag.id == Scan.bag_id).join(User, User.id == Scan.user_id)
              .where(Scan.bag_id == bag_id))
     if before is not None:
         ts, scan_id = before
-        query = query.where(func.row(Scan.scanned_at, Scan.id) <
-                            func.row(func.cast(ts, Scan.scanned_at.type), scan_id))
+        query = query.where(tuple_(Scan.scanned_at, Scan.id) < tuple_(literal(ts), literal(scan_id)))
     query = query.order_by(Scan.scanned_at.desc(), Scan.id.desc()).limit(limit + 1)
     rows = [dict(r) for r in db.execute(query).mappings()]
     next_cursor = None

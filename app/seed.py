@@ -226,7 +226,8 @@ def _seed_bills(cur, bag_start: int, n_bags: int, billers: list[int],  # type: i
         return 0
     start = _next_id(cur, "bills")
     times = _timestamps(rng, 10_000)
-    bills, links = [], []
+    bills: list[str] = []
+    links: list[str] = []
     for b, first in enumerate(range(0, len(parents), PARENTS_PER_BILL)):
         bill_id = start + b
         bills.append(f"{bill_id}\tB{bill_id:09d}\t{billers[b % len(billers)]}\tclosed\t"

@@ -16,7 +16,6 @@ from common.pgserver import PostgresServer
 from common.procs import ManagedProcess, start_redis
 
 
-
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One real PostgreSQL for the session; tests get their own database in it."""

@@ -30,11 +30,10 @@ def record_scan(body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDe
                    location=body.location, scanned_at=scan["scanned_at"])
 
 
-def _parse_scan_cursor(cursor: str) -> tuple[str, int]:
+def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         ts, scan_id = repo.decode_cursor(cursor).split("|", 1)
-        datetime.fromisoformat(ts)
-        return ts, int(scan_id)
+        return datetime.fromisoformat(ts), int(scan_id)
     except (repo.BadCursor, ValueError) as exc:
         raise HTTPException(400, "cursor is not one this API returned") from exc
 
