@@ -17,8 +17,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from alert_bridge.config import CHANNEL_MATRIX
 from common.metric_names import NOTIFICATION_DELIVERY, NOTIFICATION_QUEUE_DEPTH, NOTIFICATIONS
 
+OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate")
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
@@ -50,6 +52,13 @@ class BridgeMetrics:
             "Seconds from accepting a notification to its delivery on a channel.",
             ["channel"], buckets=DELIVERY_BUCKETS, registry=self.registry,
         )
+        # Every series the channel matrix can produce exists from the start at 0, so
+        # increase()/rate() see the first notification of each kind (Grafana's "recent
+        # notifications", the delivery-failure alert) instead of missing it.
+        for severity, channels in CHANNEL_MATRIX.items():
+            for ch in channels:
+                for outcome in OUTCOMES:
+                    self.notifications.labels(ch, severity, outcome)
         for ch in ("email", "sms", "webhook"):
             self.delivery_seconds.labels(ch)
 
