@@ -28,6 +28,7 @@ import json
 import re
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,8 +106,8 @@ def _effective(prom_file: Path, rules_file: Path, am_file: Path) -> dict[str, fl
     rule = next(r for g in yaml.safe_load(rules_file.read_text())["groups"] for r in g["rules"]
                 if r.get("alert") == ALERT and r.get("labels", {}).get("severity") == "critical")
     route = yaml.safe_load(am_file.read_text())["route"]
-    critical = next((r for r in route.get("routes", [])
-                     if 'severity="critical"' in r.get("matchers", [])), {})
+    critical: dict[str, Any] = next((r for r in route.get("routes", [])
+                                      if 'severity="critical"' in r.get("matchers", [])), {})
     d = stackconfig.duration_seconds
     return {"scrape_interval_s": d(prom["scrape_interval"]),
             "evaluation_interval_s": d(prom["evaluation_interval"]),
@@ -177,10 +178,10 @@ def run_once(mode: Mode, workdir: Path, database_url: str, timeout: float = 120.
     result: dict[str, Any] = {"mode": mode.name, "budget_s": mode.budget_s, "timeout_s": timeout,
                               "logs": str(workdir)}
     try:
-        smtp, twilio, hooks = SmtpSink().start(), TwilioSink().start(), WebhookSink().start()
-        stoppers.add(smtp.stop)
-        stoppers.add(twilio.stop)
-        stoppers.add(hooks.stop)
+        smtp, twilio, hooks = SmtpSink(), TwilioSink(), WebhookSink()
+        for sink in (smtp, twilio, hooks):
+            sink.start()
+            stoppers.add(sink.stop)
         recipients = {"email": {"critical": [EMAIL_TO]}, "sms": {"critical": [SMS_TO]},
                       "webhook": {"critical": [{"url": hooks.url_for(WEBHOOK_PATH),
                                                 "format": "slack"}]}}
@@ -245,6 +246,7 @@ def run_once(mode: Mode, workdir: Path, database_url: str, timeout: float = 120.
         done = [s for s in result["channels_s"].values() if s is not None]
         result["max_s"] = max(done) if done and not result["timed_out"] else None
     except Exception as exc:  # noqa: BLE001 - reported in the row, the other runs go on
+        traceback.print_exc()
         result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:
         stoppers.stop_all()
@@ -264,7 +266,7 @@ def row_for(mode: Mode, r: dict[str, Any]) -> str:
     budget = f"< {mode.budget_s:.0f} s"
     if "error" in r:
         return _row(name, "run failed", budget, False,
-                    f"{r['error']} (logs under `{r['logs']}`)")
+                    " ".join(f"{r['error']} (logs under `{r['logs']}`)".split()).replace("|", "\\|"))
     ch = r["channels_s"]
     per = f"email {_fmt(ch['email'])}, SMS {_fmt(ch['sms'])}, webhook {_fmt(ch['webhook'])}"
     if r["timed_out"]:
@@ -273,12 +275,15 @@ def row_for(mode: Mode, r: dict[str, Any]) -> str:
         value = f"{r['max_s']:.1f} s ({per})"
     c, st = r["config"], r["stages_s"]
     worst = c["scrape_interval_s"] + c["evaluation_interval_s"] + c["for_s"] + c["group_wait_s"]
+    eval_lag = ("" if st["pending"] is None else
+                f" (the rule evaluation came {st['pending'] - (c['scrape_interval_s'] - r['breach_after_scrape_s']):.1f} s "
+                "after the first failed scrape; up to one evaluation interval in the worst case)")
     how = (f"`tracetrack app` killed (-9) {r['breach_after_scrape_s']:.2f} s after a successful "
-           f"scrape; {ALERT} (critical) pending after {_fmt(st['pending'])} s, firing after "
+           f"scrape; {ALERT} (critical) pending after {_fmt(st['pending'])} s{eval_lag}, firing after "
            f"{_fmt(st['firing'])} s, stored by the bridge after {_fmt(st['at_bridge'])} s; "
            f"scrape {c['scrape_interval_s']:g} s, evaluation {c['evaluation_interval_s']:g} s, "
            f"`for: {c['for_s']:g}s`, critical group_wait {c['group_wait_s']:g} s "
-           f"(runbook worst case to the bridge {worst:g} s + delivery); one breach, "
+           f"(the runbook's worst case to the bridge: {worst:g} s plus hand-offs); one breach, "
            "sinks: aiosmtpd, Twilio-speaking server via the twilio SDK, Slack-format webhook")
     ok = not r["timed_out"] and r["max_s"] is not None and r["max_s"] < mode.budget_s
     return _row(name, value, budget, ok, how)

@@ -69,8 +69,12 @@ def _at_full_load(history: list[dict[str, str]], users: int) -> dict[str, Any] |
 
 def run_locust(base_url: str, seeded_bags: int, users: int = 1000, spawn_rate: int = 100,
                duration: str = "60s", *, workdir: Path, password: str | None = None,
-               extra_timeout: float = 120.0) -> dict[str, Any]:
-    """Run the shipped locustfile headless; figures and BENCHMARKS.md rows."""
+               stop_timeout: float = 60.0, extra_timeout: float = 120.0) -> dict[str, Any]:
+    """Run the shipped locustfile headless; figures and BENCHMARKS.md rows.
+
+    stop_timeout: at the end, users finish the request in flight for up to this long,
+      so the slowest requests (and logins) are counted instead of silently dropped.
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     prefix = workdir / "locust"
@@ -78,12 +82,16 @@ def run_locust(base_url: str, seeded_bags: int, users: int = 1000, spawn_rate: i
     locust = str(Path(sys.executable).with_name("locust"))
     cmd = [locust, "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(spawn_rate),
            "-t", duration, "--host", base_url, "--csv", str(prefix), "--csv-full-history",
-           "--only-summary", "--loglevel", "INFO"]
-    env = {**os.environ, "TT_SEEDED_BAGS": str(seeded_bags)}
+           "--stop-timeout", f"{stop_timeout:g}", "--only-summary", "--loglevel", "INFO"]
+    # The shipped think times, whatever the caller's environment says.
+    env = {k: v for k, v in os.environ.items() if k not in ("TT_WAIT_MIN", "TT_WAIT_MAX")}
+    env["TT_SEEDED_BAGS"] = str(seeded_bags)
     if password is not None:
         env["TT_PASSWORD"] = password
     result: dict[str, Any] = {"users": users, "spawn_rate": spawn_rate, "duration": duration,
-                              "command": " ".join(cmd[1:]), "log": str(log_path)}
+                              "stop_timeout_s": stop_timeout,
+                              "command": f"locust -f loadtest/locustfile.py --headless -u {users} -r {spawn_rate} "
+                                         f"-t {duration}", "log": str(log_path)}
 
     cpu_before = psutil.cpu_times()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -92,10 +100,11 @@ def run_locust(base_url: str, seeded_bags: int, users: int = 1000, spawn_rate: i
         with log_path.open("wb") as log:
             run = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                  stdin=subprocess.DEVNULL,
-                                 timeout=duration_seconds(duration) + extra_timeout)
+                                 timeout=duration_seconds(duration) + stop_timeout + extra_timeout)
         result["exit_code"] = run.returncode  # 1 just means "some requests failed"
     except subprocess.TimeoutExpired:
-        result["error"] = f"locust did not finish within {duration} + {extra_timeout:.0f} s"
+        result["error"] = (f"locust did not finish within {duration} + "
+                           f"{stop_timeout + extra_timeout:.0f} s")
     wall = time.monotonic() - t0
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_after = psutil.cpu_times()
@@ -137,6 +146,11 @@ def _row(name: str, value: str, budget: str, ok: bool | None, how: str) -> str:
     return f"| {name} | {value} | {budget} | {verdict} | {how} |"
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
 def _ms(v: float | None) -> str:
     return "—" if v is None else f"{v:,.0f} ms"
 
@@ -146,7 +160,7 @@ def rows_for(r: dict[str, Any]) -> list[str]:
     title = f"{users:,} locust users"
     if "aggregate" not in r:
         return [_row(f"{title}: error rate and p95", "run failed", f"< {ERROR_BUDGET_PCT} %, < 1 s",
-                     False, r.get("error", "unknown error").replace("\n", " "))]
+                     False, _cell(r.get("error", "unknown error")))]
     agg = r["aggregate"]
     cpu = (f"locust used {r['locust_cpu_pct_of_core']} % of one core, the machine was "
            f"{r['machine_cpu_busy_pct']} % busy")
@@ -154,12 +168,15 @@ def rows_for(r: dict[str, Any]) -> list[str]:
         cpu += ("; **locust warned its CPU passed 90 %**: it could not generate load faster, so "
                 "the throughput is a lower bound of the app's capacity and latencies include "
                 "the client's own queueing")
-    how = (f"`locust {' '.join(r['command'].split()[1:])}` (loadtest/locustfile.py unchanged) "
-           f"against the app over loopback; whole run including the ramp-up and {users:,} "
-           f"logins; {cpu}")
+    login_stats = r["endpoints"].get(LOGIN, {})
+    logins = login_stats.get("requests", 0) - login_stats.get("failures", 0)
+    how = (f"`{r['command']}` (the shipped locustfile, unchanged) against the app over "
+           f"loopback; whole run including the ramp-up and the logins ({logins:,} of {users:,} "
+           f"users had logged in by the end); requests in flight at the end were given "
+           f"{r['stop_timeout_s']:g} s to finish and count; {cpu}")
     failures = r.get("failures") or []
     if failures:
-        top = "; ".join(f"{f['count']}× {f['name']}: {f['error'][:120]}" for f in failures[:3])
+        top = "; ".join(f"{f['count']}× {f['name']}: {_cell(f['error'])[:120]}" for f in failures[:3])
         how_err = f"{how}; most frequent failures: {top}"
     else:
         how_err = how
@@ -173,7 +190,9 @@ def rows_for(r: dict[str, Any]) -> list[str]:
     if full:
         p95_detail += f"; last ~10 s with all {users:,} users: p95 {_ms(full.get('p95_ms'))}"
     return [
-        _row(f"{title}: error rate", f"{rate:.3f} % ({agg['failures']:,} of {agg['requests']:,})",
+        _row(f"{title}: error rate",
+             "no request completed" if rate is None
+             else f"{rate:.3f} % ({agg['failures']:,} of {agg['requests']:,})",
              f"< {ERROR_BUDGET_PCT} %", rate is not None and rate < ERROR_BUDGET_PCT, how_err),
         _row(f"{title}: response time p95", f"{_ms(agg['p95_ms'])} ({p95_detail})", "< 1 s",
              agg["p95_ms"] is not None and agg["p95_ms"] < P95_BUDGET_MS, "as above, all requests"),

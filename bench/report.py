@@ -55,6 +55,8 @@ def write_report(r: dict[str, Any], out: Path) -> None:
     br = r.get("bridge")
     if br:
         rows.extend(br.get("rows", []))
+    for key in ("locust", "breach"):
+        rows.extend((r.get(key) or {}).get("rows", []))
 
     explain = "\n\n".join(f"**{name}**\n\n```\n{plan}\n```" for name, plan in r.get("explain", {}).items())
     text = f"""# Benchmarks

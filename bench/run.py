@@ -171,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
             print("measuring the exporter...", flush=True)
             results["exporter"] = measure_scrape(f"http://127.0.0.1:{exp_port}/metrics", 300)
 
+        if optional("bench.locust_load"):
+            from bench.locust_load import run_locust
+
+            print("running 1000 locust users against the app...", flush=True)
+            results["locust"] = run_locust(f"http://127.0.0.1:{app_port}", args.bags,
+                                           workdir=args.workdir / "locust")
+
         app.stop()
         if optional("bench.instrumentation_overhead"):
             from bench.instrumentation_overhead import measure_overhead
@@ -183,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print("measuring the alert bridge...", flush=True)
             results["bridge"] = run_bridge_bench(args.workdir / "bridge")
+
+        if optional("bench.breach_to_delivery"):
+            from bench.breach_to_delivery import measure_breach_to_delivery
+
+            print("measuring breach to delivery on every channel...", flush=True)
+            results["breach"] = measure_breach_to_delivery(args.workdir / "breach", url)
     finally:
         for proc in reversed(procs):
             proc.stop()

@@ -1,0 +1,79 @@
+"""The breach-to-delivery and locust benchmarks run end to end at tiny sizes and hand
+bench/run.py the figures and BENCHMARKS.md rows it expects. Shape only: budgets are
+`make bench`'s business, never asserted here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.db import migrate
+from app.seed import seed_database
+from bench.breach_to_delivery import measure_breach_to_delivery
+from bench.locust_load import run_locust
+from common.procs import free_port
+from tests.support.appkit import start_app_process
+
+
+def _cells(row: str) -> list[str]:
+    assert row.startswith("| ") and row.endswith(" |"), row
+    cells = [c.strip() for c in row[2:-2].split(" | ")]
+    assert len(cells) == 5, row  # figure, measured, budget, verdict, how
+    return cells
+
+
+def test_breach_reaches_every_channel_through_the_real_chain(tmp_path: Path, database_url: str) -> None:
+    out = measure_breach_to_delivery(tmp_path, database_url, modes=("fast",), timeout=60)
+    fast = out["fast"]
+    assert "error" not in fast, fast
+    assert fast["timed_out"] == []
+    assert fast["config"] == {"scrape_interval_s": 1.0, "evaluation_interval_s": 1.0,
+                              "for_s": 1.0, "group_wait_s": 1.0}
+    channels = fast["channels_s"]
+    assert set(channels) == {"email", "sms", "webhook"}
+    assert fast["max_s"] == max(channels.values())
+    # The chain's steps happen in order, each after the breach, before any delivery.
+    st = fast["stages_s"]
+    assert 0 < st["pending"] <= st["firing"] <= st["at_bridge"] <= min(channels.values()), fast
+    assert 0 <= fast["breach_after_scrape_s"] < 1.0
+    [row] = out["rows"]
+    name, value, budget, verdict, how = _cells(row)
+    assert "fast test configuration" in name and budget == "< 5 s"
+    assert value.startswith(f"{fast['max_s']:.1f} s (email ")
+    assert verdict in ("within", "**over**")
+    assert "TraceTrackTargetDown" in how
+
+
+def test_locust_figures_and_rows(tmp_path: Path, database_url: str) -> None:
+    migrate(database_url)
+    seed_database(database_url, bags=2000, users=50, progress=False)
+    proc, port = start_app_process(tmp_path / "app", database_url)
+    try:
+        out = run_locust(f"http://127.0.0.1:{port}", 2000, users=5, spawn_rate=5, duration="4s",
+                         workdir=tmp_path / "locust", stop_timeout=5)
+    finally:
+        proc.stop()
+    assert "error" not in out, out
+    agg = out["aggregate"]
+    assert agg["requests"] > 5 and agg["failures"] == 0, out.get("failures")
+    assert out["error_rate_pct"] == 0.0
+    assert out["endpoints"]["/api/auth/login"]["requests"] == 5  # each user logs in once
+    assert sum(e["requests"] for e in out["endpoints"].values()) == agg["requests"]
+    assert agg["p50_ms"] is not None and agg["p50_ms"] <= agg["p95_ms"] <= agg["p99_ms"]
+    assert isinstance(out["locust_cpu_warning"], bool) and out["locust_cpu_pct_of_core"] > 0
+    rows = out["rows"]
+    assert [_cells(r)[0] for r in rows] == ["5 locust users: error rate",
+                                           "5 locust users: response time p95",
+                                           "5 locust users: throughput"]
+    assert _cells(rows[0])[1] == f"0.000 % (0 of {agg['requests']:,})"
+    assert "5 of 5 users had logged in" in _cells(rows[0])[4]
+
+
+def test_locust_against_a_dead_app_reports_the_failures(tmp_path: Path) -> None:
+    out = run_locust(f"http://127.0.0.1:{free_port()}", 2000, users=3, spawn_rate=3,
+                     duration="2s", workdir=tmp_path, stop_timeout=1)
+    assert out["aggregate"]["failures"] == out["aggregate"]["requests"] > 0
+    assert out["error_rate_pct"] == 100.0
+    assert out["failures"] and out["failures"][0]["name"] == "/api/auth/login"
+    name, value, budget, verdict, how = _cells(out["rows"][0])
+    assert verdict == "**over**" and value.startswith("100.000 %")
+    assert "most frequent failures:" in how and "/api/auth/login" in how
