@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -15,9 +15,15 @@ from app.security import Principal, TokenCodec, TokenError
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    # An async dependency on purpose: a sync one's teardown needs a threadpool slot, and
+    # under load the request would keep its pooled connection while queuing for one,
+    # exhausting the pool. Closing here (a quick ROLLBACK) returns it at once.
+    session = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 def get_cache(request: Request) -> Cache:

@@ -6,10 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app import repository as repo
 from app.analytics import router as analytics_router
@@ -45,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in anyio's thread pool (40 threads by default); size it to
+        # the worker's share of the connection pool so threads, not connections, queue.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.app_threads
         if settings.migrate_on_start:
             await run_in_threadpool(migrate, database_url)
         try:
@@ -86,6 +91,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         log.error("database error: %s", exc.orig)
         return JSONResponse({"detail": "database unavailable, retry shortly"}, status_code=503,
                             headers={"Retry-After": "1"})
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def pool_exhausted(_req: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        log.error("no database connection free within the pool timeout: %s", exc)
+        return JSONResponse({"detail": "server busy: no database connection free, retry shortly"},
+                            status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(IntegrityError)
     async def integrity(_req: Request, exc: IntegrityError) -> JSONResponse:

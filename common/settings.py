@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     # --- app ---------------------------------------------------------------
     app_workers: int = Field(1, ge=1)
+    # Threads per worker for sync endpoints; keep <= the worker's share of the pool.
+    app_threads: int = Field(64, ge=1)
     secret_key: str | None = Field(None, validation_alias="TRACETRACK_SECRET_KEY")
     token_ttl_seconds: int = 12 * 3600
     cache_ttl_seconds: int = 300

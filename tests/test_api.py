@@ -270,3 +270,19 @@ def test_bill_errors(client: TestClient, biller: dict[str, str], dispatcher: dic
     assert client.get("/api/bills/B-2", headers=biller).status_code == 404  # nothing half-made
     r = client.post("/api/bills", json={"bill_number": "bad number!"}, headers=biller)
     assert r.status_code == 422 and "bill_number" in r.text
+
+
+def test_an_exhausted_connection_pool_is_a_503_not_a_500(database_url: str, tmp_path: Path) -> None:
+    add_user(database_url, "dana", "dispatcher")
+    settings = app_settings(database_url, tmp_path, db_pool_size_total=1,
+                            db_pool_max_overflow_total=0, db_pool_timeout_seconds=0.3)
+    with TestClient(create_app(settings)) as c:
+        h = auth(token(c, "dana"))
+        held = c.app.state.engine.connect()  # the pool's only connection
+        try:
+            r = c.get("/api/bags", headers=h)
+        finally:
+            held.close()
+        assert r.status_code == 503 and "retry" in r.json()["detail"]
+        assert r.headers["retry-after"] == "1"
+        assert c.get("/api/bags", headers=h).status_code == 200  # and recovers

@@ -14,6 +14,7 @@ router = APIRouter(prefix="/api", tags=["auth"])
 def login(body: LoginIn, db: SessionDep,
           tokens: Annotated[TokenCodec, Depends(get_tokens)]) -> TokenOut:
     user = repo.user_by_name(db, body.username)
+    db.close()  # give the connection back before the deliberately slow hash check
     if not verify_password(body.password, user.password_hash if user else None) or user is None:
         raise HTTPException(401, "wrong username or password")
     token, ttl = tokens.issue(Principal(user.id, user.username, user.role))
