@@ -68,7 +68,10 @@ def run_app(args: argparse.Namespace) -> int:
     secret_key(settings)  # generate it once here, not racing in N workers
     print(f"TraceTrack app: http://{host}:{port}  (workers: {workers})", flush=True)
     uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+                log_level="warning", access_log=False, timeout_graceful_shutdown=10,
+                # Longer than clients' and proxies' idle reuse, so a busy server doesn't close
+                # a keep-alive connection just as the client sends on it (RemoteDisconnected).
+                timeout_keep_alive=75)
     return 0
 
 
