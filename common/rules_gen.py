@@ -7,6 +7,8 @@ numbers in the rules can only come from `common.thresholds`. Each threshold row
 becomes one alert name with a `warning` and a `critical` rule; the recording rules
 each alert needs sit in the same group, before it, so the alert sees this
 evaluation's value (no extra evaluation interval of delay; see docs/runbook.md).
+The table-maintenance `info` alerts (the operator guide's weekly VACUUM ANALYZE)
+take their numbers from `common.thresholds.MAINTENANCE`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import yaml
 
 from common import metric_names as m
-from common.thresholds import BY_KEY, THRESHOLDS, Threshold
+from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
 
 LEVELS = ("warning", "critical")
 
@@ -236,8 +238,69 @@ def delivery_group() -> dict[str, Any]:
     ]}
 
 
+# Table maintenance (the operator guide's weekly VACUUM ANALYZE), `info` only.
+TABLE_LABELS = "(job, instance, table)"
+NOT_VACUUMED = "TraceTrackTableNotVacuumed"
+NOT_ANALYZED = "TraceTrackTableNotAnalyzed"
+DEAD_TUPLES_HIGH = "TraceTrackDeadTuplesHigh"
+
+
+def maintenance_phrases() -> dict[str, tuple[str, ...]]:
+    """Alert name -> what its runbook `- Info:` line must quote, from MAINTENANCE."""
+    mt = MAINTENANCE
+    big = f"≥ {mt.min_live_rows} live rows"
+    return {
+        NOT_VACUUMED: (f"older than {mt.max_age_days} days", big),
+        NOT_ANALYZED: (f"older than {mt.max_age_days} days", big),
+        DEAD_TUPLES_HIGH: (f"> {mt.dead_ratio * 100:g} % of",
+                           f"≥ {mt.min_dead_rows} dead rows"),
+    }
+
+
+def _overdue(name: str, metric: str, operation: str, done: str) -> dict[str, Any]:
+    mt = MAINTENANCE
+    # The value is the timestamp itself, so the description can tell "never" (0: not
+    # since the statistics were reset) from a date; a fresh, empty install has no table
+    # past the row guard, and `for:` gives autovacuum time after a bulk load.
+    expr = (f"{metric} < time() - {mt.max_age_seconds}\n"
+            f"and on {TABLE_LABELS}\n{m.DB_TABLE_LIVE_TUPLES} >= {mt.min_live_rows}")
+    when = ("{{ if eq $value 0.0 }}never (as far as PostgreSQL's statistics know)"
+            f"{{{{ else }}}}at {{{{ $value | humanizeTimestamp }}}}, more than {mt.max_age_days} days ago"
+            "{{ end }}")
+    return _alert(
+        name, expr, mt.for_, "info",
+        f"Table {{{{ $labels.table }}}} not {done} for over {mt.max_age_days} days",
+        f"The last {operation} of table {{{{ $labels.table }}}} (manual or automatic) was {when};"
+        f" the table has {mt.min_live_rows} or more live rows (exporter {{{{ $labels.instance }}}})."
+        " Run VACUUM ANALYZE {{ $labels.table }} during regular maintenance.")
+
+
+def maintenance_group() -> dict[str, Any]:
+    mt = MAINTENANCE
+    dead, live = m.DB_TABLE_DEAD_TUPLES, m.DB_TABLE_LIVE_TUPLES
+    return {"name": "tracetrack-maintenance", "rules": [
+        _overdue(NOT_VACUUMED, m.DB_TABLE_LAST_VACUUM, "VACUUM", "vacuumed"),
+        _overdue(NOT_ANALYZED, m.DB_TABLE_LAST_ANALYZE, "ANALYZE", "analyzed"),
+        # A share of all rows, not dead/live: bounded, and a table emptied by a mass
+        # DELETE (0 live rows) reads 100 %, not infinity. Autovacuum starts near 17 %
+        # (dead > 0.2 * live + 50), so holding above 20 % means it is not keeping up.
+        _alert(DEAD_TUPLES_HIGH,
+               f"{dead} / ({dead} + {live}) > {promql_number(mt.dead_ratio)}\n"
+               f"and on {TABLE_LABELS}\n{dead} >= {mt.min_dead_rows}",
+               mt.for_, "info",
+               "Table {{ $labels.table }} has over"
+               f" {mt.dead_ratio * 100:g} % dead rows waiting for VACUUM",
+               "{{ $value | humanizePercentage }} of the rows of table {{ $labels.table }} are dead"
+               f" (at least {mt.min_dead_rows} dead rows, for {mt.for_}): autovacuum is not keeping"
+               " up, or a long transaction keeps it from removing them (exporter"
+               " {{ $labels.instance }}). Run VACUUM ANALYZE {{ $labels.table }} during regular"
+               " maintenance."),
+    ]}
+
+
 def rules_document() -> dict[str, Any]:
-    return {"groups": [threshold_group(), availability_group(), delivery_group()]}
+    return {"groups": [threshold_group(), availability_group(), delivery_group(),
+                       maintenance_group()]}
 
 
 class _Dumper(yaml.SafeDumper):

@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from common import rules_gen, stackconfig
+from common import metric_names, rules_gen, stackconfig
 from common.procs import require_binary
-from common.thresholds import THRESHOLDS
+from common.thresholds import MAINTENANCE, THRESHOLDS
 from tests.support import promtool_gen
 from tests.support import threshold_check as check
 
@@ -116,6 +117,8 @@ def test_the_other_alerts_of_the_issue_exist() -> None:
     assert by_name["TraceTrackCacheFellBackToMemory"] == {"warning"}
     assert by_name["AlertmanagerNotificationsFailing"] == {"critical"}
     assert by_name["TraceTrackNotificationDeliveryFailing"] == {"warning"}
+    for name in ("TraceTrackTableNotVacuumed", "TraceTrackTableNotAnalyzed", "TraceTrackDeadTuplesHigh"):
+        assert by_name[name] == {"info"}, name
     watchdog = [r for r in alert_rules() if r["alert"] == "Watchdog"]
     assert len(watchdog) == 1 and watchdog[0]["expr"] == "vector(1)" and "for" not in watchdog[0]
 
@@ -176,6 +179,35 @@ def test_the_runbook_checker_catches_a_stale_number_or_window() -> None:
     assert any("TraceTrackCPUUsageHigh critical line" in p and "> 90 %" in p for p in problems), problems
     missing = text.replace("## TraceTrackCacheHitRateLow", "## Cache hit rate")
     assert any("no '## TraceTrackCacheHitRateLow' section" in p for p in check.runbook_problems(missing, rules_doc()))
+
+
+def test_the_runbook_checker_catches_a_stale_maintenance_number() -> None:
+    text = RUNBOOK.read_text()
+    stale = text.replace("- Info: last ANALYZE, manual or autoanalyze, older than 7 days",
+                         "- Info: last ANALYZE, manual or autoanalyze, older than 14 days")
+    stale = stale.replace("with ≥ 10000 dead rows, for 1h", "with ≥ 1000 dead rows, for 1h")
+    assert stale != text
+    problems = check.runbook_problems(stale, rules_doc())
+    assert len(problems) == 2, problems
+    assert "TraceTrackTableNotAnalyzed info line" in problems[0] and "'older than 7 days'" in problems[0]
+    assert "TraceTrackDeadTuplesHigh info line" in problems[1] and "'≥ 10000 dead rows'" in problems[1]
+
+
+def test_maintenance_alerts_take_their_numbers_from_maintenance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing MAINTENANCE changes the rules (and the runbook must follow): no number is
+    retyped in the generator."""
+    shipped = rules_gen.maintenance_group()
+    monkeypatch.setattr(rules_gen, "MAINTENANCE", replace(
+        MAINTENANCE, max_age_days=14, min_live_rows=500, dead_ratio=0.3, min_dead_rows=700, for_="2h"))
+    changed = {r["alert"]: r for r in rules_gen.maintenance_group()["rules"]}
+    assert changed["TraceTrackTableNotVacuumed"]["expr"] == (
+        f"{metric_names.DB_TABLE_LAST_VACUUM} < time() - 1209600\n"
+        f"and on (job, instance, table)\n{metric_names.DB_TABLE_LIVE_TUPLES} >= 500")
+    assert changed["TraceTrackDeadTuplesHigh"]["expr"].splitlines()[0].endswith("> 0.3")
+    assert changed["TraceTrackDeadTuplesHigh"]["expr"].endswith(">= 700")
+    assert {r["for"] for r in changed.values()} == {"2h"}
+    assert "14 days" in changed["TraceTrackTableNotAnalyzed"]["annotations"]["summary"]
+    assert [r["expr"] for r in shipped["rules"]] != [r["expr"] for r in changed.values()]
 
 
 def test_the_runbook_documents_the_70_second_arithmetic_with_the_shipped_numbers() -> None:

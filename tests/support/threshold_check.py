@@ -8,7 +8,8 @@ show every mismatch at once. Reusable for any markdown page or Grafana dashboard
   comparing with exactly the table's number, in the right direction.
 - `markdown_table_problems(text, source)`: every "Metric | Warning | Critical" table.
 - `runbook_problems(text, rules_doc)`: the table, plus each alert's section lists
-  each of its rules as `- Severity: ... <limit> ... for <for>`.
+  each of its rules as `- Severity: ... <limit> ... for <for>`; the table-maintenance
+  alerts' lines quote the numbers of `MAINTENANCE` (rules_gen.maintenance_phrases).
 - `dashboard_problems(board, source, titles)`: panels whose title names a row carry
   exactly the row's warning and critical as threshold steps.
 """
@@ -19,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from common.rules_gen import ROW_ALERT_BY_KEY, format_limit
+from common.rules_gen import ROW_ALERT_BY_KEY, format_limit, maintenance_phrases
 from common.thresholds import BY_KEY, THRESHOLDS, Threshold
 
 LEVELS = ("warning", "critical")
@@ -160,6 +161,7 @@ def runbook_problems(text: str, rules_doc: Mapping[str, Any], source: str = "doc
     parts = sections(text)
     anchors = heading_anchors(text)
     row_of = {ROW_ALERT_BY_KEY[t.key].alert: t for t in THRESHOLDS}
+    phrases = maintenance_phrases()
     for name, rules in _rules_by_alert(rules_doc).items():
         for rule in rules:
             url = rule.get("annotations", {}).get("runbook_url", "")
@@ -180,6 +182,10 @@ def runbook_problems(text: str, rules_doc: Mapping[str, Any], source: str = "doc
             wanted_for = rule.get("for")
             if wanted_for and not line.rstrip().split(" (")[0].endswith(f"for {wanted_for}"):
                 problems.append(f"{source}: {name} {level} line {line!r} should say 'for {wanted_for}'")
+            for phrase in phrases.get(name, ()):
+                if phrase not in line:
+                    problems.append(f"{source}: {name} {level} line {line!r} should quote {phrase!r}"
+                                    " (thresholds.py MAINTENANCE)")
             t = row_of.get(name)
             if t is not None:
                 parsed = parse_limit(line, t.unit)
