@@ -189,7 +189,8 @@ def _seed_bags(cur, n: int, rng: random.Random, progress: bool) -> tuple[int, in
         done += size
         bar.update(size)
     bar.close()
-    cur.execute("SELECT setval(pg_get_serial_sequence('bags', 'id'), %s)", (start + n - 1,)) if n else None
+    if n:
+        cur.execute("SELECT setval(pg_get_serial_sequence('bags', 'id'), %s)", (start + n - 1,))
     return start, n
 
 
