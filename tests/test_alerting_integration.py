@@ -141,6 +141,12 @@ def test_stopped_exporter_warns_target_down_then_resolves(stack: Stack) -> None:
     assert [r["name"] for r in down["receivers"]] == ["bridge-warning"]
     # The app is still up: no critical TargetDown.
     assert stack.alertmanager.alerts(alertname="TraceTrackTargetDown", job="tracetrack-app") == []
+    # The on-call must have been told before the exporter comes back: Alertmanager drops
+    # an alert that fires and resolves within one group_wait (it never notified it, so
+    # there is nothing to resolve); a restart that wins that race once failed CI.
+    wait_until(lambda: any(p["status"] == "firing" for p in
+                           stack.deliveries("/alertmanager/warning", "TraceTrackTargetDown")),
+               30, "the firing warning at the bridge path")
 
     restarted = ManagedProcess(stack.exporter.name, stack.exporter.args, stack.exporter.log_path,
                                env=stack.exporter.env).start()
