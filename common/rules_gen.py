@@ -29,7 +29,8 @@ LEVELS = ("warning", "critical")
 FOR = {"warning": "5m", "critical": "30s"}
 
 # Below this many requests (or cache lookups) per second, averaged over the
-# 5-minute window, a ratio is noise: one failed request of three is not an outage.
+# 5-minute window, a ratio or a percentile is noise: one failed request of three is
+# not an outage, and the p95 of three requests is the slowest of them.
 MIN_REQUEST_RATE = 0.5
 MIN_CACHE_LOOKUP_RATE = 0.5
 
@@ -79,9 +80,13 @@ class RowAlert:
 
 ROW_ALERTS: tuple[RowAlert, ...] = (
     RowAlert(
-        "response_time", "TraceTrackResponseTimeHigh", LATENCY_P95, (LATENCY_P95,), None,
+        # Guarded too: on a nearly idle app the p95 of a handful of requests is the
+        # slowest one, and one slow request is nobody's emergency.
+        "response_time", "TraceTrackResponseTimeHigh", LATENCY_P95, (REQUESTS_RATE, LATENCY_P95),
+        f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
         "The 95th percentile of HTTP request duration over the last 5 minutes is {value}"
-        " on {{ $labels.instance }}.",
+        " on {{ $labels.instance }}"
+        f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
     ),
     RowAlert(
         "error_rate", "TraceTrackErrorRateHigh", ERRORS_RATIO, (REQUESTS_RATE, ERRORS_RATIO),

@@ -5,7 +5,7 @@
 For every row of the thresholds table: at (or just inside) the warning limit
 nothing fires; just past it the warning fires only after its `for:`; just inside
 the critical limit only the warning fires; just past it the critical fires after
-its own `for:` and the warning later. Error rate and cache hit rate also get
+its own `for:` and the warning later. Response time, error rate and cache hit rate get
 their minimum-traffic guard tested on both sides. The input series are built so
 the measured value is known here (e.g. 6 % of requests in the 2-5 s bucket put
 the p95 at exactly 2.5 s), and the expected annotations show that value the way
@@ -95,11 +95,29 @@ LATENCY_CASES = {
 LATENCY_BUCKETS = ("0.5", "1", "2", "5", "10", "+Inf")
 
 
+LATENCY_LABELS = {**APP, "method": "GET", "route": "/api/bags/{qr_id}"}
+
+
 def latency_input(p95: float) -> Series:
-    counts = LATENCY_CASES[p95]
+    # x10: 1000 requests per interval, so the traffic guard's 5-minute rate is past its
+    # minimum from the first evaluation (rate() divides by the whole window); the
+    # quantile does not change with the scale.
+    return _latency_series(tuple(10 * c for c in LATENCY_CASES[p95]))
+
+
+def all_slow_latency_input(per_interval: float) -> Series:
+    """Every request slower than the last finite bucket: the p95 is that bucket's 10 s."""
+    return _latency_series((0, 0, 0, 0, 0, per_interval))
+
+
+def _latency_series(cumulative: tuple[float, ...]) -> Series:
+    """The histogram's buckets and the request counter the traffic guard reads."""
     name = f"{m.HTTP_REQUEST_DURATION}_bucket"
-    labels = {**APP, "method": "GET", "route": "/api/bags/{qr_id}"}
-    return [series(name, {**labels, "le": le}, counter(c)) for le, c in zip(LATENCY_BUCKETS, counts, strict=True)]
+    return [
+        *(series(name, {**LATENCY_LABELS, "le": le}, counter(c))
+          for le, c in zip(LATENCY_BUCKETS, cumulative, strict=True)),
+        series(m.HTTP_REQUESTS, {**LATENCY_LABELS, "status": "200"}, counter(cumulative[-1])),
+    ]
 
 
 def ratio_input(metric: str, label: str, bad: str, good: str, bad_is_numerator: bool,
@@ -226,32 +244,30 @@ def row_tests(row: Row) -> list[dict[str, Any]]:
     ]
 
 
-def guard_tests(key: str, metric: str, label: dict[str, str], minimum: float, unit: str) -> list[dict[str, Any]]:
-    """Everything bad, traffic just under / exactly at the minimum rate.
+def guard_tests(key: str, build: Callable[[float], Series], worst: float, minimum: float,
+                unit: str) -> list[dict[str, Any]]:
+    """The worst value, traffic just under / exactly at the minimum rate.
 
-    Only the bad series exists, which also checks the ratio is computed when the
-    other outcome has never been seen. A 5-minute rate reaches its true value
-    once the series is 5 minutes old, hence the late evaluation.
+    `build(n)` gives the input series with n requests (or lookups) per interval. A
+    5-minute rate reaches its true value once the series is 5 minutes old, hence the
+    late evaluation.
     """
     row = next(r for r in ROWS if r.key == key)
     t = BY_KEY[key]
     alert = rules_gen.ROW_ALERT_BY_KEY[key].alert
-    worst = 1.0 if t.direction == "above" else 0.0
+    shown = HUMANIZE[t.unit](worst)
     late = 300 + int(duration_seconds(rules_gen.FOR["warning"])) + 60
-    under = minimum * EVAL - 1
-    at = minimum * EVAL
-    labels = {**APP, **label}
     return [
         {
-            "name": f"{t.title} at {humanize_percentage(worst)} but under {minimum:g} {unit}/s stays silent",
+            "name": f"{t.title} at {shown} but under {minimum:g} {unit}/s stays silent",
             "interval": f"{EVAL}s",
-            "input_series": [series(metric, labels, counter(under))],
+            "input_series": build(minimum * EVAL - 1),
             "alert_rule_test": [_check(alert, late, [])],
         },
         {
-            "name": f"{t.title} at {humanize_percentage(worst)} with exactly {minimum:g} {unit}/s alerts",
+            "name": f"{t.title} at {shown} with exactly {minimum:g} {unit}/s alerts",
             "interval": f"{EVAL}s",
-            "input_series": [series(metric, labels, counter(at))],
+            "input_series": build(minimum * EVAL),
             "alert_rule_test": [_check(alert, late, [
                 _expected(row, "critical", worst), _expected(row, "warning", worst),
             ])],
@@ -259,15 +275,24 @@ def guard_tests(key: str, metric: str, label: dict[str, str], minimum: float, un
     ]
 
 
+def only_counter(metric: str, label: dict[str, str]) -> Callable[[float], Series]:
+    """Only the bad outcome's counter: also checks the ratio is computed when the
+    other outcome has never been seen."""
+    return lambda per_interval: [series(metric, {**APP, **label}, counter(per_interval))]
+
+
 def tests_document() -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for row in ROWS:
         tests.extend(row_tests(row))
-    tests += guard_tests("error_rate", m.HTTP_REQUESTS,
-                         {"method": "GET", "route": "/api/bags/{qr_id}", "status": "500"},
+    tests += guard_tests("response_time", all_slow_latency_input, 10.0,
                          rules_gen.MIN_REQUEST_RATE, "requests")
-    tests += guard_tests("cache_hit_rate", m.CACHE_REQUESTS, {"result": "miss"},
-                         rules_gen.MIN_CACHE_LOOKUP_RATE, "lookups")
+    tests += guard_tests("error_rate",
+                         only_counter(m.HTTP_REQUESTS,
+                                      {"method": "GET", "route": "/api/bags/{qr_id}", "status": "500"}),
+                         1.0, rules_gen.MIN_REQUEST_RATE, "requests")
+    tests += guard_tests("cache_hit_rate", only_counter(m.CACHE_REQUESTS, {"result": "miss"}),
+                         0.0, rules_gen.MIN_CACHE_LOOKUP_RATE, "lookups")
     return {"rule_files": ["../rules.yml"], "evaluation_interval": f"{EVAL}s", "tests": tests}
 
 
