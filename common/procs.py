@@ -174,22 +174,21 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[ManagedProcess,
 def prometheus_process(config_file: Path, datadir: Path, port: int,
                        extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> ManagedProcess:
     """Debian's `prometheus` binary with its TSDB in `datadir`; `/-/reload` enabled."""
-    datadir.mkdir(parents=True, exist_ok=True)
-    args = [
-        require_binary("prometheus"), f"--config.file={config_file}",
-        f"--storage.tsdb.path={datadir}", f"--web.listen-address={host}:{port}",
-        "--web.enable-lifecycle", *extra_args,
-    ]
-    return ManagedProcess("prometheus", args, datadir / "prometheus.log")
+    return _prometheus_family("prometheus", "prometheus", "--storage.tsdb.path", config_file, datadir,
+                              f"{host}:{port}", ["--web.enable-lifecycle", *extra_args])
 
 
 def alertmanager_process(config_file: Path, datadir: Path, port: int,
                          extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> ManagedProcess:
     """Debian's `prometheus-alertmanager`, single node (no cluster listener)."""
+    return _prometheus_family("alertmanager", "prometheus-alertmanager", "--storage.path", config_file,
+                              datadir, f"{host}:{port}", ["--cluster.listen-address=", *extra_args])
+
+
+def _prometheus_family(name: str, binary: str, storage_flag: str, config_file: Path, datadir: Path,
+                       listen: str, extra_args: Sequence[str]) -> ManagedProcess:
+    """The flags Prometheus and Alertmanager share; data and log in `datadir`."""
     datadir.mkdir(parents=True, exist_ok=True)
-    args = [
-        require_binary("prometheus-alertmanager"), f"--config.file={config_file}",
-        f"--storage.path={datadir}", f"--web.listen-address={host}:{port}",
-        "--cluster.listen-address=", *extra_args,
-    ]
-    return ManagedProcess("alertmanager", args, datadir / "alertmanager.log")
+    args = [require_binary(binary), f"--config.file={config_file}", f"{storage_flag}={datadir}",
+            f"--web.listen-address={listen}", *extra_args]
+    return ManagedProcess(name, args, datadir / f"{name}.log")

@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from common import stackconfig  # noqa: E402
+from common.generated import write_or_check  # noqa: E402
 
 PROMETHEUS_OUT = HERE / "prometheus" / "prometheus.yml"
 ALERTMANAGER_OUT = HERE / "alertmanager" / "alertmanager.yml"
@@ -63,20 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in render().items():
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-    if stale:
-        print("stale (run deploy/render_configs.py): " + ", ".join(stale), file=sys.stderr)
-        return 1
-    return 0
-
+    return write_or_check(render(), args.check, "deploy/render_configs.py")
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from common import metric_names as m
+from common.generated import write_or_check
 from common.thresholds import BY_KEY, Threshold
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
@@ -306,6 +306,17 @@ def business() -> Board:
     return b
 
 
+def severity_cells() -> list[dm.DynamicConfigValue]:
+    """A table column of severities, each cell coloured as SEVERITY_COLOURS says."""
+    return [
+        dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
+        dm.DynamicConfigValue(id_val="mappings", value=[{
+            "type": "value",
+            "options": {s: {"color": c, "index": i, "text": s}
+                        for i, (s, c) in enumerate(SEVERITY_COLOURS.items())}}]),
+    ]
+
+
 def alerts() -> Board:
     b = Board("tracetrack-alerts", "TraceTrack / Alerts",
               "Alerts firing in Prometheus and the notifications the alert bridge sent.", "up")
@@ -323,13 +334,7 @@ def alerts() -> Board:
                   "excludeByName": {"Time": True, "Value": True, "__name__": True,
                                     "alertstate": True},
                   "indexByName": {"severity": 0, "alertname": 1, "instance": 2, "job": 3}}))
-              .override_by_name("severity", [
-                  dm.DynamicConfigValue(id_val="custom.cellOptions",
-                                        value={"type": "color-background"}),
-                  dm.DynamicConfigValue(id_val="mappings", value=[{
-                      "type": "value",
-                      "options": {s: {"color": c, "index": i, "text": s} for i, (s, c)
-                                  in enumerate(SEVERITY_COLOURS.items())}}])]))
+              .override_by_name("severity", severity_cells()))
     b.add(active, w=24, h=8)
     recent = (table.Panel().title("Recent notifications")
               .description("Notifications the alert bridge handled over the dashboard's time "
@@ -343,13 +348,7 @@ def alerts() -> Board:
               .with_transformation(dm.DataTransformerConfig(id_val="organize", options={
                   "excludeByName": {"Time": True},
                   "renameByName": {"Value": "notifications"}}))
-              .override_by_name("severity", [
-                  dm.DynamicConfigValue(id_val="custom.cellOptions",
-                                        value={"type": "color-background"}),
-                  dm.DynamicConfigValue(id_val="mappings", value=[{
-                      "type": "value",
-                      "options": {s: {"color": c, "index": i, "text": s} for i, (s, c)
-                                  in enumerate(SEVERITY_COLOURS.items())}}])]))
+              .override_by_name("severity", severity_cells()))
     b.add(recent, w=12, h=8)
     b.series("Notifications per minute", "Deliveries by channel and outcome, per minute.",
              [(per_minute(m.NOTIFICATIONS, "channel, outcome"), "{{channel}} {{outcome}}")],
@@ -384,21 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="compare with the committed JSON instead of writing it")
     args = parser.parse_args(argv)
-    stale = []
-    for name, text in render().items():
-        path = DASHBOARD_DIR / name
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            DASHBOARD_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-    if stale:
-        print("stale (run python -m grafana.build): " + ", ".join(stale), file=sys.stderr)
-        return 1
-    return 0
-
+    return write_or_check({DASHBOARD_DIR / name: text for name, text in render().items()},
+                          args.check, "python -m grafana.build")
 
 if __name__ == "__main__":
     raise SystemExit(main())

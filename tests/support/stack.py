@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -193,13 +193,15 @@ def start_alertmanager(
     return AlertmanagerHandle(proc, port, config)
 
 
-@pytest.fixture()
-def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusHandle]]:
-    """`start_prometheus` with a fresh directory per call; all stopped at teardown."""
-    started: list[PrometheusHandle] = []
+_H = TypeVar("_H", PrometheusHandle, AlertmanagerHandle)
 
-    def factory(**kwargs: Any) -> PrometheusHandle:
-        handle = start_prometheus(tmp_path / f"prometheus{len(started)}", **kwargs)
+
+def _stopping_factory(directory: Path, start: Callable[..., _H], prefix: str) -> Iterator[Callable[..., _H]]:
+    """A fixture body: `start` in a fresh directory per call; all stopped at teardown."""
+    started: list[_H] = []
+
+    def factory(**kwargs: Any) -> _H:
+        handle = start(directory / f"{prefix}{len(started)}", **kwargs)
         started.append(handle)
         return handle
     try:
@@ -207,19 +209,15 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusHandl
     finally:
         for handle in started:
             handle.proc.stop()
+
+
+@pytest.fixture()
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusHandle]]:
+    """`start_prometheus` with a fresh directory per call; all stopped at teardown."""
+    yield from _stopping_factory(tmp_path, start_prometheus, "prometheus")
 
 
 @pytest.fixture()
 def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[..., AlertmanagerHandle]]:
     """`start_alertmanager` with a fresh directory per call; all stopped at teardown."""
-    started: list[AlertmanagerHandle] = []
-
-    def factory(**kwargs: Any) -> AlertmanagerHandle:
-        handle = start_alertmanager(tmp_path / f"alertmanager{len(started)}", **kwargs)
-        started.append(handle)
-        return handle
-    try:
-        yield factory
-    finally:
-        for handle in started:
-            handle.proc.stop()
+    yield from _stopping_factory(tmp_path, start_alertmanager, "alertmanager")
