@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,53 +22,12 @@ import httpx
 
 from bench.stats import summarize_ms
 from common.procs import ManagedProcess, free_port, http_ok, wait_until
+from tests.support.sinks import WebhookSink
 
 TOKEN = "bench-bridge-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ACK_BUDGET_MS = 50.0
 THROUGHPUT_BUDGET = 500.0
-
-
-class CountingSink:
-    """A webhook receiver that answers 200 at once and counts what it got."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-        self.gate = threading.Event()  # cleared: requests wait (a backlog builds up)
-        self.gate.set()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in separate writes; with Nagle on, the client's
-            # delayed ACK adds ~40 ms to every response.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                sink.gate.wait(600)
-                with sink.lock:
-                    sink.count += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _payload(i: int, run: str) -> dict[str, Any]:
@@ -109,8 +66,9 @@ def _start_bridge(workdir: Path, hooks: list[str], **env: str) -> tuple[ManagedP
 def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[str, Any]:
     """Webhook acknowledgement latency (client side, keep-alive) over `posts` distinct
     notifications, while the bridge delivers each to two local webhook sinks."""
-    sink = CountingSink()
-    proc, url = _start_bridge(workdir, [sink.url("a"), sink.url("b")])
+    sink = WebhookSink()
+    sink.start()
+    proc, url = _start_bridge(workdir, [sink.url_for("a"), sink.url_for("b")])
     try:
         run = f"ack{time.time_ns()}"
         with httpx.Client(base_url=url, timeout=30, headers=AUTH,
@@ -130,7 +88,7 @@ def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[
 
             with ThreadPoolExecutor(concurrency) as pool:
                 samples = list(pool.map(one, bodies))
-        wait_until(lambda: sink.count >= 2 * (posts + 20), 120, "deliveries after the ack bench")
+        wait_until(lambda: sink.count() >= 2 * (posts + 20), 120, "deliveries after the ack bench")
         return {**summarize_ms(samples), "concurrency": concurrency}
     finally:
         proc.stop()
@@ -148,8 +106,9 @@ def measure_throughput(workdir: Path, notifications: int = 10_000, fanout: int =
     """
     out: dict[str, Any] = {"fanout": fanout, "worker_threads": worker_threads}
     for mode in ("drain", "end_to_end"):
-        sink = CountingSink()
-        hooks = [sink.url(f"hook{i}") for i in range(fanout)]
+        sink = WebhookSink()
+        sink.start()
+        hooks = [sink.url_for(f"hook{i}") for i in range(fanout)]
         proc, url = _start_bridge(workdir / mode, hooks,
                                   BRIDGE_WORKER_THREADS=str(worker_threads))
         try:
@@ -157,7 +116,7 @@ def measure_throughput(workdir: Path, notifications: int = 10_000, fanout: int =
             payloads = notifications // fanout
             total = payloads * fanout
             if mode == "drain":
-                sink.gate.clear()
+                sink.faults.hold()  # requests wait unanswered: a backlog builds up
             with httpx.Client(base_url=url, timeout=30, headers=AUTH) as client:
                 t0 = time.perf_counter()
                 for i in range(payloads):
@@ -167,8 +126,8 @@ def measure_throughput(workdir: Path, notifications: int = 10_000, fanout: int =
                 intake = time.perf_counter() - t0
                 if mode == "drain":
                     t0 = time.perf_counter()
-                    sink.gate.set()
-                wait_until(lambda s=sink, n=total: s.count >= n, 600,  # type: ignore[misc]
+                    sink.faults.release(discard=False)
+                wait_until(lambda s=sink, n=total: s.count() >= n, 600,  # type: ignore[misc]
                            f"{total} deliveries", interval=0.01)
                 elapsed = time.perf_counter() - t0
             out[mode] = {"notifications": total, "seconds": round(elapsed, 2),

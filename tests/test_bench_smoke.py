@@ -1,4 +1,4 @@
-"""The breach-to-delivery and locust benchmarks run end to end at tiny sizes and hand
+"""The breach-to-delivery, bridge and locust benchmarks run end to end at tiny sizes and hand
 bench/run.py the figures and BENCHMARKS.md rows it expects. Shape only: budgets are
 `make bench`'s business, never asserted here."""
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from app.db import migrate
 from app.seed import seed_database
 from bench.breach_to_delivery import measure_breach_to_delivery
+from bench.bridge import run_bridge_bench
 from bench.locust_load import run_locust
 from common.procs import free_port
 from tests.support.appkit import start_app_process
@@ -77,3 +78,15 @@ def test_locust_against_a_dead_app_reports_the_failures(tmp_path: Path) -> None:
     name, value, budget, verdict, how = _cells(out["rows"][0])
     assert verdict == "**over**" and value.startswith("100.000 %")
     assert "most frequent failures:" in how and "/api/auth/login" in how
+
+
+def test_bridge_bench_delivers_every_notification_and_reports_rows(tmp_path: Path) -> None:
+    out = run_bridge_bench(tmp_path, posts=20, notifications=100)
+    assert out["ack"]["n"] == 20 and out["ack_concurrent"]["n"] == 20
+    tp = out["throughput"]
+    for mode in ("drain", "end_to_end"):
+        # Held back in the drain run, then every one of them delivered.
+        assert tp[mode]["notifications"] == 100 and tp[mode]["per_second"] > 0, tp
+    assert [_cells(r)[0] for r in out["rows"]] == [
+        "Alert bridge webhook ack, p99", "Alert bridge webhook ack, p99 at 4 concurrent posts",
+        "Alert bridge sustained delivery (backlog drain)", "Alert bridge delivery while receiving"]
