@@ -79,9 +79,8 @@ def add_user(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from app import repository as repo
-    from app.db import make_engine, make_sessionmaker, migrate
     from app.schemas import UserIn
-    from app.security import hash_password
+    from app.users import add_user as create
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -93,19 +92,12 @@ def add_user(args: argparse.Namespace) -> int:
         for err in exc.errors():
             print(f"error: {err['loc'][0]}: {err['msg']}", file=sys.stderr)
         return 2
-    settings, url = _settings_and_url()
-    migrate(url)
-    engine = make_engine(url, settings)
+    _settings, url = _settings_and_url()
     try:
-        with make_sessionmaker(engine)() as db:
-            try:
-                repo.create_user(db, body.username, hash_password(body.password), body.role)
-            except repo.Conflict as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            db.commit()
-    finally:
-        engine.dispose()
+        create(url, body.username, body.password, body.role)
+    except repo.Conflict as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"created {body.role} {body.username}")
     return 0
 

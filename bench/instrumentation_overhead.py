@@ -198,19 +198,12 @@ def app_variants() -> VariantRouter:
 
 def ensure_user(database_url: str) -> None:
     from app import repository as repo
-    from app.db import make_engine, make_sessionmaker, migrate
-    from app.security import hash_password
-    from common.settings import Settings
+    from app.users import add_user
 
-    migrate(database_url)
-    engine = make_engine(database_url, Settings(db_pool_size_total=1, db_pool_max_overflow_total=0))
     try:
-        with make_sessionmaker(engine)() as db:
-            if repo.user_by_name(db, USERNAME) is None:
-                repo.create_user(db, USERNAME, hash_password(PASSWORD), "admin")
-                db.commit()
-    finally:
-        engine.dispose()
+        add_user(database_url, USERNAME, PASSWORD, "admin")
+    except repo.Conflict:
+        pass  # made by an earlier run on this database
 
 
 def sample_qr_ids(database_url: str, n: int) -> list[str]:

@@ -9,9 +9,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from app import repository as repo
-from app.db import make_engine, make_sessionmaker, migrate
-from app.security import hash_password
+from app import users
 from common.procs import ManagedProcess, free_port, http_ok
 from common.settings import Settings
 
@@ -26,15 +24,7 @@ def app_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings
 
 
 def add_user(database_url: str, username: str, role: str, password: str = PASSWORD) -> int:
-    migrate(database_url)
-    engine = make_engine(database_url, Settings(db_pool_size_total=1))
-    try:
-        with make_sessionmaker(engine)() as db:
-            user = repo.create_user(db, username, hash_password(password), role)
-            db.commit()
-            return user.id
-    finally:
-        engine.dispose()
+    return users.add_user(database_url, username, password, role)
 
 
 def token(client: TestClient | httpx.Client, username: str, password: str = PASSWORD) -> str:
