@@ -254,7 +254,7 @@ def start_server(name: str, database_url: str, workdir: Path) -> tuple[ManagedPr
 Samples = dict[str, list[list[float]]]  # "client" | "wall" | "cpu" -> per round, per request
 
 
-def measure_overhead(database_url: str, workdir: Path, rounds: int = 12, per_round: int = 250,
+def measure_overhead(database_url: str, workdir: Path, rounds: int = 20, per_round: int = 250,
                      warmup: int = 300, distinct_bags: int = 500,
                      micro_iterations: int = 1500) -> dict[str, Any]:
     """Run the server processes, interleave `rounds` x `per_round` lookups per variant of
@@ -366,10 +366,21 @@ def _overhead(s: Samples, off: Samples) -> dict[str, Any]:
     cpu_us = [1e6 * (statistics.median(a) - statistics.median(b))
               for a, b in zip(s["cpu"], off["cpu"], strict=True)]
     off_wall_p50_us = 1e6 * statistics.median(x for r in off["wall"] for x in r)
+    low, high = bootstrap_median_ci(cpu_us)
     return {"server_p50_pct": rounded(pct("wall")), "client_p50_pct": rounded(pct("client")),
             "cpu_p50_us": rounded(cpu_us),
             # Instrumentation is CPU only: its CPU cost is what it adds to the p50 on a free core.
-            "cpu_p50_pct_of_wall_p50": round(100 * statistics.median(cpu_us) / off_wall_p50_us, 2)}
+            "cpu_p50_pct_of_wall_p50": round(100 * statistics.median(cpu_us) / off_wall_p50_us, 2),
+            "cpu_p50_pct_ci95": [round(100 * low / off_wall_p50_us, 2),
+                                 round(100 * high / off_wall_p50_us, 2)]}
+
+
+def bootstrap_median_ci(xs: list[float], resamples: int = 2000, seed: int = 7) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the median of `xs` (the per-round differences):
+    how far the figure could move with other rounds of the same run."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 # --- the middleware in isolation -----------------------------------------------------
@@ -479,7 +490,8 @@ def _rows(r: dict[str, Any]) -> list[str]:
            "waiting for a shared core. The off control's difference is the noise floor; wall-clock p50 "
            "differences are shown with their per-round range")
     rows = [_row("Instrumentation overhead, p50 of a DB-backed request",
-                 f"{ours['cpu_p50_pct_of_wall_p50']:+.2f} % ({ours['cpu_p50_us']['median']:+.1f} µs CPU); "
+                 f"{ours['cpu_p50_pct_of_wall_p50']:+.2f} % ({ours['cpu_p50_us']['median']:+.1f} µs CPU; 95 % "
+                 f"bootstrap interval {ours['cpu_p50_pct_ci95'][0]:+.2f} to {ours['cpu_p50_pct_ci95'][1]:+.2f} %); "
                  f"noise floor (identical uninstrumented app) {control['cpu_p50_pct_of_wall_p50']:+.2f} % "
                  f"({control['cpu_p50_us']['median']:+.1f} µs); wall p50 "
                  f"{ours['server_p50_pct']['median']:+.2f} % server-side (rounds {ours['server_p50_pct']['range']}), "
@@ -508,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a seeded database (default: a fresh one here)")
     parser.add_argument("--bags", type=int, default=50_000, help="bags to seed into a fresh database")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--per-round", type=int, default=250)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-overhead")
     parser.add_argument("--micro", action="store_true", help=argparse.SUPPRESS)
