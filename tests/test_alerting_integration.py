@@ -46,8 +46,7 @@ class Stack:
 
     def deliveries(self, path: str, alertname: str) -> list[dict[str, Any]]:
         """Webhook payloads on `path` that carry `alertname`."""
-        return [body for r in list(self.sink.received) if r.path == path
-                for body in [r.json()]
+        return [body for body in self.sink.bodies(path.lstrip("/"))
                 if any(a["labels"]["alertname"] == alertname for a in body["alerts"])]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ from common import stackconfig
 from common.procs import require_binary, wait_until
 from tests.support.sinks import WebhookSink
 from tests.support.stack import AlertmanagerHandle, alertmanager_factory  # noqa: F401
+
+pytest_plugins = ["tests.support.sinks"]  # webhook_sink
 
 SHIPPED = stackconfig.ALERTMANAGER_CONFIG
 
@@ -148,29 +149,16 @@ def test_rendering_rejects_a_bad_bridge_url_or_timing_key() -> None:
 
 # --- a real Alertmanager --------------------------------------------------------------------
 
-@pytest.fixture()
-def sink() -> Iterator[WebhookSink]:
-    s = WebhookSink().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
     return {"labels": {"alertname": name, "severity": severity, **labels},
             "annotations": {"summary": f"{name} {severity}"}}
 
 
-def posts(sink: WebhookSink, path: str) -> list[dict[str, Any]]:
-    return [r.json() for r in list(sink.received) if r.path == path]
-
-
 def test_real_alertmanager_routes_each_severity_to_its_bridge_path_and_inhibits_warnings(
-        alertmanager_factory, sink: WebhookSink, tmp_path: Path) -> None:  # noqa: F811
+        alertmanager_factory, webhook_sink: WebhookSink, tmp_path: Path) -> None:  # noqa: F811
     token = tmp_path / "bridge_token"
     token.write_text("s3cret-token-for-the-bridge\n")
-    am: AlertmanagerHandle = alertmanager_factory(bridge_url=sink.url, credentials_file=token)
+    am: AlertmanagerHandle = alertmanager_factory(bridge_url=webhook_sink.url, credentials_file=token)
     target = {"job": "tracetrack-app", "instance": "127.0.0.1:8000"}
     am.post_alerts([
         alert("TraceTrackErrorRateHigh", "critical", **target),
@@ -179,39 +167,39 @@ def test_real_alertmanager_routes_each_severity_to_its_bridge_path_and_inhibits_
         alert("SomethingToNote", "info", **target),
         alert("Watchdog", "info"),
     ])
-    wait_until(lambda: {r.path for r in list(sink.received)} >= {
+    wait_until(lambda: {r.path for r in list(webhook_sink.received)} >= {
         "/alertmanager/critical", "/alertmanager/warning", "/alertmanager/info", "/alertmanager/watchdog",
     }, 20, "a delivery on every bridge path")
     time.sleep(3)  # three group_intervals: time for a wrongly routed or uninhibited post
 
-    for request in list(sink.received):
+    for request in list(webhook_sink.received):
         assert request.headers["authorization"] == "Bearer s3cret-token-for-the-bridge"
 
-    (critical, *_) = posts(sink, "/alertmanager/critical")
+    (critical, *_) = webhook_sink.bodies("alertmanager/critical")
     assert critical["receiver"] == "bridge-critical" and critical["status"] == "firing"
     assert critical["groupLabels"] == {"alertname": "TraceTrackErrorRateHigh", "instance": "127.0.0.1:8000"}
     assert [a["labels"]["severity"] for a in critical["alerts"]] == ["critical"]
 
     # The warning twin of the critical is inhibited; a different warning is not.
-    warned = {a["labels"]["alertname"] for p in posts(sink, "/alertmanager/warning") for a in p["alerts"]}
+    warned = {a["labels"]["alertname"] for p in webhook_sink.bodies("alertmanager/warning") for a in p["alerts"]}
     assert warned == {"TraceTrackConcurrentUsersHigh"}
     (twin,) = am.alerts(alertname="TraceTrackErrorRateHigh", severity="warning")
     assert twin["status"]["state"] == "suppressed" and twin["status"]["inhibitedBy"]
 
-    infos = {a["labels"]["alertname"] for p in posts(sink, "/alertmanager/info") for a in p["alerts"]}
+    infos = {a["labels"]["alertname"] for p in webhook_sink.bodies("alertmanager/info") for a in p["alerts"]}
     assert infos == {"SomethingToNote"}
-    watchdog = posts(sink, "/alertmanager/watchdog")
+    watchdog = webhook_sink.bodies("alertmanager/watchdog")
     assert {a["labels"]["alertname"] for p in watchdog for a in p["alerts"]} == {"Watchdog"}
 
 
-def test_real_alertmanager_repeats_the_watchdog_heartbeat(alertmanager_factory, sink: WebhookSink) -> None:  # noqa: F811
+def test_real_alertmanager_repeats_the_watchdog_heartbeat(alertmanager_factory, webhook_sink: WebhookSink) -> None:  # noqa: F811
     am: AlertmanagerHandle = alertmanager_factory(
-        bridge_url=sink.url,
+        bridge_url=webhook_sink.url,
         route_timings={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "2s"})
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(posts(sink, "/alertmanager/watchdog")) < 3:
+    while time.monotonic() < deadline and len(webhook_sink.bodies("alertmanager/watchdog")) < 3:
         am.post_alerts([alert("Watchdog", "info")])  # Prometheus re-sends firing alerts too
         time.sleep(0.5)
-    beats = [r.at for r in list(sink.received) if r.path == "/alertmanager/watchdog"]
+    beats = [r.at for r in list(webhook_sink.received) if r.path == "/alertmanager/watchdog"]
     assert len(beats) >= 3, "the Watchdog was not repeated"
     assert all(b - a >= 1.5 for a, b in zip(beats, beats[1:], strict=False))  # repeat_interval, not every post

@@ -37,7 +37,9 @@ from common.procs import (
 
 
 @dataclass
-class PrometheusHandle:
+class ServiceHandle:
+    """A started Prometheus or Alertmanager: its process, port and config file."""
+
     proc: ManagedProcess
     port: int
     config_file: Path
@@ -46,6 +48,9 @@ class PrometheusHandle:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+
+@dataclass
+class PrometheusHandle(ServiceHandle):
     def api(self, path: str, **params: Any) -> Any:
         resp = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=5)
         resp.raise_for_status()
@@ -79,15 +84,7 @@ class PrometheusHandle:
 
 
 @dataclass
-class AlertmanagerHandle:
-    proc: ManagedProcess
-    port: int
-    config_file: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class AlertmanagerHandle(ServiceHandle):
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -193,7 +190,7 @@ def start_alertmanager(
     return AlertmanagerHandle(proc, port, config)
 
 
-_H = TypeVar("_H", PrometheusHandle, AlertmanagerHandle)
+_H = TypeVar("_H", bound=ServiceHandle)
 
 
 def _stopping_factory(directory: Path, start: Callable[..., _H], prefix: str) -> Iterator[Callable[..., _H]]:
