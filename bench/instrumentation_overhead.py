@@ -61,17 +61,17 @@ TIMINGS_PATH = "/__bench__/timings"
 TIMED_PREFIX = "/api/bags/"
 VARIANT_HEADER = "x-bench-variant"
 VARIANTS_ENV = "BENCH_OVERHEAD_VARIANTS"
+MULTIPROCESS_SERVERS = ("mp1", "mp2")
 # Server process -> (multiprocess mode?, the variants it hosts).
 SERVERS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "mp1": (True, ("off", "off_control", "on", "instrumentator")),
-    "mp2": (True, ("off", "off_control", "on", "instrumentator")),
+    **{s: (True, ("off", "off_control", "on", "instrumentator")) for s in MULTIPROCESS_SERVERS},
     "in_process": (False, ("off", "on")),
 }
 # Reported figure -> where it comes from: the servers and the variant compared with their `off`.
 FIGURES = {
-    "on": (("mp1", "mp2"), "on"),
-    "off_control": (("mp1", "mp2"), "off_control"),
-    "instrumentator": (("mp1", "mp2"), "instrumentator"),
+    "on": (MULTIPROCESS_SERVERS, "on"),
+    "off_control": (MULTIPROCESS_SERVERS, "off_control"),
+    "instrumentator": (MULTIPROCESS_SERVERS, "instrumentator"),
     "on_in_process": (("in_process",), "on"),
 }
 VARIANTS = ("off", *FIGURES)
@@ -322,7 +322,7 @@ def measure_overhead(database_url: str, workdir: Path, rounds: int = 20, per_rou
         "request": "GET /api/bags/{qr_id}, cache TTL 0 (token check, cache miss, PostgreSQL read)",
         "rounds": rounds, "requests_per_variant": rounds * per_round, "distinct_bags": len(qr_ids),
         "servers": {s: {"multiprocess": mp, "variants": list(vs)} for s, (mp, vs) in SERVERS.items()},
-        "variants": {"off": _figures(pooled(FIGURES["on"][0], "off")),
+        "variants": {"off": _figures(pooled(MULTIPROCESS_SERVERS, "off")),
                      **{f: _figures(pooled(servers, v)) for f, (servers, v) in FIGURES.items()}},
         "overhead": {f: _overhead(pooled(servers, v), pooled(servers, "off"))
                      for f, (servers, v) in FIGURES.items()},

@@ -66,5 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return write_or_check(render(), args.check, "deploy/render_configs.py")
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -386,5 +386,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return write_or_check({DASHBOARD_DIR / name: text for name, text in render().items()},
                           args.check, "python -m grafana.build")
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
