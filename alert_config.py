@@ -17,17 +17,17 @@ Entries:
 """
 
 ALERT_RECIPIENTS = {
-    'email': {
-        'critical': ['admin@example.com', 'ops-team@example.com'],
-        'warning': ['tech-lead@example.com'],
-        'info': ['monitoring@example.com'],
+    "email": {
+        "critical": ["admin@example.com", "ops-team@example.com"],
+        "warning": ["tech-lead@example.com"],
+        "info": ["monitoring@example.com"],
     },
-    'sms': {
+    "sms": {
         # 555-01xx numbers are reserved for fiction: replace with real on-call phones.
-        'critical': ['+15555550100', '+15555550101'],
+        "critical": ["+15555550100", "+15555550101"],
     },
-    'webhook': {
-        'critical': ['https://hooks.slack.com/services/YOUR/WEBHOOK/URL'],
-        'warning': ['https://discord.com/api/webhooks/YOUR/WEBHOOK'],
+    "webhook": {
+        "critical": ["https://hooks.slack.com/services/YOUR/WEBHOOK/URL"],
+        "warning": ["https://discord.com/api/webhooks/YOUR/WEBHOOK"],
     },
 }

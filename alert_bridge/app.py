@@ -1,9 +1,9 @@
 """The bridge's HTTP side: Alertmanager webhooks in, operators' endpoints out.
 
-    POST /alertmanager/{critical|warning|info}   Alertmanager webhook (payload v4)
-    POST /alertmanager/watchdog                  the Watchdog alert's heartbeat
-    GET  /notifications                          recent deliveries (bearer token)
-    GET  /metrics  /healthz  /readyz
+POST /alertmanager/{critical|warning|info}   Alertmanager webhook (payload v4)
+POST /alertmanager/watchdog                  the Watchdog alert's heartbeat
+GET  /notifications                          recent deliveries (bearer token)
+GET  /metrics  /healthz  /readyz
 """
 
 from __future__ import annotations
@@ -48,8 +48,13 @@ def create_app(service: BridgeService) -> FastAPI:
         yield
         await run_in_threadpool(service.stop)
 
-    app = FastAPI(title="TraceTrack alert bridge", lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="TraceTrack alert bridge",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.service = service
 
     def authorized(request: Request) -> bool:
@@ -76,8 +81,11 @@ def create_app(service: BridgeService) -> FastAPI:
         if not authorized(request):
             return _error(401, "missing or wrong bearer token", **unauthorized)
         if severity not in (*SEVERITIES, "watchdog"):
-            return _error(404, f"unknown severity {severity!r}; expected one of "
-                               f"{', '.join(SEVERITIES)} or watchdog")
+            return _error(
+                404,
+                f"unknown severity {severity!r}; expected one of "
+                f"{', '.join(SEVERITIES)} or watchdog",
+            )
         body = await read_body(request)
         if isinstance(body, Response):
             return body
@@ -96,13 +104,19 @@ def create_app(service: BridgeService) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - 5xx so Alertmanager retries
             log.error("cannot store notification: %s: %s", type(exc).__name__, exc)
             return _error(503, "could not store the notification; retry")
-        return JSONResponse({"status": "stored", "notification": accepted.key,
-                             "new_deliveries": accepted.new,
-                             "duplicate_deliveries": accepted.duplicates})
+        return JSONResponse(
+            {
+                "status": "stored",
+                "notification": accepted.key,
+                "new_deliveries": accepted.new,
+                "duplicate_deliveries": accepted.duplicates,
+            }
+        )
 
     @app.get("/notifications")
-    async def notifications(request: Request, limit: int = 100,
-                            status: str | None = None) -> Response:
+    async def notifications(
+        request: Request, limit: int = 100, status: str | None = None
+    ) -> Response:
         if not authorized(request):
             return _error(401, "missing or wrong bearer token", **unauthorized)
         if not 1 <= limit <= 1000:
@@ -111,11 +125,15 @@ def create_app(service: BridgeService) -> FastAPI:
         if status is not None and status not in valid:
             return _error(400, f"unknown status {status!r}; expected one of {', '.join(valid)}")
         rows, counts, wd = await run_in_threadpool(
-            lambda: (service.store.recent(limit, status), service.store.counts_by_status(),
-                     service.watchdog.state())
+            lambda: (
+                service.store.recent(limit, status),
+                service.store.counts_by_status(),
+                service.watchdog.state(),
+            )
         )
-        return JSONResponse({"counts": counts, "watchdog": wd,
-                             "deliveries": [_present(r) for r in rows]})
+        return JSONResponse(
+            {"counts": counts, "watchdog": wd, "deliveries": [_present(r) for r in rows]}
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -129,8 +147,10 @@ def create_app(service: BridgeService) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> Response:
         ok, why = await run_in_threadpool(service.ready)
-        return JSONResponse({"status": "ready" if ok else "not ready", "reason": why},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "reason": why},
+            status_code=200 if ok else 503,
+        )
 
     return app
 

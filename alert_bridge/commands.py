@@ -8,15 +8,18 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bridge = subparsers.add_parser(
-        "bridge", help="run the alert bridge (Alertmanager webhooks -> email, SMS, webhooks)",
+        "bridge",
+        help="run the alert bridge (Alertmanager webhooks -> email, SMS, webhooks)",
     )
-    bridge.add_argument("--port", type=int, default=None,
-                        help="listen port (default: BRIDGE_PORT or 9818)")
+    bridge.add_argument(
+        "--port", type=int, default=None, help="listen port (default: BRIDGE_PORT or 9818)"
+    )
     bridge.add_argument("--host", default=None, help="listen address (default: TRACETRACK_HOST)")
     bridge.set_defaults(func=serve)
     sub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
-    check = sub.add_parser("check-config",
-                           help="validate alert_config.py and the channel settings, then exit")
+    check = sub.add_parser(
+        "check-config", help="validate alert_config.py and the channel settings, then exit"
+    )
     check.add_argument("--quiet", action="store_true", help="print errors only")
     check.set_defaults(func=check_config)
 
@@ -62,8 +65,9 @@ def check_config(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import logging
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings, config, errors, warnings = _load(args)
     if errors:
         for e in errors:
@@ -89,6 +93,12 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # token or provider settings
         print(f"alert bridge: configuration error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning",
-                access_log=False, lifespan="on")
+    uvicorn.run(
+        create_app(service),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
     return 0

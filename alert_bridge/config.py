@@ -35,7 +35,9 @@ CHANNEL_MATRIX: dict[str, tuple[str, ...]] = {
 
 CONFIG_VARIABLE = "ALERT_RECIPIENTS"
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
@@ -58,7 +60,9 @@ class AlertConfig:
     def for_severity(self, severity: str) -> list[Recipient]:
         """Everyone a notification of this severity goes to, by the channel matrix."""
         by_channel = self.recipients
-        return [r for ch in CHANNEL_MATRIX[severity] for r in by_channel.get(ch, {}).get(severity, ())]
+        return [
+            r for ch in CHANNEL_MATRIX[severity] for r in by_channel.get(ch, {}).get(severity, ())
+        ]
 
     def critical_pager(self) -> list[Recipient]:
         """Who the dead man's switch pages: the critical email and SMS recipients."""
@@ -75,7 +79,9 @@ def webhook_format_for(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     if host == "hooks.slack.com" or host.endswith(".slack.com"):
         return "slack"
-    if host in ("discord.com", "discordapp.com") or host.endswith((".discord.com", ".discordapp.com")):
+    if host in ("discord.com", "discordapp.com") or host.endswith(
+        (".discord.com", ".discordapp.com")
+    ):
         return "discord"
     return "json"
 
@@ -195,19 +201,25 @@ def check_settings(settings: object) -> tuple[list[str], list[str]]:
             except ConfigError as exc:
                 errors.append(str(exc))
     if s.enable_email_alerts and s.alert_sender_password is not None and s.smtp_security == "none":
-        warnings.append("SMTP_SECURITY=none with a password: the login crosses the network "
-                        "unencrypted")
+        warnings.append(
+            "SMTP_SECURITY=none with a password: the login crosses the network unencrypted"
+        )
     return errors, warnings
 
 
 def disabled_channel_warnings(config: AlertConfig, settings: object) -> list[str]:
     s: Any = settings
-    flags = {"email": s.enable_email_alerts, "sms": s.enable_sms_alerts,
-             "webhook": s.enable_webhook_alerts}
+    flags = {
+        "email": s.enable_email_alerts,
+        "sms": s.enable_sms_alerts,
+        "webhook": s.enable_webhook_alerts,
+    }
     out = []
     for channel, enabled in flags.items():
         n = sum(len(v) for v in config.recipients.get(channel, {}).values())
         if n and not enabled:
-            out.append(f"{channel}: {n} recipient(s) configured but ENABLE_{channel.upper()}_ALERTS "
-                       "is off; the bridge logs what it would send and keeps it in its store")
+            out.append(
+                f"{channel}: {n} recipient(s) configured but ENABLE_{channel.upper()}_ALERTS "
+                "is off; the bridge logs what it would send and keeps it in its store"
+            )
     return out

@@ -63,8 +63,12 @@ class Message:
 
     @property
     def headline(self) -> str:
-        state = {"firing": "FIRING", "resolved": "RESOLVED", "missing": "NO HEARTBEAT",
-                 "recovered": "RECOVERED"}[self.status]
+        state = {
+            "firing": "FIRING",
+            "resolved": "RESOLVED",
+            "missing": "NO HEARTBEAT",
+            "recovered": "RECOVERED",
+        }[self.status]
         count = f" ({len(self.alerts)} alerts)" if len(self.alerts) > 1 else ""
         return f"[{self.severity.upper()}] {state}: {self.title}{count}"
 
@@ -97,21 +101,36 @@ def from_payload(key: str, severity: str, body: dict[str, Any]) -> Message:
     ]
     names = sorted({a.name for a in alerts})
     title = body.get("groupLabels", {}).get("alertname") or ", ".join(names) or "alert"
-    return Message(key=key, kind="alert", severity=severity, status=body["status"], title=title,
-                   alerts=alerts, external_url=body.get("externalURL", ""))
+    return Message(
+        key=key,
+        kind="alert",
+        severity=severity,
+        status=body["status"],
+        title=title,
+        alerts=alerts,
+        external_url=body.get("externalURL", ""),
+    )
 
 
 def watchdog_message(key: str, event: str, body: dict[str, Any]) -> Message:
     last = body.get("last_heartbeat")
     last_txt = _ts(last) if last else "never"
     if event == "missing":
-        note = (f"No Watchdog heartbeat from Alertmanager for {body.get('timeout_seconds', 0):.0f}s "
-                f"(last: {last_txt}). Alerts may not be reaching anyone: check Prometheus, "
-                f"Alertmanager and the bridge route.")
+        note = (
+            f"No Watchdog heartbeat from Alertmanager for {body.get('timeout_seconds', 0):.0f}s "
+            f"(last: {last_txt}). Alerts may not be reaching anyone: check Prometheus, "
+            f"Alertmanager and the bridge route."
+        )
     else:
         note = f"Watchdog heartbeats resumed at {last_txt}; the alerting pipeline is back."
-    return Message(key=key, kind="watchdog", severity="critical", status=event,
-                   title="Alerting pipeline (dead man's switch)", note=note)
+    return Message(
+        key=key,
+        kind="watchdog",
+        severity="critical",
+        status=event,
+        title="Alerting pipeline (dead man's switch)",
+        note=note,
+    )
 
 
 def build_message(key: str, kind: str, severity: str, status: str, body_json: str) -> Message:
@@ -133,6 +152,7 @@ def _interesting_labels(labels: dict[str, str]) -> str:
 
 
 # --- email ---------------------------------------------------------------------------
+
 
 def email_subject(m: Message) -> str:
     text = f"{m.headline} - {m.summary}" if m.summary != m.title else m.headline
@@ -173,7 +193,8 @@ def email_html(m: Message) -> str:
     for a in m.alerts:
         links = " · ".join(
             f'<a href="{e(url)}">{label}</a>'
-            for label, url in (("Runbook", a.runbook_url), ("Source", a.generator_url)) if url
+            for label, url in (("Runbook", a.runbook_url), ("Source", a.generator_url))
+            if url
         )
         rows.append(
             "<tr><td style='padding:8px;border-top:1px solid #ddd'>"
@@ -194,6 +215,7 @@ def email_html(m: Message) -> str:
 
 # --- SMS -----------------------------------------------------------------------------
 
+
 def sms_text(m: Message, limit: int = SMS_MAX_CHARS) -> str:
     """Summary first: a truncated SMS must still say what is wrong."""
     state = "RESOLVED" if m.resolved else m.severity.upper()
@@ -207,13 +229,15 @@ def sms_text(m: Message, limit: int = SMS_MAX_CHARS) -> str:
 
 # --- webhooks ------------------------------------------------------------------------
 
+
 def slack_payload(m: Message) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": clip(m.headline, 150)}},
     ]
     if m.note:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": clip(m.note, SLACK_TEXT_MAX)}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(m.note, SLACK_TEXT_MAX)}}
+        )
     for a in m.alerts[:SLACK_MAX_ALERT_BLOCKS]:
         lines = [f"*{a.name}* `{a.status}`"]
         if a.summary:
@@ -224,23 +248,49 @@ def slack_payload(m: Message) -> dict[str, Any]:
             lines.append(_interesting_labels(a.labels))
         if a.runbook_url:
             lines.append(f"<{a.runbook_url}|Runbook>")
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": clip("\n".join(lines), SLACK_TEXT_MAX)}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": clip("\n".join(lines), SLACK_TEXT_MAX)},
+            }
+        )
     if len(m.alerts) > SLACK_MAX_ALERT_BLOCKS:
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"+{len(m.alerts) - SLACK_MAX_ALERT_BLOCKS} more alerts"}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"+{len(m.alerts) - SLACK_MAX_ALERT_BLOCKS} more alerts",
+                    }
+                ],
+            }
+        )
     # Colour needs an attachment; blocks inside it keep the layout.
-    return {"text": clip(f"{m.headline}: {m.summary}", SLACK_TEXT_MAX),
-            "attachments": [{"color": f"#{m.colour:06x}", "blocks": blocks}]}
+    return {
+        "text": clip(f"{m.headline}: {m.summary}", SLACK_TEXT_MAX),
+        "attachments": [{"color": f"#{m.colour:06x}", "blocks": blocks}],
+    }
 
 
 def discord_payload(m: Message) -> dict[str, Any]:
     fields = []
     for a in m.alerts[:DISCORD_FIELDS_MAX]:
-        value = "\n".join(x for x in (a.summary, a.description, _interesting_labels(a.labels),
-                                      a.runbook_url) if x) or a.status
-        fields.append({"name": clip(f"{a.name} [{a.status}]", DISCORD_FIELD_NAME_MAX),
-                       "value": clip(value, DISCORD_FIELD_VALUE_MAX), "inline": False})
+        value = (
+            "\n".join(
+                x
+                for x in (a.summary, a.description, _interesting_labels(a.labels), a.runbook_url)
+                if x
+            )
+            or a.status
+        )
+        fields.append(
+            {
+                "name": clip(f"{a.name} [{a.status}]", DISCORD_FIELD_NAME_MAX),
+                "value": clip(value, DISCORD_FIELD_VALUE_MAX),
+                "inline": False,
+            }
+        )
     embed: dict[str, Any] = {
         "title": clip(m.headline, DISCORD_TITLE_MAX),
         "description": clip(m.note or m.summary, DISCORD_DESCRIPTION_MAX),

@@ -1,12 +1,12 @@
 """The bridge's metrics (DESIGN §6), on a registry of each app instance's own.
 
-    tracetrack_notifications_total{channel,severity,outcome}
-        outcome: sent | logged (channel disabled) | retry (transient failure)
-                 | failed (permanent, or gave up) | duplicate (already stored)
-    tracetrack_notification_queue_depth
-        deliveries pending or in flight, read from the store at scrape time
-    tracetrack_notification_delivery_seconds{channel}
-        from acceptance to the provider's confirmation, retries included
+tracetrack_notifications_total{channel,severity,outcome}
+    outcome: sent | logged (channel disabled) | retry (transient failure)
+             | failed (permanent, or gave up) | duplicate (already stored)
+tracetrack_notification_queue_depth
+    deliveries pending or in flight, read from the store at scrape time
+tracetrack_notification_delivery_seconds{channel}
+    from acceptance to the provider's confirmation, retries included
 """
 
 from __future__ import annotations
@@ -45,12 +45,15 @@ class BridgeMetrics:
         self.notifications = Counter(
             NOTIFICATIONS.removesuffix("_total"),
             "Notification deliveries by channel, severity and outcome.",
-            ["channel", "severity", "outcome"], registry=self.registry,
+            ["channel", "severity", "outcome"],
+            registry=self.registry,
         )
         self.delivery_seconds = Histogram(
             NOTIFICATION_DELIVERY,
             "Seconds from accepting a notification to its delivery on a channel.",
-            ["channel"], buckets=DELIVERY_BUCKETS, registry=self.registry,
+            ["channel"],
+            buckets=DELIVERY_BUCKETS,
+            registry=self.registry,
         )
         # Every series the channel matrix can produce exists from the start at 0, so
         # increase()/rate() see the first notification of each kind (Grafana's "recent

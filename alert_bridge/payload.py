@@ -81,6 +81,5 @@ def parse_payload(body: bytes) -> WebhookPayload:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise PayloadError(
-            f"invalid payload at {where or 'body'}: {first['msg']} "
-            f"({exc.error_count()} problem(s))"
+            f"invalid payload at {where or 'body'}: {first['msg']} ({exc.error_count()} problem(s))"
         ) from exc

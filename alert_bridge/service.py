@@ -27,31 +27,41 @@ class Accepted:
 
 
 class BridgeService:
-    def __init__(self, settings: BridgeSettings, port: int,
-                 config: AlertConfig | None = None) -> None:
+    def __init__(
+        self, settings: BridgeSettings, port: int, config: AlertConfig | None = None
+    ) -> None:
         self.settings = settings
         self.config = config or load_config(settings.alert_config_file)
         self.token = resolve_auth_token(settings)
         self.owner = settings.instance_id(port)
-        self.store = Store(settings.database_url_resolved(),
-                           pool_size=settings.bridge_worker_threads + 4)
+        self.store = Store(
+            settings.database_url_resolved(), pool_size=settings.bridge_worker_threads + 4
+        )
         self.metrics = BridgeMetrics()
         self.metrics.watch_queue(self.store.queue_depth)
         self.providers = build_providers(settings)
         self.deliverer = Deliverer(self.store, self.providers, self.metrics, settings, self.owner)
-        self.watchdog = Watchdog(self.store, self.config, settings.bridge_watchdog_timeout_seconds,
-                                 settings.bridge_watchdog_check_interval_seconds,
-                                 on_enqueue=self.deliverer.wake.set)
+        self.watchdog = Watchdog(
+            self.store,
+            self.config,
+            settings.bridge_watchdog_timeout_seconds,
+            settings.bridge_watchdog_check_interval_seconds,
+            on_enqueue=self.deliverer.wake.set,
+        )
 
     def start(self) -> None:
         self.store.create_schema()
         self.deliverer.start()
         self.watchdog.start()
         enabled = [ch for ch, p in self.providers.items() if p.outcome == "sent"]
-        log.info("bridge %s: %d recipients from %s; channels enabled: %s; store: %s",
-                 self.owner, self.config.count(), self.config.source,
-                 ", ".join(enabled) or "none (logging what would be sent)",
-                 self.store.engine.url.render_as_string(hide_password=True))
+        log.info(
+            "bridge %s: %d recipients from %s; channels enabled: %s; store: %s",
+            self.owner,
+            self.config.count(),
+            self.config.source,
+            ", ".join(enabled) or "none (logging what would be sent)",
+            self.store.engine.url.render_as_string(hide_password=True),
+        )
 
     def stop(self) -> None:
         self.watchdog.stop()
@@ -67,9 +77,16 @@ class BridgeService:
         body = raw.decode() if raw is not None else json.dumps(payload.model_dump(mode="json"))
         with self.store.tx() as conn:
             new, dup = self.store.add_notification(
-                conn, key=key, kind="alert", severity=severity, status=payload.status,
-                title=payload.title, group_key=payload.groupKey, body=body,
-                recipients=recipients, now=time.time(),
+                conn,
+                key=key,
+                kind="alert",
+                severity=severity,
+                status=payload.status,
+                title=payload.title,
+                group_key=payload.groupKey,
+                body=body,
+                recipients=recipients,
+                now=time.time(),
             )
         for r in dup:
             self.metrics.count(r.channel, severity, "duplicate")

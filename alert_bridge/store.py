@@ -49,7 +49,8 @@ from alert_bridge.config import Recipient
 metadata = MetaData()
 
 notifications = Table(
-    "bridge_notifications", metadata,
+    "bridge_notifications",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),  # alert | watchdog
     Column("severity", String(16), nullable=False),
@@ -61,7 +62,8 @@ notifications = Table(
 )
 
 deliveries = Table(
-    "bridge_deliveries", metadata,
+    "bridge_deliveries",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("notification_key", String(64), ForeignKey(notifications.c.key), nullable=False),
     Column("channel", String(16), nullable=False),
@@ -83,7 +85,8 @@ deliveries = Table(
 )
 
 watchdog = Table(
-    "bridge_watchdog", metadata,
+    "bridge_watchdog",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("state", String(16), nullable=False),  # waiting | ok | missing
     Column("armed_at", Float, nullable=False),
@@ -138,7 +141,9 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size,
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
             connect_args={"check_same_thread": False, "timeout": 15},
         )
         _sqlite_pragmas(engine)
@@ -159,9 +164,11 @@ class Store:
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         # Built once: the intake path runs these for every webhook.
         self._insert_notification = _insert(self.engine, notifications).on_conflict_do_nothing(
-            index_elements=["key"])
+            index_elements=["key"]
+        )
         self._insert_delivery = _insert(self.engine, deliveries).on_conflict_do_nothing(
-            index_elements=["notification_key", "channel", "recipient"])
+            index_elements=["notification_key", "channel", "recipient"]
+        )
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -178,8 +185,11 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.connect().execution_options(
-                bridge_write=True) as conn, conn.begin():
+        with (
+            self._write_lock,
+            self.engine.connect().execution_options(bridge_write=True) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     def ping(self) -> None:
@@ -189,26 +199,54 @@ class Store:
     # --- intake -------------------------------------------------------------------
 
     def add_notification(
-        self, conn: Connection, *, key: str, kind: str, severity: str, status: str,
-        title: str, group_key: str, body: str, recipients: Sequence[Recipient], now: float,
+        self,
+        conn: Connection,
+        *,
+        key: str,
+        kind: str,
+        severity: str,
+        status: str,
+        title: str,
+        group_key: str,
+        body: str,
+        recipients: Sequence[Recipient],
+        now: float,
     ) -> tuple[list[Recipient], list[Recipient]]:
         """Insert the notification and one delivery per recipient, skipping what exists.
 
         Returns (new, duplicate) recipients. Runs inside the caller's transaction so
         the intake commits everything or nothing.
         """
-        conn.execute(self._insert_notification, {
-            "key": key, "kind": kind, "severity": severity, "status": status, "title": title,
-            "group_key": group_key, "body": body, "received_at": now,
-        })
+        conn.execute(
+            self._insert_notification,
+            {
+                "key": key,
+                "kind": kind,
+                "severity": severity,
+                "status": status,
+                "title": title,
+                "group_key": group_key,
+                "body": body,
+                "received_at": now,
+            },
+        )
         new: list[Recipient] = []
         dup: list[Recipient] = []
         for r in recipients:
-            res = conn.execute(self._insert_delivery, {
-                "notification_key": key, "channel": r.channel, "recipient": r.address,
-                "format": r.format, "severity": severity, "status": "pending", "attempts": 0,
-                "created_at": now, "next_attempt_at": now,
-            })
+            res = conn.execute(
+                self._insert_delivery,
+                {
+                    "notification_key": key,
+                    "channel": r.channel,
+                    "recipient": r.address,
+                    "format": r.format,
+                    "severity": severity,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                },
+            )
             (new if res.rowcount == 1 else dup).append(r)
         return new, dup
 
@@ -231,24 +269,40 @@ class Store:
             and_(deliveries.c.status == "sending", deliveries.c.lease_expires < now),
         )
         with self.tx() as conn:
-            q = select(deliveries.c.id).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
+            q = (
+                select(deliveries.c.id)
+                .where(due)
+                .order_by(deliveries.c.next_attempt_at)
+                .limit(limit)
+            )
             if self.is_postgres:
                 q = q.with_for_update(skip_locked=True)
             ids = [row[0] for row in conn.execute(q)]
             if not ids:
                 return []
             conn.execute(
-                update(deliveries).where(deliveries.c.id.in_(ids)).values(
-                    status="sending", lease_owner=owner, lease_expires=now + lease_seconds,
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids))
+                .values(
+                    status="sending",
+                    lease_owner=owner,
+                    lease_expires=now + lease_seconds,
                     attempts=deliveries.c.attempts + 1,
                 )
             )
             rows = conn.execute(
                 select(
-                    deliveries.c.id, deliveries.c.notification_key, deliveries.c.channel,
-                    deliveries.c.recipient, deliveries.c.format, deliveries.c.severity,
-                    deliveries.c.attempts, deliveries.c.created_at, notifications.c.kind,
-                    notifications.c.status, notifications.c.body,
+                    deliveries.c.id,
+                    deliveries.c.notification_key,
+                    deliveries.c.channel,
+                    deliveries.c.recipient,
+                    deliveries.c.format,
+                    deliveries.c.severity,
+                    deliveries.c.attempts,
+                    deliveries.c.created_at,
+                    notifications.c.kind,
+                    notifications.c.status,
+                    notifications.c.body,
                 )
                 .join(notifications, notifications.c.key == deliveries.c.notification_key)
                 .where(deliveries.c.id.in_(ids))
@@ -260,31 +314,39 @@ class Store:
         """Record many outcomes in one transaction (group commit: one fsync for all).
         Each row must still be ours (status sending, our lease); False where it is not."""
         stmt = update(deliveries).where(
-            deliveries.c.id == bindparam("b_id"), deliveries.c.status == "sending",
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.status == "sending",
             deliveries.c.lease_owner == owner,
         )
         done = []
         with self.tx() as conn:
             for delivery_id, values in items:
-                res = conn.execute(stmt.values(lease_owner=None, lease_expires=None, **values),
-                                   {"b_id": delivery_id})
+                res = conn.execute(
+                    stmt.values(lease_owner=None, lease_expires=None, **values),
+                    {"b_id": delivery_id},
+                )
                 done.append(res.rowcount == 1)
         return done
 
     def next_due(self) -> float | None:
         with self.engine.connect() as conn:
             return conn.execute(
-                select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.status == "pending"
+                )
             ).scalar()
 
     # --- operators --------------------------------------------------------------------
 
     def queue_depth(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(deliveries)
-                .where(deliveries.c.status.in_(OPEN_STATUSES))
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(deliveries)
+                    .where(deliveries.c.status.in_(OPEN_STATUSES))
+                ).scalar_one()
+            )
 
     def counts_by_status(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -296,12 +358,22 @@ class Store:
     def recent(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
         q = (
             select(
-                deliveries.c.id, deliveries.c.notification_key, notifications.c.kind,
-                notifications.c.title, notifications.c.status.label("notification_status"),
-                deliveries.c.severity, deliveries.c.channel, deliveries.c.recipient,
-                deliveries.c.format, deliveries.c.status, deliveries.c.attempts,
-                deliveries.c.created_at, deliveries.c.next_attempt_at, deliveries.c.sent_at,
-                deliveries.c.last_error, deliveries.c.provider_ref,
+                deliveries.c.id,
+                deliveries.c.notification_key,
+                notifications.c.kind,
+                notifications.c.title,
+                notifications.c.status.label("notification_status"),
+                deliveries.c.severity,
+                deliveries.c.channel,
+                deliveries.c.recipient,
+                deliveries.c.format,
+                deliveries.c.status,
+                deliveries.c.attempts,
+                deliveries.c.created_at,
+                deliveries.c.next_attempt_at,
+                deliveries.c.sent_at,
+                deliveries.c.last_error,
+                deliveries.c.provider_ref,
             )
             .join(notifications, notifications.c.key == deliveries.c.notification_key)
             .order_by(deliveries.c.id.desc())

@@ -28,8 +28,14 @@ def _key(event: str, reference: float) -> str:
 
 
 class Watchdog:
-    def __init__(self, store: Store, config: AlertConfig, timeout: float, interval: float,
-                 on_enqueue: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: AlertConfig,
+        timeout: float,
+        interval: float,
+        on_enqueue: Callable[[], None],
+    ) -> None:
         self.store = store
         self.config = config
         self.timeout = timeout
@@ -66,9 +72,16 @@ class Watchdog:
 
     def _enqueue(self, conn, event: str, reference: float, body: dict) -> int:  # type: ignore[no-untyped-def]
         new, _ = self.store.add_notification(
-            conn, key=_key(event, reference), kind="watchdog", severity="critical",
-            status=event, title="Alerting pipeline (dead man's switch)", group_key="watchdog",
-            body=json.dumps(body), recipients=self.config.critical_pager(), now=time.time(),
+            conn,
+            key=_key(event, reference),
+            kind="watchdog",
+            severity="critical",
+            status=event,
+            title="Alerting pipeline (dead man's switch)",
+            group_key="watchdog",
+            body=json.dumps(body),
+            recipients=self.config.critical_pager(),
+            now=time.time(),
         )
         return len(new)
 
@@ -76,11 +89,19 @@ class Watchdog:
         """Record a heartbeat; returns the state before it."""
         with self.store.tx() as conn:
             row = self.store.lock_watchdog(conn, now)
-            self.store.set_watchdog(conn, state="ok", last_heartbeat=now,
-                                    changed_at=now if row["state"] != "ok" else row["changed_at"])
+            self.store.set_watchdog(
+                conn,
+                state="ok",
+                last_heartbeat=now,
+                changed_at=now if row["state"] != "ok" else row["changed_at"],
+            )
             if row["state"] == "missing":
-                n = self._enqueue(conn, "recovered", row["changed_at"],
-                                  {"last_heartbeat": now, "missing_since": row["changed_at"]})
+                n = self._enqueue(
+                    conn,
+                    "recovered",
+                    row["changed_at"],
+                    {"last_heartbeat": now, "missing_since": row["changed_at"]},
+                )
                 log.warning("watchdog heartbeats resumed; recovery notice to %d recipients", n)
         if row["state"] == "missing":
             self.on_enqueue()
@@ -96,16 +117,27 @@ class Watchdog:
             if now - reference < self.timeout:
                 return False
             self.store.set_watchdog(conn, state="missing", changed_at=now)
-            n = self._enqueue(conn, "missing", now, {
-                "last_heartbeat": row["last_heartbeat"], "timeout_seconds": self.timeout,
-            })
-        log.error("no watchdog heartbeat for %.0fs: paging %d critical recipients",
-                  now - reference, n)
+            n = self._enqueue(
+                conn,
+                "missing",
+                now,
+                {
+                    "last_heartbeat": row["last_heartbeat"],
+                    "timeout_seconds": self.timeout,
+                },
+            )
+        log.error(
+            "no watchdog heartbeat for %.0fs: paging %d critical recipients", now - reference, n
+        )
         self.on_enqueue()
         return True
 
     def state(self) -> dict[str, object]:
         with self.store.tx() as conn:
             row = self.store.watchdog_row(conn, time.time())
-        return {"state": row["state"], "last_heartbeat": row["last_heartbeat"],
-                "timeout_seconds": self.timeout, "enabled": self.enabled}
+        return {
+            "state": row["state"],
+            "last_heartbeat": row["last_heartbeat"],
+            "timeout_seconds": self.timeout,
+            "enabled": self.enabled,
+        }

@@ -36,8 +36,13 @@ log = logging.getLogger("alert_bridge.delivery")
 MAX_RETRY_AFTER = 3600.0
 
 
-def backoff_delay(attempts: int, initial: float, maximum: float,
-                  retry_after: float | None = None, rng: random.Random | None = None) -> float:
+def backoff_delay(
+    attempts: int,
+    initial: float,
+    maximum: float,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
     """Exponential backoff with equal jitter: half the step fixed, half random, so
     replicas and groups retrying together spread out but never retry at once."""
     step = min(maximum, initial * (2 ** max(0, attempts - 1)))
@@ -48,8 +53,14 @@ def backoff_delay(attempts: int, initial: float, maximum: float,
 
 
 class Deliverer:
-    def __init__(self, store: Store, providers: dict[str, Provider], metrics: BridgeMetrics,
-                 settings: BridgeSettings, owner: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        providers: dict[str, Provider],
+        metrics: BridgeMetrics,
+        settings: BridgeSettings,
+        owner: str,
+    ) -> None:
         self.store = store
         self.providers = providers
         self.metrics = metrics
@@ -58,20 +69,25 @@ class Deliverer:
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._slots = threading.Semaphore(settings.bridge_worker_threads)
-        self._pool = ThreadPoolExecutor(settings.bridge_worker_threads,
-                                        thread_name_prefix="bridge-send")
+        self._pool = ThreadPoolExecutor(
+            settings.bridge_worker_threads, thread_name_prefix="bridge-send"
+        )
         self._thread: threading.Thread | None = None
         self._message = lru_cache(maxsize=256)(build_message)
-        self.recorder = Recorder(store, metrics, owner,
-                                 retry_for=min(30.0, settings.bridge_lease_seconds / 2))
+        self.recorder = Recorder(
+            store, metrics, owner, retry_for=min(30.0, settings.bridge_lease_seconds / 2)
+        )
 
     # --- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
         released = self.store.release_own_claims(self.owner)
         if released:
-            log.warning("retrying %d deliveries that were in flight when %s last stopped",
-                        released, self.owner)
+            log.warning(
+                "retrying %d deliveries that were in flight when %s last stopped",
+                released,
+                self.owner,
+            )
         self.recorder.start()
         self._thread = threading.Thread(target=self._run, name="bridge-dispatch", daemon=True)
         self._thread.start()
@@ -104,8 +120,12 @@ class Deliverer:
             claimed: list[Claimed] = []
             try:
                 if free:
-                    claimed = self.store.claim(self.owner, time.time(), s.bridge_lease_seconds,
-                                               min(free, s.bridge_claim_batch))
+                    claimed = self.store.claim(
+                        self.owner,
+                        time.time(),
+                        s.bridge_lease_seconds,
+                        min(free, s.bridge_claim_batch),
+                    )
             except Exception as exc:  # noqa: BLE001 - store down: keep trying, stay alive
                 log.error("cannot claim deliveries: %s", exc)
             for _ in range(free - len(claimed)):
@@ -144,13 +164,19 @@ class Deliverer:
         who = display_recipient(c.channel, c.recipient)
         provider = self.providers[c.channel]
         try:
-            message: Message = self._message(c.notification_key, c.kind, c.severity, c.status,
-                                             c.body)
+            message: Message = self._message(
+                c.notification_key, c.kind, c.severity, c.status, c.body
+            )
             ref = provider.send(Recipient(c.channel, c.recipient, c.format), message)
         except PermanentError as exc:
             self.recorder.record(c, "failed", status="failed", last_error=exc.reason[:2000])
-            log.error("%s to %s failed permanently (attempt %d): %s",
-                      c.channel, who, c.attempts, exc.reason)
+            log.error(
+                "%s to %s failed permanently (attempt %d): %s",
+                c.channel,
+                who,
+                c.attempts,
+                exc.reason,
+            )
             return
         except Exception as exc:  # noqa: BLE001 - transient, or an unexpected error: retry
             if isinstance(exc, TransientError):
@@ -163,15 +189,36 @@ class Deliverer:
                 self.recorder.record(c, "failed", status="failed", last_error=why[:2000])
                 log.error("%s to %s: %s", c.channel, who, why)
                 return
-            delay = backoff_delay(c.attempts, s.bridge_retry_initial_seconds,
-                                  s.bridge_retry_max_delay_seconds, retry_after)
-            self.recorder.record(c, "retry", status="pending", next_attempt_at=time.time() + delay,
-                                 last_error=reason[:2000])
-            log.warning("%s to %s failed (attempt %d), retrying in %.1fs: %s",
-                        c.channel, who, c.attempts, delay, reason)
+            delay = backoff_delay(
+                c.attempts,
+                s.bridge_retry_initial_seconds,
+                s.bridge_retry_max_delay_seconds,
+                retry_after,
+            )
+            self.recorder.record(
+                c,
+                "retry",
+                status="pending",
+                next_attempt_at=time.time() + delay,
+                last_error=reason[:2000],
+            )
+            log.warning(
+                "%s to %s failed (attempt %d), retrying in %.1fs: %s",
+                c.channel,
+                who,
+                c.attempts,
+                delay,
+                reason,
+            )
             return
-        self.recorder.record(c, provider.outcome, status=provider.outcome, sent_at=time.time(),
-                             provider_ref=ref, last_error=None)
+        self.recorder.record(
+            c,
+            provider.outcome,
+            status=provider.outcome,
+            sent_at=time.time(),
+            provider_ref=ref,
+            last_error=None,
+        )
         if provider.outcome == "sent":
             log.info("%s %s to %s (%s)", c.channel, message.status, who, message.title)
 
@@ -185,8 +232,14 @@ class Recorder:
     for up to half a lease, after which the delivery is re-sent when its lease ends.
     """
 
-    def __init__(self, store: Store, metrics: BridgeMetrics, owner: str,
-                 retry_for: float, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        store: Store,
+        metrics: BridgeMetrics,
+        owner: str,
+        retry_for: float,
+        max_batch: int = 500,
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.owner = owner
@@ -240,8 +293,9 @@ class Recorder:
         now = time.time()
         for (c, outcome, _), ok in zip(batch, done, strict=True):
             if not ok:
-                log.warning("delivery %s: lease lost to another worker before recording %s",
-                            c.id, outcome)
+                log.warning(
+                    "delivery %s: lease lost to another worker before recording %s", c.id, outcome
+                )
                 continue
             self.metrics.count(c.channel, c.severity, outcome)
             if outcome == "sent":

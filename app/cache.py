@@ -29,8 +29,14 @@ _MISS = CACHE_REQUESTS.labels(result="miss")
 
 
 class Cache:
-    def __init__(self, redis_url: str | None, ttl: int, memory_ttl: int = 30,
-                 max_entries: int = 100_000, probe_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        redis_url: str | None,
+        ttl: int,
+        memory_ttl: int = 30,
+        max_entries: int = 100_000,
+        probe_interval: float = 1.0,
+    ) -> None:
         self.ttl = ttl
         self._memory: TTLCache[str, str] = TTLCache(maxsize=max_entries, ttl=min(ttl, memory_ttl))
         self._lock = threading.Lock()
@@ -39,8 +45,11 @@ class Cache:
         self._redis: redis.Redis | None = None
         if redis_url:
             self._redis = redis.Redis.from_url(
-                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25,
-                health_check_interval=0, decode_responses=True,
+                redis_url,
+                socket_timeout=0.25,
+                socket_connect_timeout=0.25,
+                health_check_interval=0,
+                decode_responses=True,
             )
         self._on_redis = False
         self._set_backend(self._probe())

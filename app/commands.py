@@ -10,7 +10,9 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("app", help="serve the TraceTrack API")
-    p.add_argument("--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)")
+    p.add_argument(
+        "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
+    )
     p.add_argument("--port", type=int, default=None, help="port (default APP_PORT or 8000)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
     p.set_defaults(func=run_app)
@@ -20,8 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add = usub.add_parser("add", help="create a user")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["admin", "dispatcher", "biller"])
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input (else prompt)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else prompt)",
+    )
     add.set_defaults(func=add_user)
 
     p = sub.add_parser("db", help="database schema")
@@ -67,11 +72,19 @@ def run_app(args: argparse.Namespace) -> int:
         migrate(url)
     secret_key(settings)  # generate it once here, not racing in N workers
     print(f"TraceTrack app: http://{host}:{port}  (workers: {workers})", flush=True)
-    uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=10,
-                # Longer than clients' and proxies' idle reuse, so a busy server doesn't close
-                # a keep-alive connection just as the client sends on it (RemoteDisconnected).
-                timeout_keep_alive=75)
+    uvicorn.run(
+        "app.main:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        # Longer than clients' and proxies' idle reuse, so a busy server doesn't close
+        # a keep-alive connection just as the client sends on it (RemoteDisconnected).
+        timeout_keep_alive=75,
+    )
     return 0
 
 
@@ -120,7 +133,12 @@ def seed(args: argparse.Namespace) -> int:
         return 2
     _settings, url = _settings_and_url()
     migrate(url)
-    stats = seed_database(url, bags=args.bags, scans_per_bag=args.scans_per_bag,
-                          users=args.users, progress=not args.no_progress)
+    stats = seed_database(
+        url,
+        bags=args.bags,
+        scans_per_bag=args.scans_per_bag,
+        users=args.users,
+        progress=not args.no_progress,
+    )
     print(stats.summary())
     return 0

@@ -40,8 +40,11 @@ def current_user(
     tokens: Annotated[TokenCodec, Depends(get_tokens)],
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise HTTPException(401, "missing bearer token; log in at POST /api/auth/login",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "missing bearer token; log in at POST /api/auth/login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     try:
         principal = tokens.verify(creds.credentials)
     except TokenError as exc:
@@ -54,8 +57,11 @@ def current_user(
 def require_role(*roles: str) -> Callable[[Principal], Principal]:
     def check(user: Annotated[Principal, Depends(current_user)]) -> Principal:
         if user.role not in roles:
-            raise HTTPException(403, f"role {user.role!r} may not do this; needs one of {', '.join(roles)}")
+            raise HTTPException(
+                403, f"role {user.role!r} may not do this; needs one of {', '.join(roles)}"
+            )
         return user
+
     return check
 
 

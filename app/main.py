@@ -33,10 +33,12 @@ def warm_cache(app: FastAPI, n: int) -> int:
 
     with app.state.sessionmaker() as db:
         rows = repo.hot_bags(db, n)
-    app.state.cache.set_many({
-        bags.bag_cache_key(r["qr_id"]): BagOut.model_validate(r).model_dump(mode="json")
-        for r in rows
-    })
+    app.state.cache.set_many(
+        {
+            bags.bag_cache_key(r["qr_id"]): BagOut.model_validate(r).model_dump(mode="json")
+            for r in rows
+        }
+    )
     return len(rows)
 
 
@@ -65,12 +67,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.cache = Cache(settings.redis_url, ttl=settings.cache_ttl_seconds,
-                            max_entries=settings.cache_max_entries)
+    app.state.cache = Cache(
+        settings.redis_url, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries
+    )
     app.state.tokens = TokenCodec(secret_key(settings), settings.token_ttl_seconds)
 
-    for router in (health.router, auth.router, bags.router, scans.router, bills.router,
-                   analytics_router):
+    for router in (
+        health.router,
+        auth.router,
+        bags.router,
+        scans.router,
+        bills.router,
+        analytics_router,
+    ):
         app.include_router(router)
     if settings.debug_endpoints:
         from app.routes import debug
@@ -89,20 +98,27 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
         log.error("database error: %s", exc.orig)
-        return JSONResponse({"detail": "database unavailable, retry shortly"}, status_code=503,
-                            headers={"Retry-After": "1"})
+        return JSONResponse(
+            {"detail": "database unavailable, retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     async def pool_exhausted(_req: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
         log.error("no database connection free within the pool timeout: %s", exc)
-        return JSONResponse({"detail": "server busy: no database connection free, retry shortly"},
-                            status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse(
+            {"detail": "server busy: no database connection free, retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(IntegrityError)
     async def integrity(_req: Request, exc: IntegrityError) -> JSONResponse:
         # A concurrent insert won the race past our own existence check.
-        return JSONResponse({"detail": f"conflicts with existing data: {exc.orig}".strip()},
-                            status_code=409)
+        return JSONResponse(
+            {"detail": f"conflicts with existing data: {exc.orig}".strip()}, status_code=409
+        )
 
 
 def app_from_env() -> FastAPI:

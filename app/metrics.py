@@ -38,19 +38,28 @@ def make_http_metrics(registry: CollectorRegistry = REGISTRY) -> HttpMetrics:
         requests=Counter(
             names.HTTP_REQUESTS.removesuffix("_total"),
             "HTTP requests handled, by route template and status code.",
-            ["method", "route", "status"], registry=registry,
+            ["method", "route", "status"],
+            registry=registry,
         ),
         duration=Histogram(
-            names.HTTP_REQUEST_DURATION, "Time from request start to the end of the response body.",
-            ["method", "route"], buckets=names.HTTP_DURATION_BUCKETS, registry=registry,
+            names.HTTP_REQUEST_DURATION,
+            "Time from request start to the end of the response body.",
+            ["method", "route"],
+            buckets=names.HTTP_DURATION_BUCKETS,
+            registry=registry,
         ),
         in_progress=Gauge(
-            names.HTTP_REQUESTS_IN_PROGRESS, "HTTP requests being handled right now, all workers.",
-            multiprocess_mode="livesum", registry=registry,
+            names.HTTP_REQUESTS_IN_PROGRESS,
+            "HTTP requests being handled right now, all workers.",
+            multiprocess_mode="livesum",
+            registry=registry,
         ),
         db_pool=Gauge(
-            names.DB_POOL_CONNECTIONS, "Connections of the app's SQLAlchemy pools by state, all workers.",
-            ["state"], multiprocess_mode="livesum", registry=registry,
+            names.DB_POOL_CONNECTIONS,
+            "Connections of the app's SQLAlchemy pools by state, all workers.",
+            ["state"],
+            multiprocess_mode="livesum",
+            registry=registry,
         ),
     )
 
@@ -62,12 +71,15 @@ HTTP_REQUESTS_IN_PROGRESS = HTTP.in_progress
 DB_POOL_CONNECTIONS = HTTP.db_pool
 
 CACHE_REQUESTS = Counter(
-    names.CACHE_REQUESTS.removesuffix("_total"), "Cache lookups by result (hit or miss), whichever backend is in use.",
+    names.CACHE_REQUESTS.removesuffix("_total"),
+    "Cache lookups by result (hit or miss), whichever backend is in use.",
     ["result"],
 )
 CACHE_BACKEND = Gauge(
-    names.CACHE_BACKEND, "1 for the cache backend in use (redis or memory), 0 for the other.",
-    ["backend"], multiprocess_mode="mostrecent",
+    names.CACHE_BACKEND,
+    "1 for the cache backend in use (redis or memory), 0 for the other.",
+    ["backend"],
+    multiprocess_mode="mostrecent",
 )
 SCANS = Counter(names.SCANS.removesuffix("_total"), "Bag scans recorded.")
 BAGS_CREATED = Counter(names.BAGS_CREATED.removesuffix("_total"), "Bags created (single and bulk).")

@@ -57,7 +57,9 @@ class Bag(Base):
     __table_args__ = (
         CheckConstraint(f"bag_type IN {BAG_TYPES}", name="bags_type_valid"),
         CheckConstraint(f"status IN {BAG_STATUSES}", name="bags_status_valid"),
-        CheckConstraint("bag_type = 'child' OR parent_id IS NULL", name="bags_parent_only_for_child"),
+        CheckConstraint(
+            "bag_type = 'child' OR parent_id IS NULL", name="bags_parent_only_for_child"
+        ),
         Index("ix_bags_parent_id", "parent_id"),
         # Filtered searches walk these in qr_id order (keyset pagination).
         Index("ix_bags_status_qr", "status", "qr_id"),
@@ -98,8 +100,9 @@ class Bill(Base):
 class BillBag(Base):
     __tablename__ = "bill_bags"
 
-    bill_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bills.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    bill_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("bills.id", ondelete="CASCADE"), primary_key=True
+    )
     bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bags.id"), primary_key=True)
 
     __table_args__ = (Index("ix_bill_bags_bag_id", "bag_id"),)

@@ -53,8 +53,15 @@ def create_user(db: Session, username: str, password_hash: str, role: str) -> Us
 
 # --- bags --------------------------------------------------------------------------
 _Parent = aliased(Bag)
-_BAG_COLUMNS = (Bag.qr_id, Bag.bag_type, _Parent.qr_id.label("parent_qr_id"), Bag.status,
-                Bag.location, Bag.created_at, Bag.updated_at)
+_BAG_COLUMNS = (
+    Bag.qr_id,
+    Bag.bag_type,
+    _Parent.qr_id.label("parent_qr_id"),
+    Bag.status,
+    Bag.location,
+    Bag.created_at,
+    Bag.updated_at,
+)
 
 
 def _bag_select():  # type: ignore[no-untyped-def]
@@ -85,17 +92,24 @@ def create_bags(db: Session, bags: list[dict[str, Any]]) -> int:
         if b["bag_type"] == "parent" and b.get("parent_qr_id"):
             raise ValueError(f"bag {b['qr_id']}: a parent bag cannot have a parent")
     parents = _parent_ids(db, parent_qrs) if parent_qrs else {}
-    rows = [{
-        "qr_id": b["qr_id"], "bag_type": b["bag_type"], "status": b.get("status", "created"),
-        "location": b.get("location"),
-        "parent_id": parents.get(b["parent_qr_id"]) if b.get("parent_qr_id") else None,
-    } for b in bags]
+    rows = [
+        {
+            "qr_id": b["qr_id"],
+            "bag_type": b["bag_type"],
+            "status": b.get("status", "created"),
+            "location": b.get("location"),
+            "parent_id": parents.get(b["parent_qr_id"]) if b.get("parent_qr_id") else None,
+        }
+        for b in bags
+    ]
     db.execute(insert(Bag), rows)
     return len(rows)
 
 
 def _parent_ids(db: Session, parent_qrs: list[str]) -> dict[str, int]:
-    rows = db.execute(select(Bag.qr_id, Bag.id, Bag.bag_type).where(Bag.qr_id.in_(parent_qrs))).all()
+    rows = db.execute(
+        select(Bag.qr_id, Bag.id, Bag.bag_type).where(Bag.qr_id.in_(parent_qrs))
+    ).all()
     found = {qr: (bag_id, kind) for qr, bag_id, kind in rows}
     missing = [q for q in parent_qrs if q not in found]
     if missing:
@@ -106,8 +120,14 @@ def _parent_ids(db: Session, parent_qrs: list[str]) -> dict[str, int]:
     return {q: bag_id for q, (bag_id, _) in found.items()}
 
 
-def search_bags(db: Session, prefix: str | None, status: str | None, bag_type: str | None,
-                limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def search_bags(
+    db: Session,
+    prefix: str | None,
+    status: str | None,
+    bag_type: str | None,
+    limit: int,
+    after: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """Keyset pagination in qr_id order. A prefix is a range on the C-collated unique index."""
     conditions = []
     if prefix:
@@ -126,11 +146,14 @@ def search_bags(db: Session, prefix: str | None, status: str | None, bag_type: s
 
 
 # --- scans -------------------------------------------------------------------------
-def record_scan(db: Session, bag_id: int, user_id: int, location: str,
-                status: str | None) -> dict[str, Any]:
+def record_scan(
+    db: Session, bag_id: int, user_id: int, location: str, status: str | None
+) -> dict[str, Any]:
     scan_id, scanned_at = db.execute(
-        insert(Scan).values(bag_id=bag_id, user_id=user_id, location=location)
-        .returning(Scan.id, Scan.scanned_at)).one()
+        insert(Scan)
+        .values(bag_id=bag_id, user_id=user_id, location=location)
+        .returning(Scan.id, Scan.scanned_at)
+    ).one()
     values: dict[str, Any] = {"location": location, "updated_at": scanned_at}
     if status:
         values["status"] = status
@@ -138,15 +161,21 @@ def record_scan(db: Session, bag_id: int, user_id: int, location: str,
     return {"id": scan_id, "scanned_at": scanned_at}
 
 
-def bag_scans(db: Session, bag_id: int, limit: int,
-              before: tuple[datetime, int] | None) -> tuple[list[dict[str, Any]], str | None]:
+def bag_scans(
+    db: Session, bag_id: int, limit: int, before: tuple[datetime, int] | None
+) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, keyset on (scanned_at, id) via ix_scans_bag_time."""
-    query = (select(Scan.id, Bag.qr_id, User.username, Scan.location, Scan.scanned_at)
-             .join(Bag, Bag.id == Scan.bag_id).join(User, User.id == Scan.user_id)
-             .where(Scan.bag_id == bag_id))
+    query = (
+        select(Scan.id, Bag.qr_id, User.username, Scan.location, Scan.scanned_at)
+        .join(Bag, Bag.id == Scan.bag_id)
+        .join(User, User.id == Scan.user_id)
+        .where(Scan.bag_id == bag_id)
+    )
     if before is not None:
         ts, scan_id = before
-        query = query.where(tuple_(Scan.scanned_at, Scan.id) < tuple_(literal(ts), literal(scan_id)))
+        query = query.where(
+            tuple_(Scan.scanned_at, Scan.id) < tuple_(literal(ts), literal(scan_id))
+        )
     query = query.order_by(Scan.scanned_at.desc(), Scan.id.desc()).limit(limit + 1)
     rows = [dict(r) for r in db.execute(query).mappings()]
     next_cursor = None
@@ -165,22 +194,42 @@ def create_bill(db: Session, bill_number: str, user_id: int, qr_ids: list[str]) 
     missing = [q for q in unique_qrs if q not in ids]
     if missing:
         raise NotFound(f"bag not found: {', '.join(missing[:10])}")
-    bill_id = db.execute(insert(Bill).values(bill_number=bill_number, created_by=user_id)
-                         .returning(Bill.id)).scalar_one()
+    bill_id = db.execute(
+        insert(Bill).values(bill_number=bill_number, created_by=user_id).returning(Bill.id)
+    ).scalar_one()
     if ids:
         db.execute(insert(BillBag), [{"bill_id": bill_id, "bag_id": b} for b in ids.values()])
-        db.execute(update(Bag).where(Bag.id.in_(list(ids.values()))).values(
-            status="billed", updated_at=func.now()))
+        db.execute(
+            update(Bag)
+            .where(Bag.id.in_(list(ids.values())))
+            .values(status="billed", updated_at=func.now())
+        )
 
 
 def bill_dict(db: Session, bill_number: str) -> dict[str, Any] | None:
-    row = db.execute(select(Bill.id, Bill.bill_number, Bill.status, User.username.label("created_by"),
-                            Bill.created_at).join(User, User.id == Bill.created_by)
-                     .where(Bill.bill_number == bill_number)).mappings().first()
+    row = (
+        db.execute(
+            select(
+                Bill.id,
+                Bill.bill_number,
+                Bill.status,
+                User.username.label("created_by"),
+                Bill.created_at,
+            )
+            .join(User, User.id == Bill.created_by)
+            .where(Bill.bill_number == bill_number)
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
-    qrs = db.scalars(select(Bag.qr_id).join(BillBag, BillBag.bag_id == Bag.id)
-                     .where(BillBag.bill_id == row["id"]).order_by(Bag.qr_id)).all()
+    qrs = db.scalars(
+        select(Bag.qr_id)
+        .join(BillBag, BillBag.bag_id == Bag.id)
+        .where(BillBag.bill_id == row["id"])
+        .order_by(Bag.qr_id)
+    ).all()
     out = dict(row)
     out.pop("id")
     out["bag_qr_ids"] = list(qrs)

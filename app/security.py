@@ -73,14 +73,20 @@ class TokenCodec:
 
     def issue(self, principal: Principal) -> tuple[str, int]:
         now = int(time.time())
-        claims = {"sub": str(principal.user_id), "name": principal.username,
-                  "role": principal.role, "iat": now, "exp": now + self._ttl}
+        claims = {
+            "sub": str(principal.user_id),
+            "name": principal.username,
+            "role": principal.role,
+            "iat": now,
+            "exp": now + self._ttl,
+        }
         return jwt.encode(claims, self._key, algorithm="HS256"), self._ttl
 
     def verify(self, token: str) -> Principal:
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"],
-                                options={"require": ["exp", "sub", "role"]})
+            claims = jwt.decode(
+                token, self._key, algorithms=["HS256"], options={"require": ["exp", "sub", "role"]}
+            )
             return Principal(int(claims["sub"]), str(claims.get("name", "")), str(claims["role"]))
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("token expired; log in again") from exc

@@ -25,8 +25,18 @@ CHUNK = 200_000
 CHILDREN_PER_PARENT = 9
 PARENTS_PER_BILL = 20
 SEED_PASSWORD = "tracetrack-seed"
-LOCATIONS = ("Mumbai Hub", "Delhi Hub", "Chennai Hub", "Kolkata Hub", "Bengaluru Hub",
-             "Hyderabad Hub", "Pune Depot", "Ahmedabad Depot", "Jaipur Depot", "Lucknow Depot")
+LOCATIONS = (
+    "Mumbai Hub",
+    "Delhi Hub",
+    "Chennai Hub",
+    "Kolkata Hub",
+    "Bengaluru Hub",
+    "Hyderabad Hub",
+    "Pune Depot",
+    "Ahmedabad Depot",
+    "Jaipur Depot",
+    "Lucknow Depot",
+)
 STATUSES = ("created", "in_transit", "in_transit", "delivered", "delivered", "delivered")
 BULK_TABLES = ("bags", "scans", "bills", "bill_bags")
 
@@ -42,9 +52,11 @@ class SeedStats:
     def summary(self) -> str:
         total = sum(self.seconds.values())
         parts = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        return (f"seeded {self.bags:,} bags, {self.scans:,} scans, {self.bills:,} bills, "
-                f"{self.users} users in {total:.1f}s ({parts}); seeded users' password: "
-                f"{SEED_PASSWORD}")
+        return (
+            f"seeded {self.bags:,} bags, {self.scans:,} scans, {self.bills:,} bills, "
+            f"{self.users} users in {total:.1f}s ({parts}); seeded users' password: "
+            f"{SEED_PASSWORD}"
+        )
 
 
 def _dsn(url: str) -> str:
@@ -58,7 +70,9 @@ def _next_id(cur, table: str) -> int:  # type: ignore[no-untyped-def]
 
 def _copy(cur, table: str, columns: str, lines: list[str]) -> None:  # type: ignore[no-untyped-def]
     if lines:
-        cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO("\n".join(lines) + "\n"))
+        cur.copy_expert(
+            f"COPY {table} ({columns}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
+        )
 
 
 class _BulkLoadIndexes:
@@ -66,16 +80,21 @@ class _BulkLoadIndexes:
 
     def __init__(self, cur) -> None:  # type: ignore[no-untyped-def]
         self.cur = cur
-        cur.execute("""
+        cur.execute(
+            """
             SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
             FROM pg_constraint WHERE contype IN ('f', 'u')
-              AND conrelid::regclass::text = ANY(%s)""", (list(BULK_TABLES),))
+              AND conrelid::regclass::text = ANY(%s)""",
+            (list(BULK_TABLES),),
+        )
         self.constraints = cur.fetchall()
-        cur.execute("""
+        cur.execute(
+            """
             SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
             FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid
             WHERE i.indrelid::regclass::text = ANY(%s) AND NOT i.indisprimary AND c.oid IS NULL""",
-                    (list(BULK_TABLES),))
+            (list(BULK_TABLES),),
+        )
         self.indexes = cur.fetchall()
 
     def drop(self) -> None:
@@ -92,8 +111,14 @@ class _BulkLoadIndexes:
             self.cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}')
 
 
-def seed_database(url: str, bags: int, scans_per_bag: float = 1.0, users: int = 50,
-                  progress: bool = True, rng_seed: int = 42) -> SeedStats:
+def seed_database(
+    url: str,
+    bags: int,
+    scans_per_bag: float = 1.0,
+    users: int = 50,
+    progress: bool = True,
+    rng_seed: int = 42,
+) -> SeedStats:
     stats = SeedStats()
     rng = random.Random(rng_seed)
     conn = psycopg2.connect(_dsn(url))
@@ -116,8 +141,9 @@ def seed_database(url: str, bags: int, scans_per_bag: float = 1.0, users: int = 
             bag_start, stats.bags = _seed_bags(cur, bags, rng, progress)
             stats.seconds["bags"] = time.perf_counter() - t
             t = time.perf_counter()
-            stats.scans = _seed_scans(cur, bag_start, stats.bags, scans_per_bag,
-                                      user_ids["dispatcher"], rng, progress)
+            stats.scans = _seed_scans(
+                cur, bag_start, stats.bags, scans_per_bag, user_ids["dispatcher"], rng, progress
+            )
             stats.seconds["scans"] = time.perf_counter() - t
             t = time.perf_counter()
             stats.bills = _seed_bills(cur, bag_start, stats.bags, user_ids["biller"], rng)
@@ -142,8 +168,11 @@ def _seed_users(cur, n: int, rng: random.Random) -> dict[str, list[int]]:  # typ
     pw_hash = hash_password(SEED_PASSWORD)
     roles = ["admin"] + [("dispatcher" if i % 3 else "biller") for i in range(1, max(n, 3))]
     for i, role in enumerate(roles):
-        cur.execute("""INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s)
-                       ON CONFLICT (username) DO NOTHING""", (f"seed-{role}-{i:03d}", pw_hash, role))
+        cur.execute(
+            """INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s)
+                       ON CONFLICT (username) DO NOTHING""",
+            (f"seed-{role}-{i:03d}", pw_hash, role),
+        )
     cur.execute("SELECT id, role FROM users WHERE username LIKE 'seed-%%'")
     out: dict[str, list[int]] = {"all": [], "admin": [], "dispatcher": [], "biller": []}
     for uid, role in cur.fetchall():
@@ -183,9 +212,15 @@ def _seed_bags(cur, n: int, rng: random.Random, progress: bool) -> tuple[int, in
             if i % group == 0:
                 lines.append(f"{bag_id}\tP{bag_id:010d}\tparent\t\\N\t{status}\t{loc}\t{ts}\t{ts}")
             else:
-                lines.append(f"{bag_id}\tC{bag_id:010d}\tchild\t{parent}\t{status}\t{loc}\t{ts}\t{ts}")
-        _copy(cur, "bags", "id, qr_id, bag_type, parent_id, status, location, created_at, updated_at",
-              lines)
+                lines.append(
+                    f"{bag_id}\tC{bag_id:010d}\tchild\t{parent}\t{status}\t{loc}\t{ts}\t{ts}"
+                )
+        _copy(
+            cur,
+            "bags",
+            "id, qr_id, bag_type, parent_id, status, location, created_at, updated_at",
+            lines,
+        )
         done += size
         bar.update(size)
     bar.close()
@@ -194,8 +229,15 @@ def _seed_bags(cur, n: int, rng: random.Random, progress: bool) -> tuple[int, in
     return start, n
 
 
-def _seed_scans(cur, bag_start: int, n_bags: int, per_bag: float,  # type: ignore[no-untyped-def]
-                users: list[int], rng: random.Random, progress: bool) -> int:
+def _seed_scans(
+    cur,
+    bag_start: int,
+    n_bags: int,
+    per_bag: float,  # type: ignore[no-untyped-def]
+    users: list[int],
+    rng: random.Random,
+    progress: bool,
+) -> int:
     total = int(n_bags * per_bag)
     if total == 0 or not users:
         return 0
@@ -209,8 +251,10 @@ def _seed_scans(cur, bag_start: int, n_bags: int, per_bag: float,  # type: ignor
         lines = []
         for i in range(done, done + size):
             bag_id = bag_start + int(i * step) % n_bags
-            lines.append(f"{start + i}\t{bag_id}\t{users[i % len(users)]}\t"
-                         f"{LOCATIONS[i % len(LOCATIONS)]}\t{times[rng.randrange(len(times))]}")
+            lines.append(
+                f"{start + i}\t{bag_id}\t{users[i % len(users)]}\t"
+                f"{LOCATIONS[i % len(LOCATIONS)]}\t{times[rng.randrange(len(times))]}"
+            )
         _copy(cur, "scans", "id, bag_id, user_id, location, scanned_at", lines)
         done += size
         bar.update(size)
@@ -219,8 +263,13 @@ def _seed_scans(cur, bag_start: int, n_bags: int, per_bag: float,  # type: ignor
     return total
 
 
-def _seed_bills(cur, bag_start: int, n_bags: int, billers: list[int],  # type: ignore[no-untyped-def]
-                rng: random.Random) -> int:
+def _seed_bills(
+    cur,
+    bag_start: int,
+    n_bags: int,
+    billers: list[int],  # type: ignore[no-untyped-def]
+    rng: random.Random,
+) -> int:
     group = CHILDREN_PER_PARENT + 1
     parents = list(range(bag_start, bag_start + n_bags, group))
     if not parents or not billers:
@@ -231,10 +280,14 @@ def _seed_bills(cur, bag_start: int, n_bags: int, billers: list[int],  # type: i
     links: list[str] = []
     for b, first in enumerate(range(0, len(parents), PARENTS_PER_BILL)):
         bill_id = start + b
-        bills.append(f"{bill_id}\tB{bill_id:09d}\t{billers[b % len(billers)]}\tclosed\t"
-                     f"{times[b % len(times)]}")
-        links.extend(f"{bill_id}\t{p}" for p in parents[first:first + PARENTS_PER_BILL])
+        bills.append(
+            f"{bill_id}\tB{bill_id:09d}\t{billers[b % len(billers)]}\tclosed\t"
+            f"{times[b % len(times)]}"
+        )
+        links.extend(f"{bill_id}\t{p}" for p in parents[first : first + PARENTS_PER_BILL])
     _copy(cur, "bills", "id, bill_number, created_by, status, created_at", bills)
     _copy(cur, "bill_bags", "bill_id, bag_id", links)
-    cur.execute("SELECT setval(pg_get_serial_sequence('bills', 'id'), %s)", (start + len(bills) - 1,))
+    cur.execute(
+        "SELECT setval(pg_get_serial_sequence('bills', 'id'), %s)", (start + len(bills) - 1,)
+    )
     return len(bills)

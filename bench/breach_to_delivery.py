@@ -52,10 +52,16 @@ SMS_TO = "+14155550100"
 WEBHOOK_PATH = "slack/critical"
 CHANNELS = ("email", "sms", "webhook")
 # The tests' fast bridge timings (bridgekit.bridge_env); the shipped run uses the defaults.
-FAST_BRIDGE_KEYS = ("BRIDGE_RETRY_INITIAL_SECONDS", "BRIDGE_RETRY_MAX_DELAY_SECONDS",
-                    "BRIDGE_POLL_INTERVAL_SECONDS", "BRIDGE_WATCHDOG_TIMEOUT_SECONDS",
-                    "BRIDGE_WORKER_THREADS", "SMTP_TIMEOUT_SECONDS", "TWILIO_TIMEOUT_SECONDS",
-                    "WEBHOOK_TIMEOUT_SECONDS")
+FAST_BRIDGE_KEYS = (
+    "BRIDGE_RETRY_INITIAL_SECONDS",
+    "BRIDGE_RETRY_MAX_DELAY_SECONDS",
+    "BRIDGE_POLL_INTERVAL_SECONDS",
+    "BRIDGE_WATCHDOG_TIMEOUT_SECONDS",
+    "BRIDGE_WORKER_THREADS",
+    "SMTP_TIMEOUT_SECONDS",
+    "TWILIO_TIMEOUT_SECONDS",
+    "WEBHOOK_TIMEOUT_SECONDS",
+)
 
 
 @dataclass(frozen=True)
@@ -71,11 +77,16 @@ class Mode:
 
 
 SHIPPED = Mode("shipped", "shipped configuration", 70.0)
-FAST = Mode("fast", "fast test configuration", 5.0,
-            scrape_interval=stackconfig.FAST_SCRAPE_INTERVAL,
-            evaluation_interval=stackconfig.FAST_EVALUATION_INTERVAL,
-            for_=stackconfig.FAST_FOR, route_timings=stackconfig.FAST_ROUTE_TIMINGS,
-            fast_bridge=True)
+FAST = Mode(
+    "fast",
+    "fast test configuration",
+    5.0,
+    scrape_interval=stackconfig.FAST_SCRAPE_INTERVAL,
+    evaluation_interval=stackconfig.FAST_EVALUATION_INTERVAL,
+    for_=stackconfig.FAST_FOR,
+    route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+    fast_bridge=True,
+)
 MODES = {m.name: m for m in (SHIPPED, FAST)}
 
 
@@ -103,16 +114,23 @@ class _Stoppers:
 def _effective(prom_file: Path, rules_file: Path, am_file: Path) -> dict[str, float]:
     """The timings the run really used, read back from the rendered files."""
     prom = yaml.safe_load(prom_file.read_text())["global"]
-    rule = next(r for g in yaml.safe_load(rules_file.read_text())["groups"] for r in g["rules"]
-                if r.get("alert") == ALERT and r.get("labels", {}).get("severity") == "critical")
+    rule = next(
+        r
+        for g in yaml.safe_load(rules_file.read_text())["groups"]
+        for r in g["rules"]
+        if r.get("alert") == ALERT and r.get("labels", {}).get("severity") == "critical"
+    )
     route = yaml.safe_load(am_file.read_text())["route"]
-    critical: dict[str, Any] = next((r for r in route.get("routes", [])
-                                      if 'severity="critical"' in r.get("matchers", [])), {})
+    critical: dict[str, Any] = next(
+        (r for r in route.get("routes", []) if 'severity="critical"' in r.get("matchers", [])), {}
+    )
     d = stackconfig.duration_seconds
-    return {"scrape_interval_s": d(prom["scrape_interval"]),
-            "evaluation_interval_s": d(prom["evaluation_interval"]),
-            "for_s": d(rule.get("for", "0s")),
-            "group_wait_s": d(critical.get("group_wait", route.get("group_wait", "30s")))}
+    return {
+        "scrape_interval_s": d(prom["scrape_interval"]),
+        "evaluation_interval_s": d(prom["evaluation_interval"]),
+        "for_s": d(rule.get("for", "0s")),
+        "group_wait_s": d(critical.get("group_wait", route.get("group_wait", "30s"))),
+    }
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -131,7 +149,9 @@ def _app_target(prom: PrometheusHandle) -> dict[str, Any]:
     return next(t for t in prom.targets() if t["labels"]["job"] == stackconfig.APP_JOB)
 
 
-def _first_delivery(smtp: SmtpSink, twilio: TwilioSink, hooks: WebhookSink) -> dict[str, float | None]:
+def _first_delivery(
+    smtp: SmtpSink, twilio: TwilioSink, hooks: WebhookSink
+) -> dict[str, float | None]:
     """When each sink first received the critical TargetDown firing (epoch seconds)."""
     out: dict[str, float | None] = dict.fromkeys(CHANNELS)
     for mail in smtp.messages(EMAIL_TO):
@@ -158,33 +178,45 @@ def _stages(prom: PrometheusHandle, am_url: str, bridge: BridgeProcess) -> dict[
         for a in prom.alerts():
             if a["labels"].get("alertname") == ALERT and a["labels"].get("severity") == "critical":
                 stages["pending"] = _ts(a["activeAt"])
-        resp = httpx.get(f"{am_url}/api/v2/alerts", params={"filter": f'alertname="{ALERT}"'},
-                         timeout=5)
+        resp = httpx.get(
+            f"{am_url}/api/v2/alerts", params={"filter": f'alertname="{ALERT}"'}, timeout=5
+        )
         for a in resp.json():
             if a["labels"].get("severity") == "critical":
                 stages["firing"] = _ts(a["startsAt"])  # Prometheus sends its FiredAt
-        created = [_ts(d["created_at"]) for d in bridge.notifications(limit=100)["deliveries"]
-                   if ALERT in (d.get("title") or "") and d.get("created_at")]
+        created = [
+            _ts(d["created_at"])
+            for d in bridge.notifications(limit=100)["deliveries"]
+            if ALERT in (d.get("title") or "") and d.get("created_at")
+        ]
         stages["at_bridge"] = min(created) if created else None
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         print(f"breach bench: could not read a stage time: {exc}", file=sys.stderr)
     return stages
 
 
-def run_once(mode: Mode, workdir: Path, database_url: str, timeout: float = 120.0) -> dict[str, Any]:
+def run_once(
+    mode: Mode, workdir: Path, database_url: str, timeout: float = 120.0
+) -> dict[str, Any]:
     """One breach through the whole chain in `mode`; seconds from the breach per channel."""
     workdir.mkdir(parents=True, exist_ok=True)
     stoppers = _Stoppers()
-    result: dict[str, Any] = {"mode": mode.name, "budget_s": mode.budget_s, "timeout_s": timeout,
-                              "logs": str(workdir)}
+    result: dict[str, Any] = {
+        "mode": mode.name,
+        "budget_s": mode.budget_s,
+        "timeout_s": timeout,
+        "logs": str(workdir),
+    }
     try:
         smtp, twilio, hooks = SmtpSink(), TwilioSink(), WebhookSink()
         for sink in (smtp, twilio, hooks):
             sink.start()
             stoppers.add(sink.stop)
-        recipients = {"email": {"critical": [EMAIL_TO]}, "sms": {"critical": [SMS_TO]},
-                      "webhook": {"critical": [{"url": hooks.url_for(WEBHOOK_PATH),
-                                                "format": "slack"}]}}
+        recipients = {
+            "email": {"critical": [EMAIL_TO]},
+            "sms": {"critical": [SMS_TO]},
+            "webhook": {"critical": [{"url": hooks.url_for(WEBHOOK_PATH), "format": "slack"}]},
+        }
         config = write_alert_config(workdir / "alert_config.py", recipients)
         env = bridge_env(workdir / "bridge", config, smtp, twilio, hooks)
         if not mode.fast_bridge:
@@ -199,22 +231,35 @@ def run_once(mode: Mode, workdir: Path, database_url: str, timeout: float = 120.
 
         token_file = workdir / "bridge_token"
         token_file.write_text(TOKEN + "\n")
-        am = start_alertmanager(workdir / "alertmanager", bridge_url=bridge.url,
-                                credentials_file=token_file, route_timings=mode.route_timings)
+        am = start_alertmanager(
+            workdir / "alertmanager",
+            bridge_url=bridge.url,
+            credentials_file=token_file,
+            route_timings=mode.route_timings,
+        )
         stoppers.add(am.proc.stop)
 
         prom_port = free_port()
-        rules = (stackconfig.write_rules(workdir / "rules.yml", mode.for_) if mode.for_
-                 else stackconfig.RULES_FILE)
+        rules = (
+            stackconfig.write_rules(workdir / "rules.yml", mode.for_)
+            if mode.for_
+            else stackconfig.RULES_FILE
+        )
         # Only what runs here is scraped: an exporter target nobody serves would page too.
-        targets = {stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
-                   stackconfig.BRIDGE_JOB: [f"127.0.0.1:{bridge.port}"],
-                   stackconfig.ALERTMANAGER_JOB: [am.address],
-                   stackconfig.PROMETHEUS_JOB: [f"127.0.0.1:{prom_port}"]}
+        targets = {
+            stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
+            stackconfig.BRIDGE_JOB: [f"127.0.0.1:{bridge.port}"],
+            stackconfig.ALERTMANAGER_JOB: [am.address],
+            stackconfig.PROMETHEUS_JOB: [f"127.0.0.1:{prom_port}"],
+        }
         prom_file = stackconfig.write_prometheus_config(
-            workdir / "prometheus.yml", targets=targets, alertmanagers=[am.address],
-            rule_files=[rules], scrape_interval=mode.scrape_interval,
-            evaluation_interval=mode.evaluation_interval)
+            workdir / "prometheus.yml",
+            targets=targets,
+            alertmanagers=[am.address],
+            rule_files=[rules],
+            scrape_interval=mode.scrape_interval,
+            evaluation_interval=mode.evaluation_interval,
+        )
         proc = prometheus_process(prom_file, workdir / "prometheus", prom_port).start()
         stoppers.add(proc.stop)
         proc.wait_ready(http_ok(f"http://127.0.0.1:{prom_port}/-/ready"), timeout=30)
@@ -226,8 +271,11 @@ def run_once(mode: Mode, workdir: Path, database_url: str, timeout: float = 120.
 
         # The breach: right after a successful scrape, so the next one is a full interval away.
         before = _app_target(prom)["lastScrape"]
-        _wait(lambda: (t := _app_target(prom))["lastScrape"] != before and t["health"] == "up",
-              result["config"]["scrape_interval_s"] * 2 + 5, "a fresh scrape of the app")
+        _wait(
+            lambda: (t := _app_target(prom))["lastScrape"] != before and t["health"] == "up",
+            result["config"]["scrape_interval_s"] * 2 + 5,
+            "a fresh scrape of the app",
+        )
         last_scrape = _ts(_app_target(prom)["lastScrape"])
         breach = time.time()
         app.kill9()
@@ -238,11 +286,14 @@ def run_once(mode: Mode, workdir: Path, database_url: str, timeout: float = 120.
         while time.monotonic() < deadline and None in delivered.values():
             time.sleep(0.02)
             delivered = _first_delivery(smtp, twilio, hooks)
-        result["channels_s"] = {ch: None if at is None else round(at - breach, 2)
-                                for ch, at in delivered.items()}
+        result["channels_s"] = {
+            ch: None if at is None else round(at - breach, 2) for ch, at in delivered.items()
+        }
         result["timed_out"] = [ch for ch, at in delivered.items() if at is None]
-        result["stages_s"] = {k: None if at is None else round(at - breach, 2)
-                              for k, at in _stages(prom, am.url, bridge).items()}
+        result["stages_s"] = {
+            k: None if at is None else round(at - breach, 2)
+            for k, at in _stages(prom, am.url, bridge).items()
+        }
         done = [s for s in result["channels_s"].values() if s is not None]
         result["max_s"] = max(done) if done and not result["timed_out"] else None
     except Exception as exc:  # noqa: BLE001 - reported in the row, the other runs go on
@@ -265,8 +316,13 @@ def row_for(mode: Mode, r: dict[str, Any]) -> str:
     name = f"Critical alert, breach → every channel ({mode.label})"
     budget = f"< {mode.budget_s:.0f} s"
     if "error" in r:
-        return _row(name, "run failed", budget, False,
-                    " ".join(f"{r['error']} (logs under `{r['logs']}`)".split()).replace("|", "\\|"))
+        return _row(
+            name,
+            "run failed",
+            budget,
+            False,
+            " ".join(f"{r['error']} (logs under `{r['logs']}`)".split()).replace("|", "\\|"),
+        )
     ch = r["channels_s"]
     per = f"email {_fmt(ch['email'])}, SMS {_fmt(ch['sms'])}, webhook {_fmt(ch['webhook'])}"
     if r["timed_out"]:
@@ -275,22 +331,31 @@ def row_for(mode: Mode, r: dict[str, Any]) -> str:
         value = f"{r['max_s']:.1f} s ({per})"
     c, st = r["config"], r["stages_s"]
     worst = c["scrape_interval_s"] + c["evaluation_interval_s"] + c["for_s"] + c["group_wait_s"]
-    eval_lag = ("" if st["pending"] is None else
-                f" (the rule evaluation came {st['pending'] - (c['scrape_interval_s'] - r['breach_after_scrape_s']):.1f} s "
-                "after the first failed scrape; up to one evaluation interval in the worst case)")
-    how = (f"`tracetrack app` killed (-9) {r['breach_after_scrape_s']:.2f} s after a successful "
-           f"scrape; {ALERT} (critical) pending after {_fmt(st['pending'])} s{eval_lag}, firing after "
-           f"{_fmt(st['firing'])} s, stored by the bridge after {_fmt(st['at_bridge'])} s; "
-           f"scrape {c['scrape_interval_s']:g} s, evaluation {c['evaluation_interval_s']:g} s, "
-           f"`for: {c['for_s']:g}s`, critical group_wait {c['group_wait_s']:g} s "
-           f"(the runbook's worst case to the bridge: {worst:g} s plus hand-offs); one breach, "
-           "sinks: aiosmtpd, Twilio-speaking server via the twilio SDK, Slack-format webhook")
+    eval_lag = (
+        ""
+        if st["pending"] is None
+        else f" (the rule evaluation came {st['pending'] - (c['scrape_interval_s'] - r['breach_after_scrape_s']):.1f} s "
+        "after the first failed scrape; up to one evaluation interval in the worst case)"
+    )
+    how = (
+        f"`tracetrack app` killed (-9) {r['breach_after_scrape_s']:.2f} s after a successful "
+        f"scrape; {ALERT} (critical) pending after {_fmt(st['pending'])} s{eval_lag}, firing after "
+        f"{_fmt(st['firing'])} s, stored by the bridge after {_fmt(st['at_bridge'])} s; "
+        f"scrape {c['scrape_interval_s']:g} s, evaluation {c['evaluation_interval_s']:g} s, "
+        f"`for: {c['for_s']:g}s`, critical group_wait {c['group_wait_s']:g} s "
+        f"(the runbook's worst case to the bridge: {worst:g} s plus hand-offs); one breach, "
+        "sinks: aiosmtpd, Twilio-speaking server via the twilio SDK, Slack-format webhook"
+    )
     ok = not r["timed_out"] and r["max_s"] is not None and r["max_s"] < mode.budget_s
     return _row(name, value, budget, ok, how)
 
 
-def measure_breach_to_delivery(workdir: Path, database_url: str, modes: tuple[str, ...] = ("shipped", "fast"),
-                               timeout: float = 120.0) -> dict[str, Any]:
+def measure_breach_to_delivery(
+    workdir: Path,
+    database_url: str,
+    modes: tuple[str, ...] = ("shipped", "fast"),
+    timeout: float = 120.0,
+) -> dict[str, Any]:
     """Breach-to-delivery runs for `make bench`: {mode: result, ..., "rows": [...]}."""
     out: dict[str, Any] = {}
     rows = []

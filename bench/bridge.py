@@ -33,31 +33,55 @@ THROUGHPUT_BUDGET = 500.0
 def _payload(i: int, run: str) -> dict[str, Any]:
     labels = {"alertname": f"Bench{i}", "severity": "critical", "instance": "bench"}
     return {
-        "version": "4", "groupKey": f"{{}}:{{alertname=\"Bench{i}\",run=\"{run}\"}}",
-        "status": "firing", "receiver": "critical", "groupLabels": {"alertname": f"Bench{i}"},
-        "commonLabels": labels, "commonAnnotations": {}, "externalURL": "http://am.local",
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="Bench{i}",run="{run}"}}',
+        "status": "firing",
+        "receiver": "critical",
+        "groupLabels": {"alertname": f"Bench{i}"},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://am.local",
         "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": labels,
-                    "annotations": {"summary": f"bench alert {i}", "description": "benchmark"},
-                    "startsAt": "2030-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "http://prom.local/graph", "fingerprint": f"{run}-{i:08d}"}],
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {"summary": f"bench alert {i}", "description": "benchmark"},
+                "startsAt": "2030-01-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prom.local/graph",
+                "fingerprint": f"{run}-{i:08d}",
+            }
+        ],
     }
 
 
 def _start_bridge(workdir: Path, hooks: list[str], **env: str) -> tuple[ManagedProcess, str]:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alert_config.py"
-    config.write_text("ALERT_RECIPIENTS = " + repr({"webhook": {"critical": [
-        {"url": h, "format": "json"} for h in hooks]}}) + "\n")
+    config.write_text(
+        "ALERT_RECIPIENTS = "
+        + repr({"webhook": {"critical": [{"url": h, "format": "json"} for h in hooks]}})
+        + "\n"
+    )
     port = free_port()
     exe = str(Path(sys.executable).with_name("tracetrack"))
-    proc = ManagedProcess("bridge", [exe, "bridge", "--port", str(port)], workdir / "bridge.log",
-                          env={"TRACETRACK_VAR_DIR": str(workdir / "var"),
-                               "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.sqlite3'}",
-                               "BRIDGE_AUTH_TOKEN": TOKEN, "ALERT_CONFIG_FILE": str(config),
-                               "ENABLE_WEBHOOK_ALERTS": "true", "ENABLE_EMAIL_ALERTS": "false",
-                               "ENABLE_SMS_ALERTS": "false",
-                               "BRIDGE_WATCHDOG_TIMEOUT_SECONDS": "0", **env}).start()
+    proc = ManagedProcess(
+        "bridge",
+        [exe, "bridge", "--port", str(port)],
+        workdir / "bridge.log",
+        env={
+            "TRACETRACK_VAR_DIR": str(workdir / "var"),
+            "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.sqlite3'}",
+            "BRIDGE_AUTH_TOKEN": TOKEN,
+            "ALERT_CONFIG_FILE": str(config),
+            "ENABLE_WEBHOOK_ALERTS": "true",
+            "ENABLE_EMAIL_ALERTS": "false",
+            "ENABLE_SMS_ALERTS": "false",
+            "BRIDGE_WATCHDOG_TIMEOUT_SECONDS": "0",
+            **env,
+        },
+    ).start()
     url = f"http://127.0.0.1:{port}"
     proc.wait_ready(http_ok(f"{url}/readyz"), timeout=60)
     return proc, url
@@ -71,16 +95,20 @@ def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[
     proc, url = _start_bridge(workdir, [sink.url_for("a"), sink.url_for("b")])
     try:
         run = f"ack{time.time_ns()}"
-        with httpx.Client(base_url=url, timeout=30, headers=AUTH,
-                          limits=httpx.Limits(max_connections=concurrency)) as client:
+        with httpx.Client(
+            base_url=url, timeout=30, headers=AUTH, limits=httpx.Limits(max_connections=concurrency)
+        ) as client:
             for i in range(20):  # warm-up: connections, SQLite pages, code paths
                 client.post("/alertmanager/critical", json=_payload(i, run + "w"))
             bodies = [json.dumps(_payload(i, run)).encode() for i in range(posts)]
 
             def one(body: bytes) -> float:
                 t = time.perf_counter()
-                resp = client.post("/alertmanager/critical", content=body,
-                                   headers={"Content-Type": "application/json"})
+                resp = client.post(
+                    "/alertmanager/critical",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
                 elapsed = time.perf_counter() - t
                 if resp.status_code != 200:
                     raise RuntimeError(f"bridge answered {resp.status_code}: {resp.text}")
@@ -95,8 +123,9 @@ def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[
         sink.stop()
 
 
-def measure_throughput(workdir: Path, notifications: int = 10_000, fanout: int = 10,
-                       worker_threads: int = 16) -> dict[str, Any]:
+def measure_throughput(
+    workdir: Path, notifications: int = 10_000, fanout: int = 10, worker_threads: int = 16
+) -> dict[str, Any]:
     """Sustained deliveries per second to a local webhook sink.
 
     `notifications / fanout` payloads, each to `fanout` webhook recipients. Two figures:
@@ -109,8 +138,7 @@ def measure_throughput(workdir: Path, notifications: int = 10_000, fanout: int =
         sink = WebhookSink()
         sink.start()
         hooks = [sink.url_for(f"hook{i}") for i in range(fanout)]
-        proc, url = _start_bridge(workdir / mode, hooks,
-                                  BRIDGE_WORKER_THREADS=str(worker_threads))
+        proc, url = _start_bridge(workdir / mode, hooks, BRIDGE_WORKER_THREADS=str(worker_threads))
         try:
             run = f"{mode}{time.time_ns()}"
             payloads = notifications // fanout
@@ -127,12 +155,19 @@ def measure_throughput(workdir: Path, notifications: int = 10_000, fanout: int =
                 if mode == "drain":
                     t0 = time.perf_counter()
                     sink.faults.release(discard=False)
-                wait_until(lambda s=sink, n=total: s.count() >= n, 600,  # type: ignore[misc]
-                           f"{total} deliveries", interval=0.01)
+                wait_until(
+                    lambda s=sink, n=total: s.count() >= n,
+                    600,  # type: ignore[misc]
+                    f"{total} deliveries",
+                    interval=0.01,
+                )
                 elapsed = time.perf_counter() - t0
-            out[mode] = {"notifications": total, "seconds": round(elapsed, 2),
-                         "per_second": round(total / elapsed, 1),
-                         "intake_seconds": round(intake, 2)}
+            out[mode] = {
+                "notifications": total,
+                "seconds": round(elapsed, 2),
+                "per_second": round(total / elapsed, 1),
+                "intake_seconds": round(intake, 2),
+            }
         finally:
             proc.stop()
             sink.stop()
@@ -143,32 +178,48 @@ def _row(name: str, value: str, budget: str, ok: bool, how: str) -> str:
     return f"| {name} | {value} | {budget} | {'within' if ok else '**over**'} | {how} |"
 
 
-def run_bridge_bench(workdir: Path, posts: int = 2000, notifications: int = 10_000) -> dict[str, Any]:
+def run_bridge_bench(
+    workdir: Path, posts: int = 2000, notifications: int = 10_000
+) -> dict[str, Any]:
     ack = measure_ack(workdir / "ack", posts)
     ack4 = measure_ack(workdir / "ack4", posts, concurrency=4)
     tp = measure_throughput(workdir / "throughput", notifications)
     rows = [
-        _row("Alert bridge webhook ack, p99", f"{ack['p99_ms']} ms (p50 {ack['p50_ms']})",
-             f"< {ACK_BUDGET_MS:.0f} ms", ack["p99_ms"] < ACK_BUDGET_MS,
-             f"{ack['n']} sequential Alertmanager-shaped posts (distinct notifications, 2 webhook "
-             "deliveries each, delivered meanwhile); stored in SQLite with synchronous=FULL "
-             "before the 200; client-side"),
-        _row("Alert bridge webhook ack, p99 at 4 concurrent posts",
-             f"{ack4['p99_ms']} ms (p50 {ack4['p50_ms']})", f"< {ACK_BUDGET_MS:.0f} ms",
-             ack4["p99_ms"] < ACK_BUDGET_MS, "as above, 4 client threads"),
-        _row("Alert bridge sustained delivery (backlog drain)",
-             f"{tp['drain']['per_second']} notifications/s", f">= {THROUGHPUT_BUDGET:.0f}/s",
-             tp["drain"]["per_second"] >= THROUGHPUT_BUDGET,
-             f"{tp['drain']['notifications']} webhook deliveries "
-             f"({tp['drain']['notifications'] // tp['fanout']} stored notifications x "
-             f"{tp['fanout']} recipients) to a local sink, timed from the sink accepting to "
-             f"the last delivery; {tp['worker_threads']} worker threads, each outcome "
-             "committed (group commit)"),
-        _row("Alert bridge delivery while receiving",
-             f"{tp['end_to_end']['per_second']} notifications/s", f">= {THROUGHPUT_BUDGET:.0f}/s",
-             tp["end_to_end"]["per_second"] >= THROUGHPUT_BUDGET,
-             "as above, posting and delivering at once: first post to last delivery "
-             f"(posting took {tp['end_to_end']['intake_seconds']} s)"),
+        _row(
+            "Alert bridge webhook ack, p99",
+            f"{ack['p99_ms']} ms (p50 {ack['p50_ms']})",
+            f"< {ACK_BUDGET_MS:.0f} ms",
+            ack["p99_ms"] < ACK_BUDGET_MS,
+            f"{ack['n']} sequential Alertmanager-shaped posts (distinct notifications, 2 webhook "
+            "deliveries each, delivered meanwhile); stored in SQLite with synchronous=FULL "
+            "before the 200; client-side",
+        ),
+        _row(
+            "Alert bridge webhook ack, p99 at 4 concurrent posts",
+            f"{ack4['p99_ms']} ms (p50 {ack4['p50_ms']})",
+            f"< {ACK_BUDGET_MS:.0f} ms",
+            ack4["p99_ms"] < ACK_BUDGET_MS,
+            "as above, 4 client threads",
+        ),
+        _row(
+            "Alert bridge sustained delivery (backlog drain)",
+            f"{tp['drain']['per_second']} notifications/s",
+            f">= {THROUGHPUT_BUDGET:.0f}/s",
+            tp["drain"]["per_second"] >= THROUGHPUT_BUDGET,
+            f"{tp['drain']['notifications']} webhook deliveries "
+            f"({tp['drain']['notifications'] // tp['fanout']} stored notifications x "
+            f"{tp['fanout']} recipients) to a local sink, timed from the sink accepting to "
+            f"the last delivery; {tp['worker_threads']} worker threads, each outcome "
+            "committed (group commit)",
+        ),
+        _row(
+            "Alert bridge delivery while receiving",
+            f"{tp['end_to_end']['per_second']} notifications/s",
+            f">= {THROUGHPUT_BUDGET:.0f}/s",
+            tp["end_to_end"]["per_second"] >= THROUGHPUT_BUDGET,
+            "as above, posting and delivering at once: first post to last delivery "
+            f"(posting took {tp['end_to_end']['intake_seconds']} s)",
+        ),
     ]
     return {"ack": ack, "ack_concurrent": ack4, "throughput": tp, "rows": rows}
 

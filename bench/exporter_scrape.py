@@ -14,8 +14,9 @@ from common import metric_names as names
 from exporter.server import TIMEOUT_HEADER
 
 
-def measure_scrape(url: str, n: int, timeout_seconds: float = 10.0, warmup: int = 3,
-                   warmup_seconds: float = 3.0) -> dict[str, Any]:
+def measure_scrape(
+    url: str, n: int, timeout_seconds: float = 10.0, warmup: int = 3, warmup_seconds: float = 3.0
+) -> dict[str, Any]:
     """Time `n` sequential GETs of `url` (the exporter's /metrics) as Prometheus sends them.
 
     Measures the steady state Prometheus sees: first the exporter is scraped for at least
@@ -46,10 +47,19 @@ def measure_scrape(url: str, n: int, timeout_seconds: float = 10.0, warmup: int 
             body = r.text
     down = sorted(
         s.labels["collector"]
-        for family in text_string_to_metric_families(body) if family.name == names.COLLECTOR_UP
-        for s in family.samples if s.value != 1
+        for family in text_string_to_metric_families(body)
+        if family.name == names.COLLECTOR_UP
+        for s in family.samples
+        if s.value != 1
     )
     timings.sort()
-    return {"n": n, "p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99),
-            "mean_ms": statistics.fmean(timings), "max_ms": timings[-1], "warmup_scrapes": warmed,
-            "first_scrape_ms": first_ms, "collectors_down": down}
+    return {
+        "n": n,
+        "p50_ms": percentile(timings, 50),
+        "p99_ms": percentile(timings, 99),
+        "mean_ms": statistics.fmean(timings),
+        "max_ms": timings[-1],
+        "warmup_scrapes": warmed,
+        "first_scrape_ms": first_ms,
+        "collectors_down": down,
+    }

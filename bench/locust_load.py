@@ -50,26 +50,46 @@ def _num(value: str | None) -> float | None:
 
 
 def _entry(row: dict[str, str]) -> dict[str, Any]:
-    return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
-            "p50_ms": _num(row.get("50%")), "p95_ms": _num(row.get("95%")),
-            "p99_ms": _num(row.get("99%")), "max_ms": _num(row.get("Max Response Time")),
-            "rps": _num(row.get("Requests/s"))}
+    return {
+        "requests": int(row["Request Count"]),
+        "failures": int(row["Failure Count"]),
+        "p50_ms": _num(row.get("50%")),
+        "p95_ms": _num(row.get("95%")),
+        "p99_ms": _num(row.get("99%")),
+        "max_ms": _num(row.get("Max Response Time")),
+        "rps": _num(row.get("Requests/s")),
+    }
 
 
 def _at_full_load(history: list[dict[str, str]], users: int) -> dict[str, Any] | None:
     """The last history row of the aggregate with every user running: locust's
     'current' figures (a sliding window of the last ~10 s)."""
-    rows = [r for r in history if r.get("Name") == "Aggregated" and r.get("User Count") == str(users)]
+    rows = [
+        r for r in history if r.get("Name") == "Aggregated" and r.get("User Count") == str(users)
+    ]
     if not rows:
         return None
     last = rows[-1]
-    return {"p95_ms": _num(last.get("95%")), "p50_ms": _num(last.get("50%")),
-            "rps": _num(last.get("Requests/s")), "failures_per_s": _num(last.get("Failures/s"))}
+    return {
+        "p95_ms": _num(last.get("95%")),
+        "p50_ms": _num(last.get("50%")),
+        "rps": _num(last.get("Requests/s")),
+        "failures_per_s": _num(last.get("Failures/s")),
+    }
 
 
-def run_locust(base_url: str, seeded_bags: int, users: int = 1000, spawn_rate: int = 100,
-               duration: str = "60s", *, workdir: Path, password: str | None = None,
-               stop_timeout: float = 60.0, extra_timeout: float = 120.0) -> dict[str, Any]:
+def run_locust(
+    base_url: str,
+    seeded_bags: int,
+    users: int = 1000,
+    spawn_rate: int = 100,
+    duration: str = "60s",
+    *,
+    workdir: Path,
+    password: str | None = None,
+    stop_timeout: float = 60.0,
+    extra_timeout: float = 120.0,
+) -> dict[str, Any]:
     """Run the shipped locustfile headless; figures and BENCHMARKS.md rows.
 
     stop_timeout: at the end, users finish the request in flight for up to this long,
@@ -80,63 +100,106 @@ def run_locust(base_url: str, seeded_bags: int, users: int = 1000, spawn_rate: i
     prefix = workdir / "locust"
     log_path = workdir / "locust.log"
     locust = str(Path(sys.executable).with_name("locust"))
-    cmd = [locust, "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(spawn_rate),
-           "-t", duration, "--host", base_url, "--csv", str(prefix), "--csv-full-history",
-           "--stop-timeout", f"{stop_timeout:g}", "--only-summary", "--loglevel", "INFO"]
+    cmd = [
+        locust,
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        duration,
+        "--host",
+        base_url,
+        "--csv",
+        str(prefix),
+        "--csv-full-history",
+        "--stop-timeout",
+        f"{stop_timeout:g}",
+        "--only-summary",
+        "--loglevel",
+        "INFO",
+    ]
     # The shipped think times, whatever the caller's environment says.
     env = {k: v for k, v in os.environ.items() if k not in ("TT_WAIT_MIN", "TT_WAIT_MAX")}
     env["TT_SEEDED_BAGS"] = str(seeded_bags)
     if password is not None:
         env["TT_PASSWORD"] = password
-    result: dict[str, Any] = {"users": users, "spawn_rate": spawn_rate, "duration": duration,
-                              "stop_timeout_s": stop_timeout,
-                              "command": f"locust -f loadtest/locustfile.py --headless -u {users} -r {spawn_rate} "
-                                         f"-t {duration}", "log": str(log_path)}
+    result: dict[str, Any] = {
+        "users": users,
+        "spawn_rate": spawn_rate,
+        "duration": duration,
+        "stop_timeout_s": stop_timeout,
+        "command": f"locust -f loadtest/locustfile.py --headless -u {users} -r {spawn_rate} "
+        f"-t {duration}",
+        "log": str(log_path),
+    }
 
     cpu_before = psutil.cpu_times()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     try:
         with log_path.open("wb") as log:
-            run = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                 stdin=subprocess.DEVNULL,
-                                 timeout=duration_seconds(duration) + stop_timeout + extra_timeout)
+            run = subprocess.run(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                timeout=duration_seconds(duration) + stop_timeout + extra_timeout,
+            )
         result["exit_code"] = run.returncode  # 1 just means "some requests failed"
     except subprocess.TimeoutExpired:
-        result["error"] = (f"locust did not finish within {duration} + "
-                           f"{stop_timeout + extra_timeout:.0f} s")
+        result["error"] = (
+            f"locust did not finish within {duration} + {stop_timeout + extra_timeout:.0f} s"
+        )
     wall = time.monotonic() - t0
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_after = psutil.cpu_times()
 
-    locust_cpu = (children_after.ru_utime - children_before.ru_utime
-                  + children_after.ru_stime - children_before.ru_stime)
+    locust_cpu = (
+        children_after.ru_utime
+        - children_before.ru_utime
+        + children_after.ru_stime
+        - children_before.ru_stime
+    )
     total = sum(cpu_after) - sum(cpu_before)
     idle = (cpu_after.idle + cpu_after.iowait) - (cpu_before.idle + cpu_before.iowait)
     log_text = log_path.read_text(errors="replace")
-    result.update({
-        "wall_s": round(wall, 1),
-        "locust_cpu_pct_of_core": round(100 * locust_cpu / wall, 1) if wall else None,
-        "machine_cpu_busy_pct": round(100 * (1 - idle / total), 1) if total else None,
-        "locust_cpu_warning": CPU_WARNING in log_text,
-    })
+    result.update(
+        {
+            "wall_s": round(wall, 1),
+            "locust_cpu_pct_of_core": round(100 * locust_cpu / wall, 1) if wall else None,
+            "machine_cpu_busy_pct": round(100 * (1 - idle / total), 1) if total else None,
+            "locust_cpu_warning": CPU_WARNING in log_text,
+        }
+    )
 
     stats = _read_csv(Path(f"{prefix}_stats.csv"))
     by_name = {r["Name"]: r for r in stats}
     if "Aggregated" not in by_name:
-        result.setdefault("error", "locust wrote no statistics; log tail:\n"
-                          + "\n".join(log_text.splitlines()[-20:]))
+        result.setdefault(
+            "error",
+            "locust wrote no statistics; log tail:\n" + "\n".join(log_text.splitlines()[-20:]),
+        )
         result["rows"] = rows_for(result)
         return result
     agg = _entry(by_name["Aggregated"])
     result["aggregate"] = agg
-    result["error_rate_pct"] = round(100 * agg["failures"] / agg["requests"], 4) if agg["requests"] else None
+    result["error_rate_pct"] = (
+        round(100 * agg["failures"] / agg["requests"], 4) if agg["requests"] else None
+    )
     result["endpoints"] = {name: _entry(r) for name, r in by_name.items() if name != "Aggregated"}
     result["full_load"] = _at_full_load(_read_csv(Path(f"{prefix}_stats_history.csv")), users)
     result["failures"] = sorted(
-        ({"name": f["Name"], "error": f["Error"], "count": int(f["Occurrences"])}
-         for f in _read_csv(Path(f"{prefix}_failures.csv"))),
-        key=lambda f: -f["count"])
+        (
+            {"name": f["Name"], "error": f["Error"], "count": int(f["Occurrences"])}
+            for f in _read_csv(Path(f"{prefix}_failures.csv"))
+        ),
+        key=lambda f: -f["count"],
+    )
     result["rows"] = rows_for(result)
     return result
 
@@ -159,46 +222,80 @@ def rows_for(r: dict[str, Any]) -> list[str]:
     users = r["users"]
     title = f"{users:,} locust users"
     if "aggregate" not in r:
-        return [_row(f"{title}: error rate and p95", "run failed", f"< {ERROR_BUDGET_PCT} %, < 1 s",
-                     False, _cell(r.get("error", "unknown error")))]
+        return [
+            _row(
+                f"{title}: error rate and p95",
+                "run failed",
+                f"< {ERROR_BUDGET_PCT} %, < 1 s",
+                False,
+                _cell(r.get("error", "unknown error")),
+            )
+        ]
     agg = r["aggregate"]
-    cpu = (f"locust used {r['locust_cpu_pct_of_core']} % of one core, the machine was "
-           f"{r['machine_cpu_busy_pct']} % busy")
+    cpu = (
+        f"locust used {r['locust_cpu_pct_of_core']} % of one core, the machine was "
+        f"{r['machine_cpu_busy_pct']} % busy"
+    )
     if r["locust_cpu_warning"]:
-        cpu += ("; **locust warned its CPU passed 90 %**: it could not generate load faster, so "
-                "the throughput is a lower bound of the app's capacity and latencies include "
-                "the client's own queueing")
+        cpu += (
+            "; **locust warned its CPU passed 90 %**: it could not generate load faster, so "
+            "the throughput is a lower bound of the app's capacity and latencies include "
+            "the client's own queueing"
+        )
     login_stats = r["endpoints"].get(LOGIN, {})
     logins = login_stats.get("requests", 0) - login_stats.get("failures", 0)
-    how = (f"`{r['command']}` (the shipped locustfile, unchanged) against the app over "
-           f"loopback; whole run including the ramp-up and the logins ({logins:,} of {users:,} "
-           f"users had logged in by the end); requests in flight at the end were given "
-           f"{r['stop_timeout_s']:g} s to finish and count; {cpu}")
+    how = (
+        f"`{r['command']}` (the shipped locustfile, unchanged) against the app over "
+        f"loopback; whole run including the ramp-up and the logins ({logins:,} of {users:,} "
+        f"users had logged in by the end); requests in flight at the end were given "
+        f"{r['stop_timeout_s']:g} s to finish and count; {cpu}"
+    )
     failures = r.get("failures") or []
     if failures:
-        top = "; ".join(f"{f['count']}× {f['name']}: {_cell(f['error'])[:120]}" for f in failures[:3])
+        top = "; ".join(
+            f"{f['count']}× {f['name']}: {_cell(f['error'])[:120]}" for f in failures[:3]
+        )
         how_err = f"{how}; most frequent failures: {top}"
     else:
         how_err = how
     rate = r["error_rate_pct"]
     login = r["endpoints"].get(LOGIN, {})
-    others = [e["p95_ms"] for n, e in r["endpoints"].items() if n != LOGIN and e["p95_ms"] is not None]
+    others = [
+        e["p95_ms"] for n, e in r["endpoints"].items() if n != LOGIN and e["p95_ms"] is not None
+    ]
     full = r.get("full_load") or {}
-    p95_detail = (f"p50 {_ms(agg['p50_ms'])}, p99 {_ms(agg['p99_ms'])}; login p95 "
-                  f"{_ms(login.get('p95_ms'))}, slowest other endpoint p95 "
-                  f"{_ms(max(others) if others else None)}")
+    p95_detail = (
+        f"p50 {_ms(agg['p50_ms'])}, p99 {_ms(agg['p99_ms'])}; login p95 "
+        f"{_ms(login.get('p95_ms'))}, slowest other endpoint p95 "
+        f"{_ms(max(others) if others else None)}"
+    )
     if full:
         p95_detail += f"; last ~10 s with all {users:,} users: p95 {_ms(full.get('p95_ms'))}"
     return [
-        _row(f"{title}: error rate",
-             "no request completed" if rate is None
-             else f"{rate:.3f} % ({agg['failures']:,} of {agg['requests']:,})",
-             f"< {ERROR_BUDGET_PCT} %", rate is not None and rate < ERROR_BUDGET_PCT, how_err),
-        _row(f"{title}: response time p95", f"{_ms(agg['p95_ms'])} ({p95_detail})", "< 1 s",
-             agg["p95_ms"] is not None and agg["p95_ms"] < P95_BUDGET_MS, "as above, all requests"),
-        _row(f"{title}: throughput", f"{agg['rps']:,.0f} requests/s"
-             + (f" ({full['rps']:,.0f}/s at the end)" if full.get("rps") is not None else ""),
-             "—", None, "as above (think time 0.5–2 s per user, so throughput follows the users)"),
+        _row(
+            f"{title}: error rate",
+            "no request completed"
+            if rate is None
+            else f"{rate:.3f} % ({agg['failures']:,} of {agg['requests']:,})",
+            f"< {ERROR_BUDGET_PCT} %",
+            rate is not None and rate < ERROR_BUDGET_PCT,
+            how_err,
+        ),
+        _row(
+            f"{title}: response time p95",
+            f"{_ms(agg['p95_ms'])} ({p95_detail})",
+            "< 1 s",
+            agg["p95_ms"] is not None and agg["p95_ms"] < P95_BUDGET_MS,
+            "as above, all requests",
+        ),
+        _row(
+            f"{title}: throughput",
+            f"{agg['rps']:,.0f} requests/s"
+            + (f" ({full['rps']:,.0f}/s at the end)" if full.get("rps") is not None else ""),
+            "—",
+            None,
+            "as above (think time 0.5–2 s per user, so throughput follows the users)",
+        ),
     ]
 
 
@@ -211,8 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-t", "--duration", default="60s")
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/locust"))
     args = parser.parse_args(argv)
-    out = run_locust(args.base_url, args.seeded_bags, args.users, args.spawn_rate, args.duration,
-                     workdir=args.workdir)
+    out = run_locust(
+        args.base_url,
+        args.seeded_bags,
+        args.users,
+        args.spawn_rate,
+        args.duration,
+        workdir=args.workdir,
+    )
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
     print("\n".join(out["rows"]))
     return 0

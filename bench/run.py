@@ -48,11 +48,16 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "cpu_model": cpu,
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "os": platform.platform(), "python": platform.python_version(),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                     capture_output=True, text=True).stdout.strip()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+    }
 
 
 def explain_plans(url: str) -> dict[str, str]:
@@ -61,11 +66,18 @@ def explain_plans(url: str) -> dict[str, str]:
         "lookup by QR": ("SELECT * FROM bags WHERE qr_id = 'C0002500002'", {}),
         "search by QR prefix": (
             "SELECT * FROM bags WHERE qr_id >= 'C000250' AND qr_id < 'C000250\U0010ffff' "
-            "ORDER BY qr_id LIMIT 51", {}),
+            "ORDER BY qr_id LIMIT 51",
+            {},
+        ),
         "search by status, next page": (
             "SELECT * FROM bags WHERE status = 'lost' AND qr_id > 'C0001000000' "
-            "ORDER BY qr_id LIMIT 51", {}),
-        "scans today": ("SELECT count(*) FROM scans WHERE scanned_at >= date_trunc('day', now())", {}),
+            "ORDER BY qr_id LIMIT 51",
+            {},
+        ),
+        "scans today": (
+            "SELECT count(*) FROM scans WHERE scanned_at >= date_trunc('day', now())",
+            {},
+        ),
     }
     out = {}
     with engine.connect() as conn:
@@ -77,16 +89,22 @@ def explain_plans(url: str) -> dict[str, str]:
 
 
 def add_admin(url: str) -> None:
-    subprocess.run([TRACETRACK, "user", "add", "bench-admin", "--role", "admin", "--password-stdin"],
-                   input=BENCH_PASSWORD + "\n", text=True, check=True, capture_output=True,
-                   env={**os.environ, "DATABASE_URL": url})
+    subprocess.run(
+        [TRACETRACK, "user", "add", "bench-admin", "--role", "admin", "--password-stdin"],
+        input=BENCH_PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DATABASE_URL": url},
+    )
 
 
 def measure_api(base: str, n_bags: int, n: int) -> dict[str, Any]:
     rng = random.Random(7)
     with httpx.Client(base_url=base, timeout=30) as client:
-        tok = client.post("/api/auth/login", json={"username": "bench-admin",
-                                                   "password": BENCH_PASSWORD}).json()["access_token"]
+        tok = client.post(
+            "/api/auth/login", json={"username": "bench-admin", "password": BENCH_PASSWORD}
+        ).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {tok}"
 
         def qr() -> str:
@@ -131,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
-    results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                               "machine": machine(), "bags": args.bags}
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "bags": args.bags,
+    }
     procs: list[ManagedProcess] = []
     pg = PostgresServer(args.workdir / "pg").start()
     try:
@@ -141,20 +162,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeding {args.bags:,} bags...", flush=True)
         t = time.perf_counter()
         stats = seed_database(url, bags=args.bags, progress=True)
-        results["seed"] = {"seconds": round(time.perf_counter() - t, 1), "bags": stats.bags,
-                           "scans": stats.scans, "bills": stats.bills,
-                           "phases": {k: round(v, 1) for k, v in stats.seconds.items()}}
+        results["seed"] = {
+            "seconds": round(time.perf_counter() - t, 1),
+            "bags": stats.bags,
+            "scans": stats.scans,
+            "bills": stats.bills,
+            "phases": {k: round(v, 1) for k, v in stats.seconds.items()},
+        }
         print(stats.summary(), flush=True)
         results["explain"] = explain_plans(url)
         add_admin(url)
 
         redis_proc, redis_port = start_redis(args.workdir / "redis")
         procs.append(redis_proc)
-        env = {"DATABASE_URL": url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-               "TRACETRACK_VAR_DIR": str(args.workdir)}
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "TRACETRACK_VAR_DIR": str(args.workdir),
+        }
         app_port = free_port()
-        app = ManagedProcess("app", [TRACETRACK, "app", "--port", str(app_port), "--workers", "2"],
-                             args.workdir / "app.log", env=env).start()
+        app = ManagedProcess(
+            "app",
+            [TRACETRACK, "app", "--port", str(app_port), "--workers", "2"],
+            args.workdir / "app.log",
+            env=env,
+        ).start()
         procs.append(app)
         app.wait_ready(http_ok(f"http://127.0.0.1:{app_port}/healthz"), timeout=120)
         print("measuring the API...", flush=True)
@@ -164,8 +196,12 @@ def main(argv: list[str] | None = None) -> int:
             from bench.exporter_scrape import measure_scrape
 
             exp_port = free_port()
-            exp = ManagedProcess("exporter", [TRACETRACK, "exporter", "--port", str(exp_port)],
-                                 args.workdir / "exporter.log", env=env).start()
+            exp = ManagedProcess(
+                "exporter",
+                [TRACETRACK, "exporter", "--port", str(exp_port)],
+                args.workdir / "exporter.log",
+                env=env,
+            ).start()
             procs.append(exp)
             exp.wait_ready(http_ok(f"http://127.0.0.1:{exp_port}/metrics"), timeout=60)
             print("measuring the exporter...", flush=True)
@@ -175,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             from bench.locust_load import run_locust
 
             print("running 1000 locust users against the app...", flush=True)
-            results["locust"] = run_locust(f"http://127.0.0.1:{app_port}", args.bags,
-                                           workdir=args.workdir / "locust")
+            results["locust"] = run_locust(
+                f"http://127.0.0.1:{app_port}", args.bags, workdir=args.workdir / "locust"
+            )
 
         app.stop()
         if optional("bench.instrumentation_overhead"):

@@ -18,9 +18,13 @@ def percentile(samples: list[float], p: float) -> float:
 
 def summarize_ms(samples_s: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples_s]
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 3),
-            "p95_ms": round(percentile(ms, 95), 3), "p99_ms": round(percentile(ms, 99), 3),
-            "max_ms": round(max(ms), 3)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 3),
+        "p95_ms": round(percentile(ms, 95), 3),
+        "p99_ms": round(percentile(ms, 99), 3),
+        "max_ms": round(max(ms), 3),
+    }
 
 
 def time_calls(fn: Callable[[], object], n: int, warmup: int = 20) -> list[float]:

@@ -50,8 +50,14 @@ REDIS_MEMORY_USED = "tracetrack_redis_memory_used_bytes"
 REDIS_KEYSPACE_HITS = "tracetrack_redis_keyspace_hits_total"
 REDIS_KEYSPACE_MISSES = "tracetrack_redis_keyspace_misses_total"
 EXPORTER_EXTRAS = (
-    DB_SIZE, DB_TABLE_LIVE_TUPLES, DB_TABLE_DEAD_TUPLES, DB_TABLE_LAST_VACUUM,
-    DB_TABLE_LAST_ANALYZE, REDIS_UP, REDIS_MEMORY_USED, REDIS_KEYSPACE_HITS,
+    DB_SIZE,
+    DB_TABLE_LIVE_TUPLES,
+    DB_TABLE_DEAD_TUPLES,
+    DB_TABLE_LAST_VACUUM,
+    DB_TABLE_LAST_ANALYZE,
+    REDIS_UP,
+    REDIS_MEMORY_USED,
+    REDIS_KEYSPACE_HITS,
     REDIS_KEYSPACE_MISSES,
 )
 
@@ -62,5 +68,17 @@ NOTIFICATION_DELIVERY = "tracetrack_notification_delivery_seconds"
 
 # Buckets include the 2 s and 5 s thresholds so the p95 alert is exact at them.
 HTTP_DURATION_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
 )

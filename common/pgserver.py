@@ -89,9 +89,19 @@ def init_cluster(datadir: Path, settings: dict[str, str] | None = None) -> None:
         os.chown(datadir, entry.pw_uid, entry.pw_gid)
     if not (datadir / "PG_VERSION").exists():
         subprocess.run(
-            [str(bin_path("initdb")), "-D", str(datadir), "--auth=trust", "--encoding=UTF8",
-             "--no-sync", "-U", "postgres"],
-            check=True, capture_output=True, preexec_fn=demote,
+            [
+                str(bin_path("initdb")),
+                "-D",
+                str(datadir),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            capture_output=True,
+            preexec_fn=demote,
         )
         conf = "\n".join(f"{k} = '{v}'" for k, v in {**SERVER_SETTINGS, **(settings or {})}.items())
         with open(datadir / "postgresql.conf", "a") as f:
@@ -101,8 +111,9 @@ def init_cluster(datadir: Path, settings: dict[str, str] | None = None) -> None:
 class PostgresServer:
     """A PostgreSQL cluster on 127.0.0.1:`port`, run in the foreground as a child we own."""
 
-    def __init__(self, datadir: Path, port: int | None = None,
-                 settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, datadir: Path, port: int | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         self.datadir = datadir
         self.port = port or free_port()
         self.settings = settings
@@ -111,19 +122,35 @@ class PostgresServer:
     def start(self, timeout: float = 60.0) -> PostgresServer:
         init_cluster(self.datadir, self.settings)
         demote, _ = _as_pg_user()
-        args = [str(bin_path("postgres")), "-D", str(self.datadir), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.datadir}"]
+        args = [
+            str(bin_path("postgres")),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={self.datadir}",
+        ]
         # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
-        self.proc = ManagedProcess("postgres", args, self.datadir.parent / f"postgres-{self.port}.log",
-                                   preexec_fn=demote, stop_signal=signal.SIGINT).start()
+        self.proc = ManagedProcess(
+            "postgres",
+            args,
+            self.datadir.parent / f"postgres-{self.port}.log",
+            preexec_fn=demote,
+            stop_signal=signal.SIGINT,
+        ).start()
         self.proc.wait_ready(self._accepts_connections, timeout=timeout)
         return self
 
     def _accepts_connections(self) -> bool:
         if not port_open(self.port):
             return False
-        rc = subprocess.run([str(bin_path("pg_isready")), "-h", "127.0.0.1", "-p", str(self.port)],
-                            capture_output=True).returncode
+        rc = subprocess.run(
+            [str(bin_path("pg_isready")), "-h", "127.0.0.1", "-p", str(self.port)],
+            capture_output=True,
+        ).returncode
         return rc == 0
 
     @property
@@ -186,8 +213,8 @@ def resolve_database_url(database_url: str | None, var_dir: Path) -> str:
     if database_url:
         # Accept the plain libpq scheme too; SQLAlchemy needs the driver named.
         if database_url.startswith("postgres://"):
-            database_url = "postgresql://" + database_url[len("postgres://"):]
+            database_url = "postgresql://" + database_url[len("postgres://") :]
         if database_url.startswith("postgresql://"):
-            database_url = "postgresql+psycopg2://" + database_url[len("postgresql://"):]
+            database_url = "postgresql+psycopg2://" + database_url[len("postgresql://") :]
         return database_url
     return embedded_database_url(var_dir)

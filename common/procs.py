@@ -33,7 +33,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -48,6 +50,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 def http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         return httpx.get(url, timeout=1.0).status_code == 200
+
     return check
 
 
@@ -93,8 +96,14 @@ class ManagedProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         full_env = {**os.environ, **(self.env or {})}
         self.proc = subprocess.Popen(
-            self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=full_env, cwd=self.cwd, start_new_session=True, preexec_fn=self.preexec_fn,
+            self.args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=self.cwd,
+            start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
         log.close()
         return self
@@ -107,6 +116,7 @@ class ManagedProcess:
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited early; log:\n{self.log_tail()}")
             return check()
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -158,8 +168,19 @@ def redis_process(workdir: Path, port: int, host: str = "127.0.0.1") -> ManagedP
     """A redis-server with no persistence, on `port`, working in `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
-        require_binary("redis-server"), "--port", str(port), "--bind", host,
-        "--save", "", "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "no",
+        require_binary("redis-server"),
+        "--port",
+        str(port),
+        "--bind",
+        host,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--protected-mode",
+        "no",
     ]
     return ManagedProcess("redis-server", args, workdir / "redis.log")
 
@@ -171,24 +192,60 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[ManagedProcess,
     return proc, port
 
 
-def prometheus_process(config_file: Path, datadir: Path, port: int,
-                       extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> ManagedProcess:
+def prometheus_process(
+    config_file: Path,
+    datadir: Path,
+    port: int,
+    extra_args: Sequence[str] = (),
+    host: str = "127.0.0.1",
+) -> ManagedProcess:
     """Debian's `prometheus` binary with its TSDB in `datadir`; `/-/reload` enabled."""
-    return _prometheus_family("prometheus", "prometheus", "--storage.tsdb.path", config_file, datadir,
-                              f"{host}:{port}", ["--web.enable-lifecycle", *extra_args])
+    return _prometheus_family(
+        "prometheus",
+        "prometheus",
+        "--storage.tsdb.path",
+        config_file,
+        datadir,
+        f"{host}:{port}",
+        ["--web.enable-lifecycle", *extra_args],
+    )
 
 
-def alertmanager_process(config_file: Path, datadir: Path, port: int,
-                         extra_args: Sequence[str] = (), host: str = "127.0.0.1") -> ManagedProcess:
+def alertmanager_process(
+    config_file: Path,
+    datadir: Path,
+    port: int,
+    extra_args: Sequence[str] = (),
+    host: str = "127.0.0.1",
+) -> ManagedProcess:
     """Debian's `prometheus-alertmanager`, single node (no cluster listener)."""
-    return _prometheus_family("alertmanager", "prometheus-alertmanager", "--storage.path", config_file,
-                              datadir, f"{host}:{port}", ["--cluster.listen-address=", *extra_args])
+    return _prometheus_family(
+        "alertmanager",
+        "prometheus-alertmanager",
+        "--storage.path",
+        config_file,
+        datadir,
+        f"{host}:{port}",
+        ["--cluster.listen-address=", *extra_args],
+    )
 
 
-def _prometheus_family(name: str, binary: str, storage_flag: str, config_file: Path, datadir: Path,
-                       listen: str, extra_args: Sequence[str]) -> ManagedProcess:
+def _prometheus_family(
+    name: str,
+    binary: str,
+    storage_flag: str,
+    config_file: Path,
+    datadir: Path,
+    listen: str,
+    extra_args: Sequence[str],
+) -> ManagedProcess:
     """The flags Prometheus and Alertmanager share; data and log in `datadir`."""
     datadir.mkdir(parents=True, exist_ok=True)
-    args = [require_binary(binary), f"--config.file={config_file}", f"{storage_flag}={datadir}",
-            f"--web.listen-address={listen}", *extra_args]
+    args = [
+        require_binary(binary),
+        f"--config.file={config_file}",
+        f"{storage_flag}={datadir}",
+        f"--web.listen-address={listen}",
+        *extra_args,
+    ]
     return ManagedProcess(name, args, datadir / f"{name}.log")

@@ -72,47 +72,70 @@ class RowAlert:
 
     key: str
     alert: str
-    series: str                 # what is compared with the threshold
-    records: tuple[str, ...]    # recording rules the expression needs
-    guard: str | None           # "and on (job, instance) <guard>" keeps idle apps quiet
-    description: str            # `{value}` = the humanized current value
+    series: str  # what is compared with the threshold
+    records: tuple[str, ...]  # recording rules the expression needs
+    guard: str | None  # "and on (job, instance) <guard>" keeps idle apps quiet
+    description: str  # `{value}` = the humanized current value
 
 
 ROW_ALERTS: tuple[RowAlert, ...] = (
     RowAlert(
         # Guarded too: on a nearly idle app the p95 of a handful of requests is the
         # slowest one, and one slow request is nobody's emergency.
-        "response_time", "TraceTrackResponseTimeHigh", LATENCY_P95, (REQUESTS_RATE, LATENCY_P95),
+        "response_time",
+        "TraceTrackResponseTimeHigh",
+        LATENCY_P95,
+        (REQUESTS_RATE, LATENCY_P95),
         f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
         "The 95th percentile of HTTP request duration over the last 5 minutes is {value}"
         " on {{ $labels.instance }}"
         f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
     ),
     RowAlert(
-        "error_rate", "TraceTrackErrorRateHigh", ERRORS_RATIO, (REQUESTS_RATE, ERRORS_RATIO),
+        "error_rate",
+        "TraceTrackErrorRateHigh",
+        ERRORS_RATIO,
+        (REQUESTS_RATE, ERRORS_RATIO),
         f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
         "{value} of HTTP requests over the last 5 minutes answered 5xx on {{ $labels.instance }}"
         f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
     ),
     RowAlert(
-        "cpu_usage", "TraceTrackCPUUsageHigh", m.CPU_USAGE, (), None,
+        "cpu_usage",
+        "TraceTrackCPUUsageHigh",
+        m.CPU_USAGE,
+        (),
+        None,
         "CPU usage is {value} on {{ $labels.instance }}.",
     ),
     RowAlert(
-        "memory_usage", "TraceTrackMemoryUsageHigh", m.MEMORY_USAGE, (), None,
+        "memory_usage",
+        "TraceTrackMemoryUsageHigh",
+        m.MEMORY_USAGE,
+        (),
+        None,
         "Memory usage is {value} on {{ $labels.instance }}.",
     ),
     RowAlert(
-        "concurrent_users", "TraceTrackConcurrentUsersHigh", m.ACTIVE_USERS, (), None,
+        "concurrent_users",
+        "TraceTrackConcurrentUsersHigh",
+        m.ACTIVE_USERS,
+        (),
+        None,
         "{value} distinct users made a request in the last 5 minutes on {{ $labels.instance }}.",
     ),
     RowAlert(
-        "db_connections", "TraceTrackDatabaseConnectionsHigh", DB_CONNECTIONS_SUM,
-        (DB_CONNECTIONS_SUM,), None,
+        "db_connections",
+        "TraceTrackDatabaseConnectionsHigh",
+        DB_CONNECTIONS_SUM,
+        (DB_CONNECTIONS_SUM,),
+        None,
         "PostgreSQL has {value} connections (all states) as seen by {{ $labels.instance }}.",
     ),
     RowAlert(
-        "cache_hit_rate", "TraceTrackCacheHitRateLow", CACHE_HITS_RATIO,
+        "cache_hit_rate",
+        "TraceTrackCacheHitRateLow",
+        CACHE_HITS_RATIO,
         (CACHE_LOOKUPS_RATE, CACHE_HITS_RATIO),
         f"{CACHE_LOOKUPS_RATE} >= {MIN_CACHE_LOOKUP_RATE:g}",
         "{value} of cache lookups over the last 5 minutes were hits on {{ $labels.instance }}"
@@ -169,28 +192,33 @@ def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
         "labels": {"severity": level},
         "annotations": {
             "summary": f"{threshold.title} {word} the {level} threshold ({human})"
-                       " on {{ $labels.instance }}",
+            " on {{ $labels.instance }}",
             "description": row.description.replace("{value}", VALUE_TEMPLATE[threshold.unit])
-                           + f" The {level} threshold is {human}.",
+            + f" The {level} threshold is {human}.",
             "runbook_url": runbook_url(row.alert),
         },
     }
 
 
-def _alert(name: str, expr: str, for_: str | None, severity: str, summary: str,
-           description: str) -> dict[str, Any]:
+def _alert(
+    name: str, expr: str, for_: str | None, severity: str, summary: str, description: str
+) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": name, "expr": expr}
     if for_:
         rule["for"] = for_
     rule["labels"] = {"severity": severity}
     rule["annotations"] = {
-        "summary": summary, "description": description, "runbook_url": runbook_url(name),
+        "summary": summary,
+        "description": description,
+        "runbook_url": runbook_url(name),
     }
     return rule
 
 
 def threshold_group() -> dict[str, Any]:
-    rules: list[dict[str, Any]] = [{"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()]
+    rules: list[dict[str, Any]] = [
+        {"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()
+    ]
     for row in ROW_ALERTS:
         for level in LEVELS:
             rules.append(_row_rule(row, level))
@@ -199,48 +227,83 @@ def threshold_group() -> dict[str, Any]:
 
 def availability_group() -> dict[str, Any]:
     down = "up is {{ $value }}: {{ $labels.job }} target {{ $labels.instance }} has not answered Prometheus' scrapes"
-    return {"name": "tracetrack-availability", "rules": [
-        _alert("TraceTrackTargetDown", f'up{{job="{APP_JOB}"}} == 0', "30s", "critical",
-               "The TraceTrack app {{ $labels.instance }} is down",
-               down + " for 30 seconds: users cannot reach it."),
-        _alert("TraceTrackTargetDown", f'up{{job!="{APP_JOB}"}} == 0', "1m", "warning",
-               "Scrape target {{ $labels.job }} {{ $labels.instance }} is down",
-               down + " for 1 minute; its metrics and the alerts built on them are blind."),
-        _alert("TraceTrackExporterCollectorDown", f"{m.COLLECTOR_UP} == 0", "2m", "warning",
-               "Exporter collector {{ $labels.collector }} is failing on {{ $labels.instance }}",
-               "The exporter's {{ $labels.collector }} collector has reported up {{ $value }} for 2 minutes;"
-               " the metrics it publishes (and their alerts) are missing."),
-        _alert("TraceTrackCacheFellBackToMemory",
-               f'{m.CACHE_BACKEND}{{backend="memory"}} == 1\n'
-               f'and on (job, instance)\n{m.CACHE_BACKEND}{{backend="redis"}}',
-               "1m", "warning",
-               "The app {{ $labels.instance }} fell back from Redis to its in-process cache",
-               "Redis is configured but the app {{ $labels.instance }} has served from its in-process"
-               ' cache (tracetrack_cache_backend{backend="memory"} = {{ $value }}) for 1 minute:'
-               " caches are per worker, hit rate and memory suffer."),
-    ]}
+    return {
+        "name": "tracetrack-availability",
+        "rules": [
+            _alert(
+                "TraceTrackTargetDown",
+                f'up{{job="{APP_JOB}"}} == 0',
+                "30s",
+                "critical",
+                "The TraceTrack app {{ $labels.instance }} is down",
+                down + " for 30 seconds: users cannot reach it.",
+            ),
+            _alert(
+                "TraceTrackTargetDown",
+                f'up{{job!="{APP_JOB}"}} == 0',
+                "1m",
+                "warning",
+                "Scrape target {{ $labels.job }} {{ $labels.instance }} is down",
+                down + " for 1 minute; its metrics and the alerts built on them are blind.",
+            ),
+            _alert(
+                "TraceTrackExporterCollectorDown",
+                f"{m.COLLECTOR_UP} == 0",
+                "2m",
+                "warning",
+                "Exporter collector {{ $labels.collector }} is failing on {{ $labels.instance }}",
+                "The exporter's {{ $labels.collector }} collector has reported up {{ $value }} for 2 minutes;"
+                " the metrics it publishes (and their alerts) are missing.",
+            ),
+            _alert(
+                "TraceTrackCacheFellBackToMemory",
+                f'{m.CACHE_BACKEND}{{backend="memory"}} == 1\n'
+                f'and on (job, instance)\n{m.CACHE_BACKEND}{{backend="redis"}}',
+                "1m",
+                "warning",
+                "The app {{ $labels.instance }} fell back from Redis to its in-process cache",
+                "Redis is configured but the app {{ $labels.instance }} has served from its in-process"
+                ' cache (tracetrack_cache_backend{backend="memory"} = {{ $value }}) for 1 minute:'
+                " caches are per worker, hit rate and memory suffer.",
+            ),
+        ],
+    }
 
 
 def delivery_group() -> dict[str, Any]:
-    return {"name": "tracetrack-alert-delivery", "rules": [
-        _alert("Watchdog", "vector(1)", None, "info",
-               "Alerting pipeline heartbeat (always firing)",
-               "Always firing, so the alert bridge hears from Alertmanager regularly; when the"
-               " heartbeats stop, the bridge pages the critical recipients directly."),
-        _alert("AlertmanagerNotificationsFailing",
-               "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total[5m])) > 0",
-               "1m", "critical",
-               "Alertmanager {{ $labels.instance }} cannot deliver {{ $labels.integration }} notifications",
-               'Alertmanager gave up on about {{ $value | printf "%.0f" }} {{ $labels.integration }}'
-               " notifications in the last 5 minutes, after retries: alerts are not reaching the bridge."),
-        _alert("TraceTrackNotificationDeliveryFailing",
-               f'sum by (job, instance, channel) (increase({m.NOTIFICATIONS}{{outcome="failed"}}[15m])) > 0',
-               "1m", "warning",
-               "The alert bridge failed permanently on {{ $labels.channel }} deliveries",
-               'About {{ $value | printf "%.0f" }} {{ $labels.channel }} notifications failed'
-               " permanently (not retried) in the last 15 minutes on {{ $labels.instance }}:"
-               " some recipients did not get their alert."),
-    ]}
+    return {
+        "name": "tracetrack-alert-delivery",
+        "rules": [
+            _alert(
+                "Watchdog",
+                "vector(1)",
+                None,
+                "info",
+                "Alerting pipeline heartbeat (always firing)",
+                "Always firing, so the alert bridge hears from Alertmanager regularly; when the"
+                " heartbeats stop, the bridge pages the critical recipients directly.",
+            ),
+            _alert(
+                "AlertmanagerNotificationsFailing",
+                "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total[5m])) > 0",
+                "1m",
+                "critical",
+                "Alertmanager {{ $labels.instance }} cannot deliver {{ $labels.integration }} notifications",
+                'Alertmanager gave up on about {{ $value | printf "%.0f" }} {{ $labels.integration }}'
+                " notifications in the last 5 minutes, after retries: alerts are not reaching the bridge.",
+            ),
+            _alert(
+                "TraceTrackNotificationDeliveryFailing",
+                f'sum by (job, instance, channel) (increase({m.NOTIFICATIONS}{{outcome="failed"}}[15m])) > 0',
+                "1m",
+                "warning",
+                "The alert bridge failed permanently on {{ $labels.channel }} deliveries",
+                'About {{ $value | printf "%.0f" }} {{ $labels.channel }} notifications failed'
+                " permanently (not retried) in the last 15 minutes on {{ $labels.instance }}:"
+                " some recipients did not get their alert.",
+            ),
+        ],
+    }
 
 
 # Table maintenance (the operator guide's weekly VACUUM ANALYZE), `info` only.
@@ -257,8 +320,7 @@ def maintenance_phrases() -> dict[str, tuple[str, ...]]:
     return {
         NOT_VACUUMED: (f"older than {mt.max_age_days} days", big),
         NOT_ANALYZED: (f"older than {mt.max_age_days} days", big),
-        DEAD_TUPLES_HIGH: (f"> {mt.dead_ratio * 100:g} % of",
-                           f"≥ {mt.min_dead_rows} dead rows"),
+        DEAD_TUPLES_HIGH: (f"> {mt.dead_ratio * 100:g} % of", f"≥ {mt.min_dead_rows} dead rows"),
     }
 
 
@@ -267,45 +329,60 @@ def _overdue(name: str, metric: str, operation: str, done: str) -> dict[str, Any
     # The value is the timestamp itself, so the description can tell "never" (0: not
     # since the statistics were reset) from a date; a fresh, empty install has no table
     # past the row guard, and `for:` gives autovacuum time after a bulk load.
-    expr = (f"{metric} < time() - {mt.max_age_seconds}\n"
-            f"and on {TABLE_LABELS}\n{m.DB_TABLE_LIVE_TUPLES} >= {mt.min_live_rows}")
-    when = ("{{ if eq $value 0.0 }}never (as far as PostgreSQL's statistics know)"
-            f"{{{{ else }}}}at {{{{ $value | humanizeTimestamp }}}}, more than {mt.max_age_days} days ago"
-            "{{ end }}")
+    expr = (
+        f"{metric} < time() - {mt.max_age_seconds}\n"
+        f"and on {TABLE_LABELS}\n{m.DB_TABLE_LIVE_TUPLES} >= {mt.min_live_rows}"
+    )
+    when = (
+        "{{ if eq $value 0.0 }}never (as far as PostgreSQL's statistics know)"
+        f"{{{{ else }}}}at {{{{ $value | humanizeTimestamp }}}}, more than {mt.max_age_days} days ago"
+        "{{ end }}"
+    )
     return _alert(
-        name, expr, mt.for_, "info",
+        name,
+        expr,
+        mt.for_,
+        "info",
         f"Table {{{{ $labels.table }}}} not {done} for over {mt.max_age_days} days",
         f"The last {operation} of table {{{{ $labels.table }}}} (manual or automatic) was {when};"
         f" the table has {mt.min_live_rows} or more live rows (exporter {{{{ $labels.instance }}}})."
-        " Run VACUUM ANALYZE {{ $labels.table }} during regular maintenance.")
+        " Run VACUUM ANALYZE {{ $labels.table }} during regular maintenance.",
+    )
 
 
 def maintenance_group() -> dict[str, Any]:
     mt = MAINTENANCE
     dead, live = m.DB_TABLE_DEAD_TUPLES, m.DB_TABLE_LIVE_TUPLES
-    return {"name": "tracetrack-maintenance", "rules": [
-        _overdue(NOT_VACUUMED, m.DB_TABLE_LAST_VACUUM, "VACUUM", "vacuumed"),
-        _overdue(NOT_ANALYZED, m.DB_TABLE_LAST_ANALYZE, "ANALYZE", "analyzed"),
-        # A share of all rows, not dead/live: bounded, and a table emptied by a mass
-        # DELETE (0 live rows) reads 100 %, not infinity. Autovacuum starts near 17 %
-        # (dead > 0.2 * live + 50), so holding above 20 % means it is not keeping up.
-        _alert(DEAD_TUPLES_HIGH,
-               f"{dead} / ({dead} + {live}) > {promql_number(mt.dead_ratio)}\n"
-               f"and on {TABLE_LABELS}\n{dead} >= {mt.min_dead_rows}",
-               mt.for_, "info",
-               "Table {{ $labels.table }} has over"
-               f" {mt.dead_ratio * 100:g} % dead rows waiting for VACUUM",
-               "{{ $value | humanizePercentage }} of the rows of table {{ $labels.table }} are dead"
-               f" (at least {mt.min_dead_rows} dead rows, for {mt.for_}): autovacuum is not keeping"
-               " up, or a long transaction keeps it from removing them (exporter"
-               " {{ $labels.instance }}). Run VACUUM ANALYZE {{ $labels.table }} during regular"
-               " maintenance."),
-    ]}
+    return {
+        "name": "tracetrack-maintenance",
+        "rules": [
+            _overdue(NOT_VACUUMED, m.DB_TABLE_LAST_VACUUM, "VACUUM", "vacuumed"),
+            _overdue(NOT_ANALYZED, m.DB_TABLE_LAST_ANALYZE, "ANALYZE", "analyzed"),
+            # A share of all rows, not dead/live: bounded, and a table emptied by a mass
+            # DELETE (0 live rows) reads 100 %, not infinity. Autovacuum starts near 17 %
+            # (dead > 0.2 * live + 50), so holding above 20 % means it is not keeping up.
+            _alert(
+                DEAD_TUPLES_HIGH,
+                f"{dead} / ({dead} + {live}) > {promql_number(mt.dead_ratio)}\n"
+                f"and on {TABLE_LABELS}\n{dead} >= {mt.min_dead_rows}",
+                mt.for_,
+                "info",
+                "Table {{ $labels.table }} has over"
+                f" {mt.dead_ratio * 100:g} % dead rows waiting for VACUUM",
+                "{{ $value | humanizePercentage }} of the rows of table {{ $labels.table }} are dead"
+                f" (at least {mt.min_dead_rows} dead rows, for {mt.for_}): autovacuum is not keeping"
+                " up, or a long transaction keeps it from removing them (exporter"
+                " {{ $labels.instance }}). Run VACUUM ANALYZE {{ $labels.table }} during regular"
+                " maintenance.",
+            ),
+        ],
+    }
 
 
 def rules_document() -> dict[str, Any]:
-    return {"groups": [threshold_group(), availability_group(), delivery_group(),
-                       maintenance_group()]}
+    return {
+        "groups": [threshold_group(), availability_group(), delivery_group(), maintenance_group()]
+    }
 
 
 class _Dumper(yaml.SafeDumper):
@@ -327,8 +404,14 @@ HEADER = (
 
 
 def render_rules() -> str:
-    body = yaml.dump(rules_document(), Dumper=_Dumper, sort_keys=False, width=1000,
-                     default_flow_style=False, allow_unicode=True)
+    body = yaml.dump(
+        rules_document(),
+        Dumper=_Dumper,
+        sort_keys=False,
+        width=1000,
+        default_flow_style=False,
+        allow_unicode=True,
+    )
     return HEADER + body
 
 

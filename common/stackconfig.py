@@ -64,7 +64,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _dump(data: Mapping[str, Any], source: Path) -> str:
     header = f"# Rendered by common.stackconfig from {source}; edit that file, not this one.\n"
-    return header + yaml.safe_dump(dict(data), sort_keys=False, width=1000, default_flow_style=False)
+    return header + yaml.safe_dump(
+        dict(data), sort_keys=False, width=1000, default_flow_style=False
+    )
 
 
 def _write(path: Path, text: str) -> Path:
@@ -75,9 +77,16 @@ def _write(path: Path, text: str) -> Path:
 
 # --- Prometheus --------------------------------------------------------------
 
-def targets_for(host: str = "127.0.0.1", *, app_port: int = 8000, exporter_port: int = 9817,
-                bridge_port: int = 9818, alertmanager_port: int = 9093,
-                prometheus_port: int = 9090) -> dict[str, list[str]]:
+
+def targets_for(
+    host: str = "127.0.0.1",
+    *,
+    app_port: int = 8000,
+    exporter_port: int = 9817,
+    bridge_port: int = 9818,
+    alertmanager_port: int = 9093,
+    prometheus_port: int = 9090,
+) -> dict[str, list[str]]:
     """Every shipped scrape job on `host` with the given ports."""
     return {
         APP_JOB: [f"{host}:{app_port}"],
@@ -91,8 +100,11 @@ def targets_for(host: str = "127.0.0.1", *, app_port: int = 8000, exporter_port:
 def targets_for_settings(settings: Any) -> dict[str, list[str]]:
     """`targets_for` from a `common.settings.Settings` (host and the five ports)."""
     return targets_for(
-        settings.host, app_port=settings.app_port, exporter_port=settings.exporter_port,
-        bridge_port=settings.bridge_port, alertmanager_port=settings.alertmanager_port,
+        settings.host,
+        app_port=settings.app_port,
+        exporter_port=settings.exporter_port,
+        bridge_port=settings.bridge_port,
+        alertmanager_port=settings.alertmanager_port,
         prometheus_port=settings.prometheus_port,
     )
 
@@ -137,7 +149,9 @@ def render_prometheus_config(
 
     if alertmanagers is not None:
         if alertmanagers:
-            doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+            doc["alerting"] = {
+                "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+            }
         else:
             doc.pop("alerting", None)
 
@@ -157,6 +171,7 @@ def write_prometheus_config(path: Path, **kwargs: Any) -> Path:
 
 
 # --- rules -------------------------------------------------------------------
+
 
 def render_rules(for_: str | Mapping[str, str] | None = None, source: Path = RULES_FILE) -> str:
     """The shipped rules with every alert's `for:` replaced, expressions untouched.
@@ -182,6 +197,7 @@ def write_rules(path: Path, for_: str | Mapping[str, str] | None = None) -> Path
 
 
 # --- Alertmanager -------------------------------------------------------------
+
 
 def _walk_routes(route: dict[str, Any]) -> list[dict[str, Any]]:
     routes = [route]
@@ -214,7 +230,9 @@ def render_alertmanager_config(
         for hook in receiver.get("webhook_configs", []) or []:
             if base is not None:
                 url = urlsplit(hook["url"])
-                hook["url"] = urlunsplit((base.scheme, base.netloc, url.path, url.query, url.fragment))
+                hook["url"] = urlunsplit(
+                    (base.scheme, base.netloc, url.path, url.query, url.fragment)
+                )
             auth = hook.get("http_config", {}).get("authorization")
             if auth is None:
                 continue
@@ -225,7 +243,9 @@ def render_alertmanager_config(
     if route_timings:
         unknown = set(route_timings) - set(ROUTE_TIMING_KEYS)
         if unknown:
-            raise ConfigError(f"route_timings: unknown keys {sorted(unknown)} (allowed: {ROUTE_TIMING_KEYS})")
+            raise ConfigError(
+                f"route_timings: unknown keys {sorted(unknown)} (allowed: {ROUTE_TIMING_KEYS})"
+            )
         for value in route_timings.values():
             duration_seconds(value)
         for route in _walk_routes(doc["route"]):
@@ -242,5 +262,6 @@ def webhook_paths(source: Path = ALERTMANAGER_CONFIG) -> dict[str, str]:
     doc = _load(source)
     return {
         r["name"]: urlsplit(hook["url"]).path
-        for r in doc.get("receivers", []) for hook in r.get("webhook_configs", []) or []
+        for r in doc.get("receivers", [])
+        for hook in r.get("webhook_configs", []) or []
     }

@@ -13,11 +13,11 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class Threshold:
-    key: str                     # stable identifier, used in alert names
-    title: str                   # the row of the operator guide's table
+    key: str  # stable identifier, used in alert names
+    title: str  # the row of the operator guide's table
     warning: float
     critical: float
-    unit: str                    # "seconds" | "ratio" | "count"
+    unit: str  # "seconds" | "ratio" | "count"
     direction: Literal["above", "below"]
 
     def breached(self, value: float, level: Literal["warning", "critical"]) -> bool:
@@ -43,18 +43,22 @@ BY_KEY: dict[str, Threshold] = {t.key: t for t in THRESHOLDS}
 # weekly: VACUUM ANALYZE" as `info` alerts. common/rules_gen.py builds them from
 # these numbers; tests/support/threshold_check.py checks the runbook quotes them.
 
+
 @dataclass(frozen=True)
 class Maintenance:
-    max_age_days: int      # last VACUUM / ANALYZE older than this is overdue (the weekly advice)
-    min_live_rows: int     # smaller tables are cheap to scan and plan; keeps a new, empty install quiet
-    dead_ratio: float      # dead rows / (dead + live); autovacuum starts near 0.17
-    min_dead_rows: int     # below this many dead rows, a high ratio is a small table's noise
-    for_: str              # how long it must hold: autovacuum gets time to catch up after a bulk load
+    max_age_days: int  # last VACUUM / ANALYZE older than this is overdue (the weekly advice)
+    min_live_rows: (
+        int  # smaller tables are cheap to scan and plan; keeps a new, empty install quiet
+    )
+    dead_ratio: float  # dead rows / (dead + live); autovacuum starts near 0.17
+    min_dead_rows: int  # below this many dead rows, a high ratio is a small table's noise
+    for_: str  # how long it must hold: autovacuum gets time to catch up after a bulk load
 
     @property
     def max_age_seconds(self) -> int:
         return self.max_age_days * 86400
 
 
-MAINTENANCE = Maintenance(max_age_days=7, min_live_rows=10_000, dead_ratio=0.20,
-                          min_dead_rows=10_000, for_="1h")
+MAINTENANCE = Maintenance(
+    max_age_days=7, min_live_rows=10_000, dead_ratio=0.20, min_dead_rows=10_000, for_="1h"
+)

@@ -38,8 +38,10 @@ TOKEN_SECRET = "/run/secrets/bridge_auth_token"
 
 
 def _header(source: Path) -> str:
-    return (f"# docker-compose.yml's copy of {source.relative_to(HERE.parent)}, rendered by\n"
-            f"# deploy/render_configs.py: edit the source, then rerun it.\n")
+    return (
+        f"# docker-compose.yml's copy of {source.relative_to(HERE.parent)}, rendered by\n"
+        f"# deploy/render_configs.py: edit the source, then rerun it.\n"
+    )
 
 
 def _body(rendered: str) -> str:
@@ -49,10 +51,13 @@ def _body(rendered: str) -> str:
 
 def render() -> dict[Path, str]:
     prometheus = stackconfig.render_prometheus_config(
-        targets=TARGETS, alertmanagers=TARGETS[stackconfig.ALERTMANAGER_JOB],
-        rule_files=[RULES_IN_CONTAINER])
+        targets=TARGETS,
+        alertmanagers=TARGETS[stackconfig.ALERTMANAGER_JOB],
+        rule_files=[RULES_IN_CONTAINER],
+    )
     alertmanager = stackconfig.render_alertmanager_config(
-        bridge_url=BRIDGE_URL, credentials_file=TOKEN_SECRET)
+        bridge_url=BRIDGE_URL, credentials_file=TOKEN_SECRET
+    )
     return {
         PROMETHEUS_OUT: _header(stackconfig.PROMETHEUS_CONFIG) + _body(prometheus),
         ALERTMANAGER_OUT: _header(stackconfig.ALERTMANAGER_CONFIG) + _body(alertmanager),
@@ -60,8 +65,9 @@ def render() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     return write_or_check(render(), args.check, "deploy/render_configs.py")

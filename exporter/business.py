@@ -55,9 +55,13 @@ def utc_now() -> datetime:
 class BusinessCollector:
     name = "business"
 
-    def __init__(self, conn: PgConnection, timezone: str,
-                 clock: Callable[[], datetime] = utc_now,
-                 seals: DaySeals | None = None) -> None:
+    def __init__(
+        self,
+        conn: PgConnection,
+        timezone: str,
+        clock: Callable[[], datetime] = utc_now,
+        seals: DaySeals | None = None,
+    ) -> None:
         self.conn = conn
         self.tz = ZoneInfo(timezone)  # ZoneInfoNotFoundError for a bad name: a startup error
         self.clock = clock
@@ -67,7 +71,8 @@ class BusinessCollector:
         start, end = day_bounds(self.clock(), self.tz)
         seal = self.seals.current(start) if self.seals else None
         [[(bags, users, scans, bills)]] = self.conn.query(
-            deadline, [(BUSINESS_SQL, {"from": seal.boundary if seal else start, "end": end})])
+            deadline, [(BUSINESS_SQL, {"from": seal.boundary if seal else start, "end": end})]
+        )
         if seal:
             scans += seal.counts["scans"]
             bills += seal.counts["bills"]
@@ -76,13 +81,25 @@ class BusinessCollector:
         tz = self.tz.key
         out: list[Metric] = []
         for name, help_text, value in (
-            (names.BAGS, "Bags in the database: PostgreSQL's live-row statistic for the bags "
-             "table, an estimate (exact after inserts, approximate after VACUUM/ANALYZE), not COUNT(*).", bags),
+            (
+                names.BAGS,
+                "Bags in the database: PostgreSQL's live-row statistic for the bags "
+                "table, an estimate (exact after inserts, approximate after VACUUM/ANALYZE), not COUNT(*).",
+                bags,
+            ),
             (names.USERS, "Users in the database (exact count).", users),
-            (names.SCANS_TODAY, f"Scans since local midnight in {tz} (exact; rows inserted with an "
-             "explicit earlier timestamp are counted within a minute).", scans),
-            (names.BILLS_TODAY, f"Bills created since local midnight in {tz} (exact; rows inserted "
-             "with an explicit earlier timestamp are counted within a minute).", bills),
+            (
+                names.SCANS_TODAY,
+                f"Scans since local midnight in {tz} (exact; rows inserted with an "
+                "explicit earlier timestamp are counted within a minute).",
+                scans,
+            ),
+            (
+                names.BILLS_TODAY,
+                f"Bills created since local midnight in {tz} (exact; rows inserted "
+                "with an explicit earlier timestamp are counted within a minute).",
+                bills,
+            ),
         ):
             family = GaugeMetricFamily(name, help_text)
             family.add_metric([], value)

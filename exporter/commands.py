@@ -7,7 +7,9 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("exporter", help="serve host, PostgreSQL, business and Redis metrics")
-    p.add_argument("--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)")
+    p.add_argument(
+        "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
+    )
     p.add_argument("--port", type=int, default=None, help="port (default EXPORTER_PORT or 9817)")
     p.set_defaults(func=run_exporter)
 
@@ -62,7 +64,10 @@ def run_exporter(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     names = ", ".join(c.name for c in scraper.collectors)
-    print(f"TraceTrack exporter: http://{host}:{server.port}/metrics  (collectors: {names})", flush=True)
+    print(
+        f"TraceTrack exporter: http://{host}:{server.port}/metrics  (collectors: {names})",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

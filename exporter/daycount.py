@@ -64,8 +64,9 @@ class Seal:
 class DaySeals:
     """The current day's sealed prefix, recounted in a background thread."""
 
-    def __init__(self, conn: PgConnection, clock: Callable[[], datetime],
-                 reseal_seconds: float = 60.0) -> None:
+    def __init__(
+        self, conn: PgConnection, clock: Callable[[], datetime], reseal_seconds: float = 60.0
+    ) -> None:
         self.conn = conn  # its own connection: a recount never delays a scrape
         self.clock = clock
         self.reseal_seconds = reseal_seconds
@@ -89,14 +90,17 @@ class DaySeals:
                 return
             self._running = True
             self._last_started = time.monotonic()
-        threading.Thread(target=self._reseal_quietly, args=(day_start, day_end),
-                         name="day-reseal", daemon=True).start()
+        threading.Thread(
+            target=self._reseal_quietly, args=(day_start, day_end), name="day-reseal", daemon=True
+        ).start()
 
     def _reseal_quietly(self, day_start: datetime, day_end: datetime) -> None:
         try:
             self.reseal(day_start, day_end)
         except Exception as exc:  # noqa: BLE001 - the old seal (or a full count) still answers
-            log.warning("recounting today's rows failed (scrapes count the unsealed range): %s", exc)
+            log.warning(
+                "recounting today's rows failed (scrapes count the unsealed range): %s", exc
+            )
         finally:
             with self._lock:
                 self._running = False
@@ -104,21 +108,29 @@ class DaySeals:
     def reseal(self, day_start: datetime, day_end: datetime) -> Seal | None:
         """Count [day_start, B) for a provably final B and keep it. Synchronous."""
         deadline = Deadline(RESEAL_TIMEOUT_SECONDS)
-        [[(db_now, oldest_open, invisible)]] = self.conn.query(deadline, [(OPEN_TRANSACTIONS_SQL, None)])
+        [[(db_now, oldest_open, invisible)]] = self.conn.query(
+            deadline, [(OPEN_TRANSACTIONS_SQL, None)]
+        )
         if invisible:
             if not self._warned_invisible:
                 self._warned_invisible = True
-                log.warning("the exporter's PostgreSQL role cannot see other roles' transactions; "
-                            "grant it pg_monitor so today's counts need not rescan the whole day")
+                log.warning(
+                    "the exporter's PostgreSQL role cannot see other roles' transactions; "
+                    "grant it pg_monitor so today's counts need not rescan the whole day"
+                )
             return None
         boundary = min(t for t in (db_now, oldest_open, self.clock()) if t is not None) - SAFETY
         boundary = max(day_start, min(boundary, day_end))
         # A new statement, so a new snapshot: everything that committed before the
         # statement above is visible to this count.
-        [[counts]] = self.conn.query(deadline, [(SEALED_COUNTS_SQL,
-                                                 {"start": day_start, "boundary": boundary})],
-                                     lock_timeout_ms=RESEAL_LOCK_TIMEOUT_MS)
-        seal = Seal(day_start, boundary, dict(zip(DAY_COLUMNS, (int(c) for c in counts), strict=True)))
+        [[counts]] = self.conn.query(
+            deadline,
+            [(SEALED_COUNTS_SQL, {"start": day_start, "boundary": boundary})],
+            lock_timeout_ms=RESEAL_LOCK_TIMEOUT_MS,
+        )
+        seal = Seal(
+            day_start, boundary, dict(zip(DAY_COLUMNS, (int(c) for c in counts), strict=True))
+        )
         with self._lock:
             self._seal = seal  # the newest count also reflects backfills and deletes
         return seal

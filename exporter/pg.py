@@ -21,7 +21,9 @@ def libpq_dsn(sqlalchemy_url: str) -> str:
     """The app's SQLAlchemy URL (postgresql+psycopg2://...) as a libpq connection URI."""
     from sqlalchemy.engine import make_url
 
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return (
+        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 class PgConnection:
@@ -36,13 +38,15 @@ class PgConnection:
             raise CollectorError(self.unavailable_reason or "no database configured")
         # libpq counts connect_timeout in whole seconds and treats 1 as 2.
         timeout = max(2, math.ceil(deadline.remaining()))
-        conn = psycopg2.connect(self.dsn, connect_timeout=timeout,
-                                application_name=APPLICATION_NAME)
+        conn = psycopg2.connect(
+            self.dsn, connect_timeout=timeout, application_name=APPLICATION_NAME
+        )
         conn.autocommit = True  # read-only: no transaction left open between scrapes
         return conn
 
-    def query(self, deadline: Deadline, statements: Sequence[tuple[str, Any]],
-              lock_timeout_ms: int = 0) -> list[list[tuple[Any, ...]]]:
+    def query(
+        self, deadline: Deadline, statements: Sequence[tuple[str, Any]], lock_timeout_ms: int = 0
+    ) -> list[list[tuple[Any, ...]]]:
         """Run each (sql, params) and return their rows; the whole batch must finish in time.
 
         `lock_timeout_ms` (0 = only the deadline) bounds waiting for a table lock, so a
@@ -60,22 +64,32 @@ class PgConnection:
                             raise CollectorError("scrape deadline passed")
                         # One simple-query message, one round trip: PostgreSQL applies the
                         # new timeout to the statement that follows it.
-                        setting = cur.mogrify("SET statement_timeout = %s; SET lock_timeout = %s; ",
-                                              (ms, min(ms, lock_timeout_ms) if lock_timeout_ms else 0))
+                        setting = cur.mogrify(
+                            "SET statement_timeout = %s; SET lock_timeout = %s; ",
+                            (ms, min(ms, lock_timeout_ms) if lock_timeout_ms else 0),
+                        )
                         cur.execute(setting + cur.mogrify(sql, params))
                         results.append(cur.fetchall())
                 return results
             except psycopg2.errors.QueryCanceled as exc:
-                raise CollectorError(f"query cancelled at the scrape deadline: {exc}".strip()) from exc
+                raise CollectorError(
+                    f"query cancelled at the scrape deadline: {exc}".strip()
+                ) from exc
             except psycopg2.errors.LockNotAvailable as exc:
                 raise CollectorError(f"gave up waiting for a table lock: {exc}".strip()) from exc
             except psycopg2.errors.UndefinedTable as exc:
-                raise CollectorError(f"schema not created yet ({str(exc).splitlines()[0]}); "
-                                     "run `tracetrack db upgrade`") from exc
+                raise CollectorError(
+                    f"schema not created yet ({str(exc).splitlines()[0]}); "
+                    "run `tracetrack db upgrade`"
+                ) from exc
             except psycopg2.Error as exc:
-                if self._conn is not None and (self._conn.closed or isinstance(exc, psycopg2.OperationalError)):
+                if self._conn is not None and (
+                    self._conn.closed or isinstance(exc, psycopg2.OperationalError)
+                ):
                     self.close()
-                raise CollectorError(f"PostgreSQL: {str(exc).strip() or type(exc).__name__}") from exc
+                raise CollectorError(
+                    f"PostgreSQL: {str(exc).strip() or type(exc).__name__}"
+                ) from exc
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -69,16 +69,25 @@ class PostgresCollector:
         self.conn = conn
 
     def collect(self, deadline: Deadline) -> list[Metric]:
-        by_state, server, tables = self.conn.query(deadline, [
-            (CONNECTIONS_SQL, None), (SERVER_SQL, None), (TABLES_SQL, (list(TABLES),)),
-        ])
+        by_state, server, tables = self.conn.query(
+            deadline,
+            [
+                (CONNECTIONS_SQL, None),
+                (SERVER_SQL, None),
+                (TABLES_SQL, (list(TABLES),)),
+            ],
+        )
 
         counts = dict.fromkeys(STATES.values(), 0)
         for state, n in by_state:
             label = state_label(state)
             counts[label] = counts.get(label, 0) + int(n)
-        conns = GaugeMetricFamily(names.DB_CONNECTIONS, "Client connections to the PostgreSQL "
-                                  "server (all databases) by pg_stat_activity state.", labels=["state"])
+        conns = GaugeMetricFamily(
+            names.DB_CONNECTIONS,
+            "Client connections to the PostgreSQL "
+            "server (all databases) by pg_stat_activity state.",
+            labels=["state"],
+        )
         for label, n in counts.items():
             conns.add_metric([label], n)
 
@@ -88,14 +97,27 @@ class PostgresCollector:
         dbsize = GaugeMetricFamily(names.DB_SIZE, "Size of the app's database on disk.")
         dbsize.add_metric([], size)
 
-        live = GaugeMetricFamily(names.DB_TABLE_LIVE_TUPLES, "Live rows per table, PostgreSQL's "
-                                 "statistics estimate (pg_stat_user_tables.n_live_tup).", labels=["table"])
-        dead = GaugeMetricFamily(names.DB_TABLE_DEAD_TUPLES, "Dead rows per table waiting for "
-                                 "VACUUM (pg_stat_user_tables.n_dead_tup).", labels=["table"])
-        vacuum = GaugeMetricFamily(names.DB_TABLE_LAST_VACUUM, "Unix time of the table's last "
-                                   "VACUUM, manual or autovacuum; 0 = never.", labels=["table"])
-        analyze = GaugeMetricFamily(names.DB_TABLE_LAST_ANALYZE, "Unix time of the table's last "
-                                    "ANALYZE, manual or autoanalyze; 0 = never.", labels=["table"])
+        live = GaugeMetricFamily(
+            names.DB_TABLE_LIVE_TUPLES,
+            "Live rows per table, PostgreSQL's "
+            "statistics estimate (pg_stat_user_tables.n_live_tup).",
+            labels=["table"],
+        )
+        dead = GaugeMetricFamily(
+            names.DB_TABLE_DEAD_TUPLES,
+            "Dead rows per table waiting for VACUUM (pg_stat_user_tables.n_dead_tup).",
+            labels=["table"],
+        )
+        vacuum = GaugeMetricFamily(
+            names.DB_TABLE_LAST_VACUUM,
+            "Unix time of the table's last VACUUM, manual or autovacuum; 0 = never.",
+            labels=["table"],
+        )
+        analyze = GaugeMetricFamily(
+            names.DB_TABLE_LAST_ANALYZE,
+            "Unix time of the table's last ANALYZE, manual or autoanalyze; 0 = never.",
+            labels=["table"],
+        )
         for table, n_live, n_dead, vacuumed, analyzed in tables:
             live.add_metric([table], n_live)
             dead.add_metric([table], n_dead)

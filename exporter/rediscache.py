@@ -38,8 +38,12 @@ class RedisCollector:
         timeout = max(0.01, deadline.remaining())
         # A short-lived client per scrape: its timeouts follow this scrape's budget, and
         # redis-py's default retries (which would multiply the wait) are off.
-        client = redis.Redis.from_url(self.url, socket_timeout=timeout,
-                                      socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+        client = redis.Redis.from_url(
+            self.url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
         try:
             info = client.info()
         except redis.RedisError as exc:
@@ -47,13 +51,19 @@ class RedisCollector:
         finally:
             client.close()
 
-        mem = GaugeMetricFamily(names.REDIS_MEMORY_USED, "Memory Redis has allocated (INFO used_memory).")
+        mem = GaugeMetricFamily(
+            names.REDIS_MEMORY_USED, "Memory Redis has allocated (INFO used_memory)."
+        )
         mem.add_metric([], info["used_memory"])
-        hits = CounterMetricFamily(names.REDIS_KEYSPACE_HITS, "Successful key lookups since "
-                                   "Redis started (INFO keyspace_hits).")
+        hits = CounterMetricFamily(
+            names.REDIS_KEYSPACE_HITS,
+            "Successful key lookups since Redis started (INFO keyspace_hits).",
+        )
         hits.add_metric([], info["keyspace_hits"])
-        misses = CounterMetricFamily(names.REDIS_KEYSPACE_MISSES, "Failed key lookups since "
-                                     "Redis started (INFO keyspace_misses).")
+        misses = CounterMetricFamily(
+            names.REDIS_KEYSPACE_MISSES,
+            "Failed key lookups since Redis started (INFO keyspace_misses).",
+        )
         misses.add_metric([], info["keyspace_misses"])
         return [_up(1), mem, hits, misses]
 

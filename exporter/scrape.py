@@ -63,11 +63,16 @@ class Scraper:
         started = time.monotonic()
         futures = [(c, self._start(c, deadline)) for c in self.collectors]
 
-        up = GaugeMetricFamily(names.COLLECTOR_UP, "1 when the collector read its backend "
-                               "within the scrape deadline, else 0.", labels=["collector"])
-        duration = GaugeMetricFamily(names.COLLECTOR_DURATION, "Seconds the collector took "
-                                     "(the time waited, when it missed the deadline).",
-                                     labels=["collector"])
+        up = GaugeMetricFamily(
+            names.COLLECTOR_UP,
+            "1 when the collector read its backend within the scrape deadline, else 0.",
+            labels=["collector"],
+        )
+        duration = GaugeMetricFamily(
+            names.COLLECTOR_DURATION,
+            "Seconds the collector took (the time waited, when it missed the deadline).",
+            labels=["collector"],
+        )
         out: list[Metric] = []
         for collector, future in futures:
             try:

@@ -35,9 +35,13 @@ def scrape_budget(header: str | None, default_timeout: float) -> float:
         try:
             timeout = float(header)
         except ValueError:
-            raise BadScrapeTimeout(f"{TIMEOUT_HEADER} must be a number of seconds, got {header!r}") from None
+            raise BadScrapeTimeout(
+                f"{TIMEOUT_HEADER} must be a number of seconds, got {header!r}"
+            ) from None
         if not math.isfinite(timeout) or timeout <= 0:
-            raise BadScrapeTimeout(f"{TIMEOUT_HEADER} must be a positive number of seconds, got {header!r}")
+            raise BadScrapeTimeout(
+                f"{TIMEOUT_HEADER} must be a positive number of seconds, got {header!r}"
+            )
     margin = min(0.5, max(0.05, timeout * 0.1))
     return max(0.0, timeout - margin)
 
@@ -86,8 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/":
             self._send(200, LANDING, "text/html; charset=utf-8")
         else:
-            self._send(404, f"not found: {path}; metrics are at /metrics\n".encode(),
-                       "text/plain; charset=utf-8")
+            self._send(
+                404,
+                f"not found: {path}; metrics are at /metrics\n".encode(),
+                "text/plain; charset=utf-8",
+            )
 
     def _metrics(self) -> None:
         try:

@@ -33,16 +33,22 @@ def check_config(settings: Settings, xsettings: ExporterSettings) -> None:
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"TRACETRACK_TIMEZONE: unknown time zone {settings.timezone!r} "
-                          "(use an IANA name such as Asia/Kolkata or UTC)") from None
+        raise ConfigError(
+            f"TRACETRACK_TIMEZONE: unknown time zone {settings.timezone!r} "
+            "(use an IANA name such as Asia/Kolkata or UTC)"
+        ) from None
     for mp in xsettings.mountpoint_list():
         if not os.path.isdir(mp):
             raise ConfigError(f"TRACETRACK_EXPORTER_MOUNTPOINTS: {mp!r} is not a directory")
 
 
-def build_collectors(settings: Settings, xsettings: ExporterSettings, database_url: str | None,
-                     database_error: str = "",
-                     clock: Callable[[], datetime] = utc_now) -> list[Collector]:
+def build_collectors(
+    settings: Settings,
+    xsettings: ExporterSettings,
+    database_url: str | None,
+    database_error: str = "",
+    clock: Callable[[], datetime] = utc_now,
+) -> list[Collector]:
     """System, postgres, business and (when REDIS_URL is set) redis collectors.
 
     `database_url` None means it could not be resolved (`database_error` says why): the
@@ -54,16 +60,21 @@ def build_collectors(settings: Settings, xsettings: ExporterSettings, database_u
         SystemCollector(xsettings.mountpoint_list() or None),
         # Separate connections: a lock wait in one does not stall the other.
         PostgresCollector(PgConnection(dsn, database_error)),
-        BusinessCollector(PgConnection(dsn, database_error), settings.timezone, clock=clock,
-                          seals=DaySeals(PgConnection(dsn, database_error), clock,
-                                         xsettings.day_reseal_seconds)),
+        BusinessCollector(
+            PgConnection(dsn, database_error),
+            settings.timezone,
+            clock=clock,
+            seals=DaySeals(PgConnection(dsn, database_error), clock, xsettings.day_reseal_seconds),
+        ),
     ]
     if settings.redis_url:
         collectors.append(RedisCollector(settings.redis_url))
     return collectors
 
 
-def start_server(host: str, port: int, scraper: Scraper, default_timeout: float) -> ExporterHTTPServer:
+def start_server(
+    host: str, port: int, scraper: Scraper, default_timeout: float
+) -> ExporterHTTPServer:
     """Bind now, serve on a daemon thread; call .shutdown() and .server_close() to stop."""
     server = ExporterHTTPServer((host, port), scraper, default_timeout)
     threading.Thread(target=server.serve_forever, name="exporter-http", daemon=True).start()

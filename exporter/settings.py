@@ -7,16 +7,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ExporterSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False,
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
 
     # Used when a client sends no X-Prometheus-Scrape-Timeout-Seconds (a human with curl);
     # Prometheus' own default scrape_timeout is 10 s.
     default_scrape_timeout_seconds: float = Field(
-        10.0, gt=0, validation_alias="TRACETRACK_EXPORTER_SCRAPE_TIMEOUT")
+        10.0, gt=0, validation_alias="TRACETRACK_EXPORTER_SCRAPE_TIMEOUT"
+    )
     # How often today's scans/bills before the last minute are recounted (exporter.daycount):
     # the delay before rows inserted with an explicit earlier timestamp show up.
-    day_reseal_seconds: float = Field(60.0, gt=0, validation_alias="TRACETRACK_EXPORTER_DAY_RESEAL_SECONDS")
+    day_reseal_seconds: float = Field(
+        60.0, gt=0, validation_alias="TRACETRACK_EXPORTER_DAY_RESEAL_SECONDS"
+    )
     # Comma-separated mountpoints for tracetrack_disk_usage_ratio; empty -> every
     # physical partition psutil reports (and "/" if it reports none).
     mountpoints: str = Field("", validation_alias="TRACETRACK_EXPORTER_MOUNTPOINTS")

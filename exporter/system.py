@@ -39,9 +39,12 @@ class CpuSampler:
     servers, a bench) do not produce noisy few-millisecond windows.
     """
 
-    def __init__(self, min_window: float = 1.0,
-                 read: Callable[[], Any] = psutil.cpu_times,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        min_window: float = 1.0,
+        read: Callable[[], Any] = psutil.cpu_times,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._read, self._clock, self._min_window = read, clock, min_window
         self._lock = threading.Lock()
         self._prev, self._prev_at = read(), clock()
@@ -69,23 +72,31 @@ def default_mountpoints() -> list[str]:
 class SystemCollector:
     name = "system"
 
-    def __init__(self, mountpoints: Sequence[str] | None = None,
-                 cpu: CpuSampler | None = None) -> None:
+    def __init__(
+        self, mountpoints: Sequence[str] | None = None, cpu: CpuSampler | None = None
+    ) -> None:
         self.mountpoints = list(mountpoints) if mountpoints else default_mountpoints()
         self.cpu = cpu or CpuSampler()
 
     def collect(self, deadline: Deadline) -> list[Metric]:
-        cpu = GaugeMetricFamily(names.CPU_USAGE, "Share of CPU time spent busy (not idle or "
-                                "iowait), all CPUs, over the last second or more.")
+        cpu = GaugeMetricFamily(
+            names.CPU_USAGE,
+            "Share of CPU time spent busy (not idle or "
+            "iowait), all CPUs, over the last second or more.",
+        )
         cpu.add_metric([], self.cpu.ratio())
 
         vm = psutil.virtual_memory()
-        mem = GaugeMetricFamily(names.MEMORY_USAGE, "Share of memory in use: "
-                                "(total - available) / total.")
+        mem = GaugeMetricFamily(
+            names.MEMORY_USAGE, "Share of memory in use: (total - available) / total."
+        )
         mem.add_metric([], (vm.total - vm.available) / vm.total if vm.total else 0.0)
 
-        disk = GaugeMetricFamily(names.DISK_USAGE, "Share of the filesystem's space in use: "
-                                 "used / (used + free), as df shows it.", labels=["mountpoint"])
+        disk = GaugeMetricFamily(
+            names.DISK_USAGE,
+            "Share of the filesystem's space in use: used / (used + free), as df shows it.",
+            labels=["mountpoint"],
+        )
         for mp in self.mountpoints:
             usage = psutil.disk_usage(mp)
             size = usage.used + usage.free

@@ -49,27 +49,36 @@ RATE = "$__rate_interval"
 
 # --- PromQL, one place per measurement ------------------------------------------------
 
+
 def avg_response_time() -> str:
-    return (f"sum(rate({m.HTTP_REQUEST_DURATION}_sum{{{INST}}}[{RATE}]))"
-            f" / sum(rate({m.HTTP_REQUEST_DURATION}_count{{{INST}}}[{RATE}]))")
+    return (
+        f"sum(rate({m.HTTP_REQUEST_DURATION}_sum{{{INST}}}[{RATE}]))"
+        f" / sum(rate({m.HTTP_REQUEST_DURATION}_count{{{INST}}}[{RATE}]))"
+    )
 
 
 def p95_response_time(by: str = "") -> str:
     group = f"le, {by}" if by else "le"
-    return (f"histogram_quantile(0.95, sum by ({group}) "
-            f"(rate({m.HTTP_REQUEST_DURATION}_bucket{{{INST}}}[{RATE}])))")
+    return (
+        f"histogram_quantile(0.95, sum by ({group}) "
+        f"(rate({m.HTTP_REQUEST_DURATION}_bucket{{{INST}}}[{RATE}])))"
+    )
 
 
 def error_rate() -> str:
     # `or vector(0)`: with no 5xx at all the numerator has no series, and a healthy
     # app must show 0 %, not "No data".
-    return (f'(sum(rate({m.HTTP_REQUESTS}{{status=~"5..", {INST}}}[{RATE}])) or vector(0))'
-            f" / sum(rate({m.HTTP_REQUESTS}{{{INST}}}[{RATE}]))")
+    return (
+        f'(sum(rate({m.HTTP_REQUESTS}{{status=~"5..", {INST}}}[{RATE}])) or vector(0))'
+        f" / sum(rate({m.HTTP_REQUESTS}{{{INST}}}[{RATE}]))"
+    )
 
 
 def cache_hit_rate() -> str:
-    return (f'sum(rate({m.CACHE_REQUESTS}{{result="hit", {INST}}}[{RATE}]))'
-            f" / sum(rate({m.CACHE_REQUESTS}{{{INST}}}[{RATE}]))")
+    return (
+        f'sum(rate({m.CACHE_REQUESTS}{{result="hit", {INST}}}[{RATE}]))'
+        f" / sum(rate({m.CACHE_REQUESTS}{{{INST}}}[{RATE}]))"
+    )
 
 
 def per_minute(counter: str, by: str = "") -> str:
@@ -80,19 +89,28 @@ def per_minute(counter: str, by: str = "") -> str:
 def firing(severity: str) -> str:
     # The Watchdog always fires (the bridge's heartbeat): counting it would keep the
     # info tile lit forever.
-    return (f'count(ALERTS{{alertstate="firing", severity="{severity}", alertname!="Watchdog"}})'
-            " or vector(0)")
+    return (
+        f'count(ALERTS{{alertstate="firing", severity="{severity}", alertname!="Watchdog"}})'
+        " or vector(0)"
+    )
 
 
 # --- panel construction -----------------------------------------------------------------
 
+
 def steps_for(t: Threshold) -> list[dm.Threshold]:
     """Grafana threshold steps from a row of the thresholds table, bad side coloured."""
     if t.direction == "above":
-        return [dm.Threshold(value=None, color=OK), dm.Threshold(value=t.warning, color=WARN),
-                dm.Threshold(value=t.critical, color=CRIT)]
-    return [dm.Threshold(value=None, color=CRIT), dm.Threshold(value=t.critical, color=WARN),
-            dm.Threshold(value=t.warning, color=OK)]
+        return [
+            dm.Threshold(value=None, color=OK),
+            dm.Threshold(value=t.warning, color=WARN),
+            dm.Threshold(value=t.critical, color=CRIT),
+        ]
+    return [
+        dm.Threshold(value=None, color=CRIT),
+        dm.Threshold(value=t.critical, color=WARN),
+        dm.Threshold(value=t.warning, color=OK),
+    ]
 
 
 def thresholds(t: Threshold | None) -> dashboard.ThresholdsConfig:
@@ -100,8 +118,9 @@ def thresholds(t: Threshold | None) -> dashboard.ThresholdsConfig:
     return dashboard.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(steps)
 
 
-def query(expr: str, legend: str = "", ref: str = "A", instant: bool = False,
-          table_format: bool = False) -> prometheus.Dataquery:
+def query(
+    expr: str, legend: str = "", ref: str = "A", instant: bool = False, table_format: bool = False
+) -> prometheus.Dataquery:
     q = prometheus.Dataquery().datasource(PROMETHEUS).expr(expr).ref_id(ref)
     if legend:
         q = q.legend_format(legend)
@@ -115,6 +134,7 @@ def query(expr: str, legend: str = "", ref: str = "A", instant: bool = False,
 @dataclass
 class Layout:
     """Left-to-right, top-to-bottom placement on Grafana's 24-column grid."""
+
     x: int = 0
     y: int = 0
     row_h: int = 0
@@ -133,42 +153,82 @@ class Board:
     uid: str
     title: str
     description: str
-    instance_source: str   # the PromQL whose instances fill the variable
+    instance_source: str  # the PromQL whose instances fill the variable
     layout: Layout = field(default_factory=Layout)
     panels: list[Any] = field(default_factory=list)
 
-    def stat(self, title: str, description: str, expr: str, unit: str,
-             t: Threshold | None = None, legend: str = "", w: int = 6, h: int = 5,
-             colour: str | None = None, no_value: str | None = None,
-             text_mode: cm.BigValueTextMode = cm.BigValueTextMode.AUTO) -> None:
-        p = (stat.Panel().title(title).description(description).datasource(PROMETHEUS)
-             .unit(unit).with_target(query(expr, legend))
-             .color_mode(cm.BigValueColorMode.BACKGROUND).graph_mode(cm.BigValueGraphMode.AREA)
-             .text_mode(text_mode)
-             .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-             .grid_pos(self.layout.place(w, h)))
+    def stat(
+        self,
+        title: str,
+        description: str,
+        expr: str,
+        unit: str,
+        t: Threshold | None = None,
+        legend: str = "",
+        w: int = 6,
+        h: int = 5,
+        colour: str | None = None,
+        no_value: str | None = None,
+        text_mode: cm.BigValueTextMode = cm.BigValueTextMode.AUTO,
+    ) -> None:
+        p = (
+            stat.Panel()
+            .title(title)
+            .description(description)
+            .datasource(PROMETHEUS)
+            .unit(unit)
+            .with_target(query(expr, legend))
+            .color_mode(cm.BigValueColorMode.BACKGROUND)
+            .graph_mode(cm.BigValueGraphMode.AREA)
+            .text_mode(text_mode)
+            .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+            .grid_pos(self.layout.place(w, h))
+        )
         if colour:
-            p = p.thresholds(dashboard.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
-                             .steps([dm.Threshold(value=None, color=OK),
-                                     dm.Threshold(value=1, color=colour)]))
+            p = p.thresholds(
+                dashboard.ThresholdsConfig()
+                .mode(dm.ThresholdsMode.ABSOLUTE)
+                .steps([dm.Threshold(value=None, color=OK), dm.Threshold(value=1, color=colour)])
+            )
         else:
             p = p.thresholds(thresholds(t))
         if no_value:
             p = p.no_value(no_value)
         self.panels.append(p)
 
-    def series(self, title: str, description: str, targets: Sequence[tuple[str, str]],
-               unit: str, t: Threshold | None = None, w: int = 12, h: int = 8,
-               min_: float | None = 0, max_: float | None = None) -> None:
-        p = (timeseries.Panel().title(title).description(description).datasource(PROMETHEUS)
-             .unit(unit).thresholds(thresholds(t)).fill_opacity(10).line_width(1)
-             .legend(cb.VizLegendOptions().show_legend(True)
-                     .display_mode(cm.LegendDisplayMode.LIST)
-                     .placement(cm.LegendPlacement.BOTTOM))
-             .grid_pos(self.layout.place(w, h)))
+    def series(
+        self,
+        title: str,
+        description: str,
+        targets: Sequence[tuple[str, str]],
+        unit: str,
+        t: Threshold | None = None,
+        w: int = 12,
+        h: int = 8,
+        min_: float | None = 0,
+        max_: float | None = None,
+    ) -> None:
+        p = (
+            timeseries.Panel()
+            .title(title)
+            .description(description)
+            .datasource(PROMETHEUS)
+            .unit(unit)
+            .thresholds(thresholds(t))
+            .fill_opacity(10)
+            .line_width(1)
+            .legend(
+                cb.VizLegendOptions()
+                .show_legend(True)
+                .display_mode(cm.LegendDisplayMode.LIST)
+                .placement(cm.LegendPlacement.BOTTOM)
+            )
+            .grid_pos(self.layout.place(w, h))
+        )
         if t is not None:
-            p = p.thresholds_style(cb.GraphThresholdsStyleConfig()
-                                   .mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA))
+            p = p.thresholds_style(
+                cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA)
+            )
         if min_ is not None:
             p = p.min(min_)
         if max_ is not None:
@@ -181,19 +241,38 @@ class Board:
         self.panels.append(panel.grid_pos(self.layout.place(w, h)))
 
     def build(self) -> dict[str, Any]:
-        instance = (dashboard.QueryVariable("instance").label("Instance")
-                    .description("Scrape target(s) the panels show; All for every one.")
-                    .datasource(PROMETHEUS)
-                    .query(f"label_values({self.instance_source}, instance)")
-                    .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-                    .sort(dm.VariableSort.ALPHABETICAL_ASC)
-                    .multi(True).include_all(True).all_value(".*")
-                    .current(dm.VariableOption(selected=True, text="All", value="$__all")))
-        d = (dashboard.Dashboard(self.title).uid(self.uid).description(self.description)
-             .tags([TAG]).editable().refresh("30s").time("now-1h", "now").timezone("browser")
-             .with_variable(instance)
-             .link(dashboard.DashboardLink("TraceTrack").type(dm.DashboardLinkType.DASHBOARDS)
-                   .tags([TAG]).as_dropdown(True).include_vars(True).keep_time(True)))
+        instance = (
+            dashboard.QueryVariable("instance")
+            .label("Instance")
+            .description("Scrape target(s) the panels show; All for every one.")
+            .datasource(PROMETHEUS)
+            .query(f"label_values({self.instance_source}, instance)")
+            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(dm.VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+            .current(dm.VariableOption(selected=True, text="All", value="$__all"))
+        )
+        d = (
+            dashboard.Dashboard(self.title)
+            .uid(self.uid)
+            .description(self.description)
+            .tags([TAG])
+            .editable()
+            .refresh("30s")
+            .time("now-1h", "now")
+            .timezone("browser")
+            .with_variable(instance)
+            .link(
+                dashboard.DashboardLink("TraceTrack")
+                .type(dm.DashboardLinkType.DASHBOARDS)
+                .tags([TAG])
+                .as_dropdown(True)
+                .include_vars(True)
+                .keep_time(True)
+            )
+        )
         for p in self.panels:
             d = d.with_panel(p)
         built = d.build()
@@ -206,103 +285,262 @@ class Board:
 
 # --- the four dashboards -------------------------------------------------------------------
 
+
 def system() -> Board:
-    b = Board("tracetrack-system", "TraceTrack / System",
-              "Host and database health as the exporter sees it.", m.CPU_USAGE)
+    b = Board(
+        "tracetrack-system",
+        "TraceTrack / System",
+        "Host and database health as the exporter sees it.",
+        m.CPU_USAGE,
+    )
     cpu, mem, dbc = BY_KEY["cpu_usage"], BY_KEY["memory_usage"], BY_KEY["db_connections"]
     db_total = f"sum({m.DB_CONNECTIONS}{{{INST}}})"
-    b.stat("CPU usage", f"Host CPU busy ratio; warning above {cpu.warning:.0%}, critical above "
-           f"{cpu.critical:.0%}.", f"max({m.CPU_USAGE}{{{INST}}})", "percentunit", cpu)
-    b.stat("Memory usage", f"Host memory in use; warning above {mem.warning:.0%}, critical above "
-           f"{mem.critical:.0%}.", f"max({m.MEMORY_USAGE}{{{INST}}})", "percentunit", mem)
-    b.stat("Fullest disk", "The highest usage among the exporter's mountpoints.",
-           f"max({m.DISK_USAGE}{{{INST}}})", "percentunit")
-    b.stat("Database connections", f"PostgreSQL connections (pg_stat_activity, all states); "
-           f"warning above {dbc.warning:g}, critical above {dbc.critical:g}.", db_total, "short", dbc)
-    b.series("CPU usage", "Host CPU busy ratio over time, with the alert thresholds.",
-             [(f"{m.CPU_USAGE}{{{INST}}}", "{{instance}}")], "percentunit", cpu, max_=1)
-    b.series("Memory usage", "Host memory in use over time, with the alert thresholds.",
-             [(f"{m.MEMORY_USAGE}{{{INST}}}", "{{instance}}")], "percentunit", mem, max_=1)
-    b.series("Disk usage", "Used fraction of each mountpoint the exporter watches.",
-             [(f"{m.DISK_USAGE}{{{INST}}}", "{{mountpoint}}")], "percentunit", max_=1)
-    b.series("Database connections", "Total PostgreSQL connections against max_connections, "
-             "with the alert thresholds.",
-             [(db_total, "connections"),
-              (f"max({m.DB_MAX_CONNECTIONS}{{{INST}}})", "max_connections")], "short", dbc)
-    b.series("Database connections by state", "pg_stat_activity by state (active, idle, "
-             "idle in transaction ...).",
-             [(f"sum by (state) ({m.DB_CONNECTIONS}{{{INST}}})", "{{state}}")], "short")
-    b.series("App connection pool", "The app's SQLAlchemy pool, all workers: checked out vs idle.",
-             [(f"sum by (state) ({m.DB_POOL_CONNECTIONS}{{{INST}}})", "{{state}}")], "short")
-    b.series("Exporter collectors up", "1 when a collector's backend answered on the last "
-             "scrape; 0 means that part of the exporter's data is missing.",
-             [(f"{m.COLLECTOR_UP}{{{INST}}}", "{{collector}}")], "short", max_=1)
-    b.series("Exporter collector duration", "Seconds each collector took on the last scrape.",
-             [(f"{m.COLLECTOR_DURATION}{{{INST}}}", "{{collector}}")], "s")
+    b.stat(
+        "CPU usage",
+        f"Host CPU busy ratio; warning above {cpu.warning:.0%}, critical above {cpu.critical:.0%}.",
+        f"max({m.CPU_USAGE}{{{INST}}})",
+        "percentunit",
+        cpu,
+    )
+    b.stat(
+        "Memory usage",
+        f"Host memory in use; warning above {mem.warning:.0%}, critical above {mem.critical:.0%}.",
+        f"max({m.MEMORY_USAGE}{{{INST}}})",
+        "percentunit",
+        mem,
+    )
+    b.stat(
+        "Fullest disk",
+        "The highest usage among the exporter's mountpoints.",
+        f"max({m.DISK_USAGE}{{{INST}}})",
+        "percentunit",
+    )
+    b.stat(
+        "Database connections",
+        f"PostgreSQL connections (pg_stat_activity, all states); "
+        f"warning above {dbc.warning:g}, critical above {dbc.critical:g}.",
+        db_total,
+        "short",
+        dbc,
+    )
+    b.series(
+        "CPU usage",
+        "Host CPU busy ratio over time, with the alert thresholds.",
+        [(f"{m.CPU_USAGE}{{{INST}}}", "{{instance}}")],
+        "percentunit",
+        cpu,
+        max_=1,
+    )
+    b.series(
+        "Memory usage",
+        "Host memory in use over time, with the alert thresholds.",
+        [(f"{m.MEMORY_USAGE}{{{INST}}}", "{{instance}}")],
+        "percentunit",
+        mem,
+        max_=1,
+    )
+    b.series(
+        "Disk usage",
+        "Used fraction of each mountpoint the exporter watches.",
+        [(f"{m.DISK_USAGE}{{{INST}}}", "{{mountpoint}}")],
+        "percentunit",
+        max_=1,
+    )
+    b.series(
+        "Database connections",
+        "Total PostgreSQL connections against max_connections, with the alert thresholds.",
+        [(db_total, "connections"), (f"max({m.DB_MAX_CONNECTIONS}{{{INST}}})", "max_connections")],
+        "short",
+        dbc,
+    )
+    b.series(
+        "Database connections by state",
+        "pg_stat_activity by state (active, idle, idle in transaction ...).",
+        [(f"sum by (state) ({m.DB_CONNECTIONS}{{{INST}}})", "{{state}}")],
+        "short",
+    )
+    b.series(
+        "App connection pool",
+        "The app's SQLAlchemy pool, all workers: checked out vs idle.",
+        [(f"sum by (state) ({m.DB_POOL_CONNECTIONS}{{{INST}}})", "{{state}}")],
+        "short",
+    )
+    b.series(
+        "Exporter collectors up",
+        "1 when a collector's backend answered on the last "
+        "scrape; 0 means that part of the exporter's data is missing.",
+        [(f"{m.COLLECTOR_UP}{{{INST}}}", "{{collector}}")],
+        "short",
+        max_=1,
+    )
+    b.series(
+        "Exporter collector duration",
+        "Seconds each collector took on the last scrape.",
+        [(f"{m.COLLECTOR_DURATION}{{{INST}}}", "{{collector}}")],
+        "s",
+    )
     return b
 
 
 def performance() -> Board:
-    b = Board("tracetrack-performance", "TraceTrack / Performance",
-              "Latency, throughput, errors and cache of the app, from its /metrics.",
-              m.HTTP_REQUESTS)
+    b = Board(
+        "tracetrack-performance",
+        "TraceTrack / Performance",
+        "Latency, throughput, errors and cache of the app, from its /metrics.",
+        m.HTTP_REQUESTS,
+    )
     rt, err, hit = BY_KEY["response_time"], BY_KEY["error_rate"], BY_KEY["cache_hit_rate"]
-    b.stat("Average response time", "Mean request duration over the rate window.",
-           avg_response_time(), "s", rt)
-    b.stat("p95 response time", f"95th percentile request duration (the alert's measure); "
-           f"warning above {rt.warning:g} s, critical above {rt.critical:g} s.",
-           p95_response_time(), "s", rt)
-    b.stat("Requests per minute", "Requests of every route and status, per minute.",
-           per_minute(m.HTTP_REQUESTS), "suffix: req/min")
-    b.stat("Error rate", f"Share of responses with a 5xx status; warning above "
-           f"{err.warning:.0%}, critical above {err.critical:.0%}.", error_rate(),
-           "percentunit", err)
-    b.series("Response time", "Mean and 95th percentile request duration, with the alert "
-             "thresholds.", [(avg_response_time(), "average"), (p95_response_time(), "p95")],
-             "s", rt)
-    b.series("p95 response time by route", "95th percentile per route template.",
-             [(p95_response_time("route"), "{{route}}")], "s")
-    b.series("Requests per minute by status", "Throughput split by HTTP status code.",
-             [(per_minute(m.HTTP_REQUESTS, "status"), "{{status}}")], "suffix: req/min")
-    b.series("Error rate", "Share of 5xx responses, with the alert thresholds.",
-             [(error_rate(), "5xx ratio")], "percentunit", err)
-    b.series("Cache hit rate", f"Cache hits / lookups; warning below {hit.warning:.0%}, "
-             f"critical below {hit.critical:.0%}.", [(cache_hit_rate(), "hit rate")],
-             "percentunit", hit, max_=1)
-    b.series("Requests in progress", "Requests being handled right now, all workers.",
-             [(f"sum({m.HTTP_REQUESTS_IN_PROGRESS}{{{INST}}})", "in progress")], "short")
-    b.stat("Cache hit rate", f"Cache hits / lookups over the rate window; warning below "
-           f"{hit.warning:.0%}, critical below {hit.critical:.0%}.", cache_hit_rate(),
-           "percentunit", hit, w=12)
-    b.stat("Cache backend", "The cache backend in use: redis, or memory after a Redis failover.",
-           f"max by (backend) ({m.CACHE_BACKEND}{{{INST}}}) == 1", "short", legend="{{backend}}",
-           w=12, text_mode=cm.BigValueTextMode.NAME)
+    b.stat(
+        "Average response time",
+        "Mean request duration over the rate window.",
+        avg_response_time(),
+        "s",
+        rt,
+    )
+    b.stat(
+        "p95 response time",
+        f"95th percentile request duration (the alert's measure); "
+        f"warning above {rt.warning:g} s, critical above {rt.critical:g} s.",
+        p95_response_time(),
+        "s",
+        rt,
+    )
+    b.stat(
+        "Requests per minute",
+        "Requests of every route and status, per minute.",
+        per_minute(m.HTTP_REQUESTS),
+        "suffix: req/min",
+    )
+    b.stat(
+        "Error rate",
+        f"Share of responses with a 5xx status; warning above "
+        f"{err.warning:.0%}, critical above {err.critical:.0%}.",
+        error_rate(),
+        "percentunit",
+        err,
+    )
+    b.series(
+        "Response time",
+        "Mean and 95th percentile request duration, with the alert thresholds.",
+        [(avg_response_time(), "average"), (p95_response_time(), "p95")],
+        "s",
+        rt,
+    )
+    b.series(
+        "p95 response time by route",
+        "95th percentile per route template.",
+        [(p95_response_time("route"), "{{route}}")],
+        "s",
+    )
+    b.series(
+        "Requests per minute by status",
+        "Throughput split by HTTP status code.",
+        [(per_minute(m.HTTP_REQUESTS, "status"), "{{status}}")],
+        "suffix: req/min",
+    )
+    b.series(
+        "Error rate",
+        "Share of 5xx responses, with the alert thresholds.",
+        [(error_rate(), "5xx ratio")],
+        "percentunit",
+        err,
+    )
+    b.series(
+        "Cache hit rate",
+        f"Cache hits / lookups; warning below {hit.warning:.0%}, "
+        f"critical below {hit.critical:.0%}.",
+        [(cache_hit_rate(), "hit rate")],
+        "percentunit",
+        hit,
+        max_=1,
+    )
+    b.series(
+        "Requests in progress",
+        "Requests being handled right now, all workers.",
+        [(f"sum({m.HTTP_REQUESTS_IN_PROGRESS}{{{INST}}})", "in progress")],
+        "short",
+    )
+    b.stat(
+        "Cache hit rate",
+        f"Cache hits / lookups over the rate window; warning below "
+        f"{hit.warning:.0%}, critical below {hit.critical:.0%}.",
+        cache_hit_rate(),
+        "percentunit",
+        hit,
+        w=12,
+    )
+    b.stat(
+        "Cache backend",
+        "The cache backend in use: redis, or memory after a Redis failover.",
+        f"max by (backend) ({m.CACHE_BACKEND}{{{INST}}}) == 1",
+        "short",
+        legend="{{backend}}",
+        w=12,
+        text_mode=cm.BigValueTextMode.NAME,
+    )
     return b
 
 
 def business() -> Board:
-    b = Board("tracetrack-business", "TraceTrack / Business",
-              "Bags, users, scans and bills: the operator guide's business metrics.", "up")
+    b = Board(
+        "tracetrack-business",
+        "TraceTrack / Business",
+        "Bags, users, scans and bills: the operator guide's business metrics.",
+        "up",
+    )
     users = BY_KEY["concurrent_users"]
-    b.stat("Total bags", "Bags in the database (the exporter's HELP says whether exact or "
-           "estimated).", f"max({m.BAGS}{{{INST}}})", "short")
-    b.stat("Active users", f"Distinct users with a request in the last 5 minutes; warning "
-           f"above {users.warning:g}, critical above {users.critical:g}.",
-           f"sum({m.ACTIVE_USERS}{{{INST}}})", "short", users)
-    b.stat("Scans today", "Scans since local midnight (TRACETRACK_TIMEZONE).",
-           f"max({m.SCANS_TODAY}{{{INST}}})", "short")
-    b.stat("Bills created today", "Bills since local midnight (TRACETRACK_TIMEZONE).",
-           f"max({m.BILLS_TODAY}{{{INST}}})", "short")
-    b.series("Active users", "Distinct users with a request in the last 5 minutes, with the "
-             "concurrent-user thresholds.", [(f"sum({m.ACTIVE_USERS}{{{INST}}})", "active users")],
-             "short", users)
-    b.series("Activity per minute", "Scans, bags and bills recorded by the app, per minute.",
-             [(per_minute(m.SCANS), "scans"), (per_minute(m.BAGS_CREATED), "bags created"),
-              (per_minute(m.BILLS_CREATED), "bills created")], "short")
-    b.series("Bags", "Total bags over time.", [(f"max({m.BAGS}{{{INST}}})", "bags")], "short",
-             min_=None)
-    b.series("Registered users", "Users in the database.",
-             [(f"max({m.USERS}{{{INST}}})", "users")], "short")
+    b.stat(
+        "Total bags",
+        "Bags in the database (the exporter's HELP says whether exact or estimated).",
+        f"max({m.BAGS}{{{INST}}})",
+        "short",
+    )
+    b.stat(
+        "Active users",
+        f"Distinct users with a request in the last 5 minutes; warning "
+        f"above {users.warning:g}, critical above {users.critical:g}.",
+        f"sum({m.ACTIVE_USERS}{{{INST}}})",
+        "short",
+        users,
+    )
+    b.stat(
+        "Scans today",
+        "Scans since local midnight (TRACETRACK_TIMEZONE).",
+        f"max({m.SCANS_TODAY}{{{INST}}})",
+        "short",
+    )
+    b.stat(
+        "Bills created today",
+        "Bills since local midnight (TRACETRACK_TIMEZONE).",
+        f"max({m.BILLS_TODAY}{{{INST}}})",
+        "short",
+    )
+    b.series(
+        "Active users",
+        "Distinct users with a request in the last 5 minutes, with the concurrent-user thresholds.",
+        [(f"sum({m.ACTIVE_USERS}{{{INST}}})", "active users")],
+        "short",
+        users,
+    )
+    b.series(
+        "Activity per minute",
+        "Scans, bags and bills recorded by the app, per minute.",
+        [
+            (per_minute(m.SCANS), "scans"),
+            (per_minute(m.BAGS_CREATED), "bags created"),
+            (per_minute(m.BILLS_CREATED), "bills created"),
+        ],
+        "short",
+    )
+    b.series(
+        "Bags", "Total bags over time.", [(f"max({m.BAGS}{{{INST}}})", "bags")], "short", min_=None
+    )
+    b.series(
+        "Registered users",
+        "Users in the database.",
+        [(f"max({m.USERS}{{{INST}}})", "users")],
+        "short",
+    )
     return b
 
 
@@ -310,57 +548,124 @@ def severity_cells() -> list[dm.DynamicConfigValue]:
     """A table column of severities, each cell coloured as SEVERITY_COLOURS says."""
     return [
         dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
-        dm.DynamicConfigValue(id_val="mappings", value=[{
-            "type": "value",
-            "options": {s: {"color": c, "index": i, "text": s}
-                        for i, (s, c) in enumerate(SEVERITY_COLOURS.items())}}]),
+        dm.DynamicConfigValue(
+            id_val="mappings",
+            value=[
+                {
+                    "type": "value",
+                    "options": {
+                        s: {"color": c, "index": i, "text": s}
+                        for i, (s, c) in enumerate(SEVERITY_COLOURS.items())
+                    },
+                }
+            ],
+        ),
     ]
 
 
 def alerts() -> Board:
-    b = Board("tracetrack-alerts", "TraceTrack / Alerts",
-              "Alerts firing in Prometheus and the notifications the alert bridge sent.", "up")
+    b = Board(
+        "tracetrack-alerts",
+        "TraceTrack / Alerts",
+        "Alerts firing in Prometheus and the notifications the alert bridge sent.",
+        "up",
+    )
     for sev in ("critical", "warning", "info"):
-        b.stat(f"Firing {sev}", f"Alerts of severity {sev} firing now, the Watchdog heartbeat "
-               f"excepted ({sev} colour when any).",
-               firing(sev), "short", colour=SEVERITY_COLOURS[sev], w=8, h=4)
-    active = (table.Panel().title("Active alerts")
-              .description("Every alert firing in Prometheus now, coloured by severity. The "
-                           "Watchdog (info) always fires: it is the alerting pipeline's "
-                           "heartbeat. Silences and routing live in Alertmanager.")
-              .datasource(PROMETHEUS).unit("short").no_value("No active alerts")
-              .with_target(query('ALERTS{alertstate="firing"}', instant=True, table_format=True))
-              .with_transformation(dm.DataTransformerConfig(id_val="organize", options={
-                  "excludeByName": {"Time": True, "Value": True, "__name__": True,
-                                    "alertstate": True},
-                  "indexByName": {"severity": 0, "alertname": 1, "instance": 2, "job": 3}}))
-              .override_by_name("severity", severity_cells()))
+        b.stat(
+            f"Firing {sev}",
+            f"Alerts of severity {sev} firing now, the Watchdog heartbeat "
+            f"excepted ({sev} colour when any).",
+            firing(sev),
+            "short",
+            colour=SEVERITY_COLOURS[sev],
+            w=8,
+            h=4,
+        )
+    active = (
+        table.Panel()
+        .title("Active alerts")
+        .description(
+            "Every alert firing in Prometheus now, coloured by severity. The "
+            "Watchdog (info) always fires: it is the alerting pipeline's "
+            "heartbeat. Silences and routing live in Alertmanager."
+        )
+        .datasource(PROMETHEUS)
+        .unit("short")
+        .no_value("No active alerts")
+        .with_target(query('ALERTS{alertstate="firing"}', instant=True, table_format=True))
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {
+                        "Time": True,
+                        "Value": True,
+                        "__name__": True,
+                        "alertstate": True,
+                    },
+                    "indexByName": {"severity": 0, "alertname": 1, "instance": 2, "job": 3},
+                },
+            )
+        )
+        .override_by_name("severity", severity_cells())
+    )
     b.add(active, w=24, h=8)
-    recent = (table.Panel().title("Recent notifications")
-              .description("Notifications the alert bridge handled over the dashboard's time "
-                           "range, by channel, severity and outcome (sent, logged, retry, "
-                           "failed, duplicate).")
-              .datasource(PROMETHEUS).unit("short").no_value("No notifications in this range")
-              .with_target(query(
-                  f"sum by (channel, severity, outcome) "
-                  f"(increase({m.NOTIFICATIONS}{{{INST}}}[$__range])) > 0",
-                  instant=True, table_format=True))
-              .with_transformation(dm.DataTransformerConfig(id_val="organize", options={
-                  "excludeByName": {"Time": True},
-                  "renameByName": {"Value": "notifications"}}))
-              .override_by_name("severity", severity_cells()))
+    recent = (
+        table.Panel()
+        .title("Recent notifications")
+        .description(
+            "Notifications the alert bridge handled over the dashboard's time "
+            "range, by channel, severity and outcome (sent, logged, retry, "
+            "failed, duplicate)."
+        )
+        .datasource(PROMETHEUS)
+        .unit("short")
+        .no_value("No notifications in this range")
+        .with_target(
+            query(
+                f"sum by (channel, severity, outcome) "
+                f"(increase({m.NOTIFICATIONS}{{{INST}}}[$__range])) > 0",
+                instant=True,
+                table_format=True,
+            )
+        )
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True},
+                    "renameByName": {"Value": "notifications"},
+                },
+            )
+        )
+        .override_by_name("severity", severity_cells())
+    )
     b.add(recent, w=12, h=8)
-    b.series("Notifications per minute", "Deliveries by channel and outcome, per minute.",
-             [(per_minute(m.NOTIFICATIONS, "channel, outcome"), "{{channel}} {{outcome}}")],
-             "short")
-    b.series("Notification queue depth", "Deliveries pending or in flight in the bridge's "
-             "outbox; a growing queue means a channel is failing.",
-             [(f"sum({m.NOTIFICATION_QUEUE_DEPTH}{{{INST}}})", "queued")], "short")
-    b.series("Notification delivery p95", "95th percentile from acceptance to delivery, "
-             "per channel, retries included.",
-             [(f"histogram_quantile(0.95, sum by (le, channel) "
-               f"(rate({m.NOTIFICATION_DELIVERY}_bucket{{{INST}}}[{RATE}])))", "{{channel}}")],
-             "s")
+    b.series(
+        "Notifications per minute",
+        "Deliveries by channel and outcome, per minute.",
+        [(per_minute(m.NOTIFICATIONS, "channel, outcome"), "{{channel}} {{outcome}}")],
+        "short",
+    )
+    b.series(
+        "Notification queue depth",
+        "Deliveries pending or in flight in the bridge's "
+        "outbox; a growing queue means a channel is failing.",
+        [(f"sum({m.NOTIFICATION_QUEUE_DEPTH}{{{INST}}})", "queued")],
+        "short",
+    )
+    b.series(
+        "Notification delivery p95",
+        "95th percentile from acceptance to delivery, per channel, retries included.",
+        [
+            (
+                f"histogram_quantile(0.95, sum by (le, channel) "
+                f"(rate({m.NOTIFICATION_DELIVERY}_bucket{{{INST}}}[{RATE}])))",
+                "{{channel}}",
+            )
+        ],
+        "s",
+    )
     return b
 
 
@@ -373,18 +678,26 @@ def render() -> dict[str, str]:
     for make in BOARDS:
         data = make().build()
         out[f"{data['uid'].removeprefix('tracetrack-')}.json"] = (
-            json.dumps(data, indent=2, sort_keys=True) + "\n")
+            json.dumps(data, indent=2, sort_keys=True) + "\n"
+        )
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the committed JSON instead of writing it")
+    parser = argparse.ArgumentParser(
+        prog="python -m grafana.build",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed JSON instead of writing it"
+    )
     args = parser.parse_args(argv)
-    return write_or_check({DASHBOARD_DIR / name: text for name, text in render().items()},
-                          args.check, "python -m grafana.build")
+    return write_or_check(
+        {DASHBOARD_DIR / name: text for name, text in render().items()},
+        args.check,
+        "python -m grafana.build",
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ class _LoggedIn(HttpUser):
 
     def on_start(self) -> None:
         username = self.usernames[next(_counter) % len(self.usernames)]
-        r = self.client.post("/api/auth/login", json={"username": username, "password": PASSWORD},
-                             name="/api/auth/login")
+        r = self.client.post(
+            "/api/auth/login",
+            json={"username": username, "password": PASSWORD},
+            name="/api/auth/login",
+        )
         r.raise_for_status()
         self.client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
 
@@ -62,8 +65,9 @@ class _LoggedIn(HttpUser):
 
     @task(5)
     def history(self) -> None:
-        self.client.get(f"/api/bags/{random_qr()}/scans", params={"limit": 10},
-                        name="/api/bags/{qr_id}/scans")
+        self.client.get(
+            f"/api/bags/{random_qr()}/scans", params={"limit": 10}, name="/api/bags/{qr_id}/scans"
+        )
 
 
 class Dispatcher(_LoggedIn):
@@ -74,8 +78,11 @@ class Dispatcher(_LoggedIn):
 
     @task(25)
     def scan(self) -> None:
-        self.client.post("/api/scans", json={"qr_id": random_qr(), "location": random.choice(LOCATIONS)},
-                         name="/api/scans")
+        self.client.post(
+            "/api/scans",
+            json={"qr_id": random_qr(), "location": random.choice(LOCATIONS)},
+            name="/api/scans",
+        )
 
 
 class Biller(_LoggedIn):
@@ -87,5 +94,8 @@ class Biller(_LoggedIn):
     @task(25)
     def bill(self) -> None:
         parents = [f"P{random.randint(0, SEEDED_BAGS // 10 - 1) * 10 + 1:010d}" for _ in range(3)]
-        self.client.post("/api/bills", json={"bill_number": f"LT-{uuid.uuid4().hex[:16]}",
-                                             "bag_qr_ids": parents}, name="/api/bills")
+        self.client.post(
+            "/api/bills",
+            json={"bill_number": f"LT-{uuid.uuid4().hex[:16]}", "bag_qr_ids": parents},
+            name="/api/bills",
+        )

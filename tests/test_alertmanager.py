@@ -14,16 +14,20 @@ import yaml
 from common import stackconfig
 from common.procs import require_binary, wait_until
 from tests.support.sinks import WebhookSink
-from tests.support.stack import AlertmanagerHandle, alertmanager_factory  # noqa: F401
+from tests.support.stack import AlertmanagerHandle
 
-pytest_plugins = ["tests.support.sinks"]  # webhook_sink
+pytest_plugins = [
+    "tests.support.sinks",
+    "tests.support.stack",
+]  # webhook_sink, alertmanager_factory
 
 SHIPPED = stackconfig.ALERTMANAGER_CONFIG
 
 
 def amtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_binary("amtool"), *map(str, args)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [require_binary("amtool"), *map(str, args)], capture_output=True, text=True, timeout=60
+    )
 
 
 def routes_to(config: Path, *labels: str) -> str:
@@ -38,49 +42,86 @@ def shipped() -> dict[str, Any]:
 
 # --- amtool ----------------------------------------------------------------------------
 
+
 def test_amtool_check_config_of_the_shipped_file() -> None:
     result = amtool("check-config", SHIPPED)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout and "4 receivers" in result.stdout
 
 
-@pytest.mark.parametrize(("labels", "receiver"), [
-    (["alertname=TraceTrackCPUUsageHigh", "severity=critical", "instance=h:9817"], "bridge-critical"),
-    (["alertname=TraceTrackCPUUsageHigh", "severity=warning", "instance=h:9817"], "bridge-warning"),
-    (["alertname=SomethingToNote", "severity=info"], "bridge-info"),
-    (["alertname=Watchdog", "severity=info"], "bridge-watchdog"),
-    # An alert someone adds without a severity still reaches people.
-    (["alertname=Unlabelled"], "bridge-warning"),
-    (["alertname=Odd", "severity=page"], "bridge-warning"),
-])
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (
+            ["alertname=TraceTrackCPUUsageHigh", "severity=critical", "instance=h:9817"],
+            "bridge-critical",
+        ),
+        (
+            ["alertname=TraceTrackCPUUsageHigh", "severity=warning", "instance=h:9817"],
+            "bridge-warning",
+        ),
+        (["alertname=SomethingToNote", "severity=info"], "bridge-info"),
+        (["alertname=Watchdog", "severity=info"], "bridge-watchdog"),
+        # An alert someone adds without a severity still reaches people.
+        (["alertname=Unlabelled"], "bridge-warning"),
+        (["alertname=Odd", "severity=page"], "bridge-warning"),
+    ],
+)
 def test_each_severity_lands_on_its_receiver(labels: list[str], receiver: str) -> None:
     assert routes_to(SHIPPED, *labels) == receiver
-    verify = amtool("config", "routes", "test", f"--config.file={SHIPPED}",
-                    f"--verify.receivers={receiver}", *labels)
+    verify = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={SHIPPED}",
+        f"--verify.receivers={receiver}",
+        *labels,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def shipped_alerts() -> list[tuple[str, str]]:
     rules = yaml.safe_load(stackconfig.RULES_FILE.read_text())
-    return sorted({(r["alert"], r["labels"]["severity"])
-                   for g in rules["groups"] for r in g["rules"] if "alert" in r})
+    return sorted(
+        {
+            (r["alert"], r["labels"]["severity"])
+            for g in rules["groups"]
+            for r in g["rules"]
+            if "alert" in r
+        }
+    )
 
 
-@pytest.mark.parametrize(("alertname", "severity"), shipped_alerts(),
-                         ids=[f"{a}-{s}" for a, s in shipped_alerts()])
+@pytest.mark.parametrize(
+    ("alertname", "severity"), shipped_alerts(), ids=[f"{a}-{s}" for a, s in shipped_alerts()]
+)
 def test_every_shipped_alert_lands_on_its_severitys_receiver(alertname: str, severity: str) -> None:
     """By name, as Prometheus sends them: e.g. the table-maintenance info alerts reach
     /alertmanager/info (email only), not a pager."""
     receiver = "bridge-watchdog" if alertname == "Watchdog" else f"bridge-{severity}"
-    labels = [f"alertname={alertname}", f"severity={severity}", "instance=127.0.0.1:9817",
-              "job=tracetrack-exporter", "table=bags"]
+    labels = [
+        f"alertname={alertname}",
+        f"severity={severity}",
+        "instance=127.0.0.1:9817",
+        "job=tracetrack-exporter",
+        "table=bags",
+    ]
     assert routes_to(SHIPPED, *labels) == receiver
-    assert stackconfig.webhook_paths()[receiver] == f"/alertmanager/{receiver.removeprefix('bridge-')}"
+    assert (
+        stackconfig.webhook_paths()[receiver] == f"/alertmanager/{receiver.removeprefix('bridge-')}"
+    )
 
 
 def test_amtool_route_verification_can_fail() -> None:
-    result = amtool("config", "routes", "test", f"--config.file={SHIPPED}",
-                    "--verify.receivers=bridge-info", "alertname=X", "severity=critical")
+    result = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={SHIPPED}",
+        "--verify.receivers=bridge-info",
+        "alertname=X",
+        "severity=critical",
+    )
     assert result.returncode != 0
 
 
@@ -97,8 +138,9 @@ def test_receivers_post_to_the_bridge_paths_with_a_bearer_token_file() -> None:
         auth = hook["http_config"]["authorization"]
         assert auth["type"] == "Bearer" and "credentials" not in auth
         # Relative to alertmanager/: the bridge's default token file var/bridge_auth_token.
-        assert (SHIPPED.parent / auth["credentials_file"]).resolve() == \
-            stackconfig.REPO / "var" / "bridge_auth_token"
+        assert (
+            SHIPPED.parent / auth["credentials_file"]
+        ).resolve() == stackconfig.REPO / "var" / "bridge_auth_token"
         assert hook["send_resolved"] is (receiver["name"] != "bridge-watchdog")
 
 
@@ -106,10 +148,13 @@ def test_grouping_inhibition_and_timings() -> None:
     doc = shipped()
     route = doc["route"]
     assert route["group_by"] == ["alertname", "instance"]
-    assert doc["inhibit_rules"] == [{
-        "source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
-        "equal": ["alertname", "job", "instance"],
-    }]
+    assert doc["inhibit_rules"] == [
+        {
+            "source_matchers": ['severity="critical"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": ["alertname", "job", "instance"],
+        }
+    ]
     by_receiver = {r["receiver"]: r for r in route["routes"]}
     watchdog = by_receiver["bridge-watchdog"]
     # The bridge's dead man's switch needs regular heartbeats.
@@ -124,8 +169,11 @@ def test_rendered_config_changes_address_token_and_timings_only(tmp_path: Path) 
     token = tmp_path / "token"
     token.write_text("x" * 32)
     config = stackconfig.write_alertmanager_config(
-        tmp_path / "am.yml", bridge_url="http://127.0.0.1:4567", credentials_file=token,
-        route_timings=stackconfig.FAST_ROUTE_TIMINGS)
+        tmp_path / "am.yml",
+        bridge_url="http://127.0.0.1:4567",
+        credentials_file=token,
+        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+    )
     result = amtool("check-config", config)
     assert result.returncode == 0, result.stdout + result.stderr
     doc = yaml.safe_load(config.read_text())
@@ -149,27 +197,47 @@ def test_rendering_rejects_a_bad_bridge_url_or_timing_key() -> None:
 
 # --- a real Alertmanager --------------------------------------------------------------------
 
+
 def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
-    return {"labels": {"alertname": name, "severity": severity, **labels},
-            "annotations": {"summary": f"{name} {severity}"}}
+    return {
+        "labels": {"alertname": name, "severity": severity, **labels},
+        "annotations": {"summary": f"{name} {severity}"},
+    }
 
 
 def test_real_alertmanager_routes_each_severity_to_its_bridge_path_and_inhibits_warnings(
-        alertmanager_factory, webhook_sink: WebhookSink, tmp_path: Path) -> None:  # noqa: F811
+    alertmanager_factory,
+    webhook_sink: WebhookSink,
+    tmp_path: Path,
+) -> None:
     token = tmp_path / "bridge_token"
     token.write_text("s3cret-token-for-the-bridge\n")
-    am: AlertmanagerHandle = alertmanager_factory(bridge_url=webhook_sink.url, credentials_file=token)
+    am: AlertmanagerHandle = alertmanager_factory(
+        bridge_url=webhook_sink.url, credentials_file=token
+    )
     target = {"job": "tracetrack-app", "instance": "127.0.0.1:8000"}
-    am.post_alerts([
-        alert("TraceTrackErrorRateHigh", "critical", **target),
-        alert("TraceTrackErrorRateHigh", "warning", **target),
-        alert("TraceTrackConcurrentUsersHigh", "warning", **target),
-        alert("SomethingToNote", "info", **target),
-        alert("Watchdog", "info"),
-    ])
-    wait_until(lambda: {r.path for r in list(webhook_sink.received)} >= {
-        "/alertmanager/critical", "/alertmanager/warning", "/alertmanager/info", "/alertmanager/watchdog",
-    }, 20, "a delivery on every bridge path")
+    am.post_alerts(
+        [
+            alert("TraceTrackErrorRateHigh", "critical", **target),
+            alert("TraceTrackErrorRateHigh", "warning", **target),
+            alert("TraceTrackConcurrentUsersHigh", "warning", **target),
+            alert("SomethingToNote", "info", **target),
+            alert("Watchdog", "info"),
+        ]
+    )
+    wait_until(
+        lambda: (
+            {r.path for r in list(webhook_sink.received)}
+            >= {
+                "/alertmanager/critical",
+                "/alertmanager/warning",
+                "/alertmanager/info",
+                "/alertmanager/watchdog",
+            }
+        ),
+        20,
+        "a delivery on every bridge path",
+    )
     time.sleep(3)  # three group_intervals: time for a wrongly routed or uninhibited post
 
     for request in list(webhook_sink.received):
@@ -177,29 +245,46 @@ def test_real_alertmanager_routes_each_severity_to_its_bridge_path_and_inhibits_
 
     (critical, *_) = webhook_sink.bodies("alertmanager/critical")
     assert critical["receiver"] == "bridge-critical" and critical["status"] == "firing"
-    assert critical["groupLabels"] == {"alertname": "TraceTrackErrorRateHigh", "instance": "127.0.0.1:8000"}
+    assert critical["groupLabels"] == {
+        "alertname": "TraceTrackErrorRateHigh",
+        "instance": "127.0.0.1:8000",
+    }
     assert [a["labels"]["severity"] for a in critical["alerts"]] == ["critical"]
 
     # The warning twin of the critical is inhibited; a different warning is not.
-    warned = {a["labels"]["alertname"] for p in webhook_sink.bodies("alertmanager/warning") for a in p["alerts"]}
+    warned = {
+        a["labels"]["alertname"]
+        for p in webhook_sink.bodies("alertmanager/warning")
+        for a in p["alerts"]
+    }
     assert warned == {"TraceTrackConcurrentUsersHigh"}
     (twin,) = am.alerts(alertname="TraceTrackErrorRateHigh", severity="warning")
     assert twin["status"]["state"] == "suppressed" and twin["status"]["inhibitedBy"]
 
-    infos = {a["labels"]["alertname"] for p in webhook_sink.bodies("alertmanager/info") for a in p["alerts"]}
+    infos = {
+        a["labels"]["alertname"]
+        for p in webhook_sink.bodies("alertmanager/info")
+        for a in p["alerts"]
+    }
     assert infos == {"SomethingToNote"}
     watchdog = webhook_sink.bodies("alertmanager/watchdog")
     assert {a["labels"]["alertname"] for p in watchdog for a in p["alerts"]} == {"Watchdog"}
 
 
-def test_real_alertmanager_repeats_the_watchdog_heartbeat(alertmanager_factory, webhook_sink: WebhookSink) -> None:  # noqa: F811
+def test_real_alertmanager_repeats_the_watchdog_heartbeat(
+    alertmanager_factory,
+    webhook_sink: WebhookSink,
+) -> None:
     am: AlertmanagerHandle = alertmanager_factory(
         bridge_url=webhook_sink.url,
-        route_timings={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "2s"})
+        route_timings={"group_wait": "0s", "group_interval": "1s", "repeat_interval": "2s"},
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(webhook_sink.bodies("alertmanager/watchdog")) < 3:
         am.post_alerts([alert("Watchdog", "info")])  # Prometheus re-sends firing alerts too
         time.sleep(0.5)
     beats = [r.at for r in list(webhook_sink.received) if r.path == "/alertmanager/watchdog"]
     assert len(beats) >= 3, "the Watchdog was not repeated"
-    assert all(b - a >= 1.5 for a, b in zip(beats, beats[1:], strict=False))  # repeat_interval, not every post
+    assert all(
+        b - a >= 1.5 for a, b in zip(beats, beats[1:], strict=False)
+    )  # repeat_interval, not every post

@@ -27,17 +27,26 @@ from tests.support.appkit import add_user, app_settings, auth, token
 from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
 from tests.support.stack import start_prometheus
 
-ENDPOINTS = ["/analytics/api/metrics/realtime", "/analytics/api/metrics/performance",
-             "/analytics/api/metrics/bags", "/analytics/api/metrics/users",
-             "/analytics/api/alerts"]
+ENDPOINTS = [
+    "/analytics/api/metrics/realtime",
+    "/analytics/api/metrics/performance",
+    "/analytics/api/metrics/bags",
+    "/analytics/api/metrics/users",
+    "/analytics/api/alerts",
+]
 CACHE_TTL = 3.0
 
 
 @pytest.fixture(scope="module")
-def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def stack(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
     database_url = postgres.create_database("analytics_live")
-    s = start_live_stack(tmp_path_factory.mktemp("analytics"), database_url,
-                         app_env={"ANALYTICS_CACHE_TTL_SECONDS": str(CACHE_TTL)})
+    s = start_live_stack(
+        tmp_path_factory.mktemp("analytics"),
+        database_url,
+        app_env={"ANALYTICS_CACHE_TTL_SECONDS": str(CACHE_TTL)},
+    )
     try:
         drive_traffic(s)
         yield s
@@ -56,8 +65,9 @@ def admin(stack: LiveStack) -> dict[str, str]:
     return auth(stack.admin_token)
 
 
-def fresh(client: httpx.Client, admin: dict[str, str], path: str, ready: Any,
-          timeout: float = 30) -> dict[str, Any]:
+def fresh(
+    client: httpx.Client, admin: dict[str, str], path: str, ready: Any, timeout: float = 30
+) -> dict[str, Any]:
     """Poll until `ready(body)`: Prometheus needs a few scrapes to see the traffic."""
     found: dict[str, Any] = {}
 
@@ -66,6 +76,7 @@ def fresh(client: httpx.Client, admin: dict[str, str], path: str, ready: Any,
         assert r.status_code == 200, r.text
         found["body"] = r.json()
         return bool(ready(found["body"]))
+
     try:
         wait_until(check, timeout, f"{path} to show live values", interval=0.5)
     except TimeoutError:
@@ -78,6 +89,7 @@ def value(body: dict[str, Any], section: str, name: str) -> Any:
 
 
 # --- auth -------------------------------------------------------------------------------
+
 
 def test_every_endpoint_needs_an_admin(stack: LiveStack, client: httpx.Client) -> None:
     dispatcher = token(client, "dispatcher")
@@ -97,32 +109,47 @@ def test_every_endpoint_needs_an_admin(stack: LiveStack, client: httpx.Client) -
 
 
 def test_the_login_form_sets_a_cookie_only_for_admins(client: httpx.Client) -> None:
-    r = client.post("/analytics/login", data={"username": "dispatcher",
-                                               "password": "correct-horse-battery"})
+    r = client.post(
+        "/analytics/login", data={"username": "dispatcher", "password": "correct-horse-battery"}
+    )
     assert r.status_code == 401 and "admins only" in r.text and "set-cookie" not in r.headers
     r = client.post("/analytics/login", data={"username": "admin", "password": "wrong"})
     assert r.status_code == 401 and "wrong username or password" in r.text
-    r = client.post("/analytics/login", data={"username": "admin",
-                                               "password": "correct-horse-battery"})
+    r = client.post(
+        "/analytics/login", data={"username": "admin", "password": "correct-horse-battery"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/analytics/dashboard"
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/analytics" in cookie
-    page = client.get("/analytics/dashboard", cookies={
-        "tracetrack_analytics": r.cookies["tracetrack_analytics"]})
+    page = client.get(
+        "/analytics/dashboard", cookies={"tracetrack_analytics": r.cookies["tracetrack_analytics"]}
+    )
     assert page.status_code == 200 and 'id="system"' in page.text
     # The cookie is not a way into the JSON API, which takes the bearer header only.
-    assert client.get(ENDPOINTS[0], cookies={
-        "tracetrack_analytics": r.cookies["tracetrack_analytics"]}).status_code == 401
+    assert (
+        client.get(
+            ENDPOINTS[0], cookies={"tracetrack_analytics": r.cookies["tracetrack_analytics"]}
+        ).status_code
+        == 401
+    )
 
 
 # --- live values --------------------------------------------------------------------------
 
+
 def test_realtime_reports_system_performance_and_business_with_threshold_status(
-        client: httpx.Client, admin: dict[str, str]) -> None:
-    body = fresh(client, admin, ENDPOINTS[0], lambda b: (
-        value(b, "performance", "requests_per_minute") or 0) > 0
-        and (value(b, "business", "total_bags") or 0) >= 20
-        and value(b, "performance", "cache_hit_rate") is not None)
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    body = fresh(
+        client,
+        admin,
+        ENDPOINTS[0],
+        lambda b: (
+            (value(b, "performance", "requests_per_minute") or 0) > 0
+            and (value(b, "business", "total_bags") or 0) >= 20
+            and value(b, "performance", "cache_hit_rate") is not None
+        ),
+    )
     assert set(body) >= {"generated_at", "cached", "system", "performance", "business"}
     for section, names in REALTIME.items():
         assert list(body[section]) == list(names)
@@ -146,12 +173,22 @@ def test_realtime_reports_system_performance_and_business_with_threshold_status(
 
 
 def test_performance_breaks_down_by_route_template_and_status(
-        client: httpx.Client, admin: dict[str, str]) -> None:
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
     # Ready once the route's p95 is a number: a route whose buckets Prometheus has seen
     # in only one scrape has no rate yet, so histogram_quantile gives NaN (null) for it.
-    body = fresh(client, admin, ENDPOINTS[1], lambda b: "404" in b["by_status"][
-        "requests_per_minute_by_status"]["values"]
-        and (b["by_route"]["p95_response_time_by_route"]["values"].get("/api/bags/{qr_id}") or 0) > 0)
+    body = fresh(
+        client,
+        admin,
+        ENDPOINTS[1],
+        lambda b: (
+            "404" in b["by_status"]["requests_per_minute_by_status"]["values"]
+            and (
+                b["by_route"]["p95_response_time_by_route"]["values"].get("/api/bags/{qr_id}") or 0
+            )
+            > 0
+        ),
+    )
     routes = body["by_route"]["p95_response_time_by_route"]["values"]
     assert "/api/bags/{qr_id}" in routes and routes["/api/bags/{qr_id}"] > 0
     assert not any("LIVE" in r for r in routes), "raw paths leaked into route labels"
@@ -165,9 +202,17 @@ def test_performance_breaks_down_by_route_template_and_status(
 
 
 def test_bags_counts_what_was_created_scanned_and_billed(
-        client: httpx.Client, admin: dict[str, str]) -> None:
-    body = fresh(client, admin, ENDPOINTS[2], lambda b: (value(b, "bags", "total_bags") or 0) >= 20
-                 and (value(b, "scans", "scans_today") or 0) >= 10)
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    body = fresh(
+        client,
+        admin,
+        ENDPOINTS[2],
+        lambda b: (
+            (value(b, "bags", "total_bags") or 0) >= 20
+            and (value(b, "scans", "scans_today") or 0) >= 10
+        ),
+    )
     assert value(body, "bags", "total_bags") == 20
     assert value(body, "scans", "scans_today") == 10
     assert value(body, "bills", "bills_today") == 2
@@ -176,16 +221,25 @@ def test_bags_counts_what_was_created_scanned_and_billed(
 
 
 def test_users_reports_active_and_registered_users(
-        client: httpx.Client, admin: dict[str, str]) -> None:
-    body = fresh(client, admin, ENDPOINTS[3], lambda b: (value(b, "users", "active_users") or 0) >= 1
-                 and value(b, "users", "registered_users") is not None)
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    body = fresh(
+        client,
+        admin,
+        ENDPOINTS[3],
+        lambda b: (
+            (value(b, "users", "active_users") or 0) >= 1
+            and value(b, "users", "registered_users") is not None
+        ),
+    )
     assert value(body, "users", "registered_users") == 2
     assert body["users"]["active_users"]["warning"] == 1500
     assert value(body, "security", "login_failures_last_hour") is not None
 
 
 def test_alerts_lists_alertmanagers_active_alerts_newest_first(
-        stack: LiveStack, client: httpx.Client, admin: dict[str, str]) -> None:
+    stack: LiveStack, client: httpx.Client, admin: dict[str, str]
+) -> None:
     stack.post_alert("Watchdog", "info", "Alerting pipeline heartbeat (always firing)")
     stack.post_alert("HighCPUUsage", "warning", "CPU above 75 %", instance="host-1")
     time.sleep(1.1)  # distinct startsAt seconds
@@ -201,23 +255,28 @@ def test_alerts_lists_alertmanagers_active_alerts_newest_first(
 
 # --- the cache -----------------------------------------------------------------------------
 
+
 def prometheus_queries_served(stack: LiveStack) -> float:
     text = httpx.get(f"{stack.prometheus_url}/metrics", timeout=10).text
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if (s.name == "prometheus_http_requests_total"
-                    and s.labels.get("handler") == "/api/v1/query"):
+            if (
+                s.name == "prometheus_http_requests_total"
+                and s.labels.get("handler") == "/api/v1/query"
+            ):
                 return s.value
     return 0.0
 
 
 def test_admins_share_one_cached_answer_per_ttl(
-        stack: LiveStack, client: httpx.Client, admin: dict[str, str]) -> None:
+    stack: LiveStack, client: httpx.Client, admin: dict[str, str]
+) -> None:
     time.sleep(CACHE_TTL + 0.2)  # whatever an earlier test left cached has expired
     before = prometheus_queries_served(stack)
     with ThreadPoolExecutor(8) as pool:
-        bodies = [r.json() for r in pool.map(
-            lambda _: client.get(ENDPOINTS[0], headers=admin), range(8))]
+        bodies = [
+            r.json() for r in pool.map(lambda _: client.get(ENDPOINTS[0], headers=admin), range(8))
+        ]
     after_burst = prometheus_queries_served(stack)
     named = sum(len(v) for v in REALTIME.values())
     # Eight concurrent admins, one round of named queries.
@@ -234,12 +293,14 @@ def test_admins_share_one_cached_answer_per_ttl(
 
 # --- backends down ------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def inprocess(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     add_user(database_url, "admin", "admin")
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    settings = app_settings(database_url, tmp_path, prometheus_url=dead, alertmanager_url=dead,
-                            metrics_enabled=False)
+    settings = app_settings(
+        database_url, tmp_path, prometheus_url=dead, alertmanager_url=dead, metrics_enabled=False
+    )
     app = create_app(settings)
     with TestClient(app) as c:
         yield c, auth(token(c, "admin"))
@@ -277,6 +338,7 @@ def silent_server() -> Iterator[str]:
                 accepted.append(sock.accept()[0])
             except OSError:
                 pass
+
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     try:
@@ -292,8 +354,10 @@ def silent_server() -> Iterator[str]:
 def test_a_hung_prometheus_costs_one_query_timeout_not_more(inprocess, silent_server) -> None:
     c, admin = inprocess
     settings = c.app.state.settings.model_copy(update={"prometheus_url": silent_server})
-    c.app.state.analytics = Analytics(settings, AnalyticsSettings(
-        analytics_query_timeout_seconds=0.5, analytics_cache_ttl_seconds=0))
+    c.app.state.analytics = Analytics(
+        settings,
+        AnalyticsSettings(analytics_query_timeout_seconds=0.5, analytics_cache_ttl_seconds=0),
+    )
     started = time.monotonic()
     r = c.get(ENDPOINTS[0], headers=admin)
     elapsed = time.monotonic() - started
@@ -312,6 +376,7 @@ def test_prometheus_going_down_and_coming_back(inprocess, tmp_path: Path) -> Non
     def start() -> Any:
         # Same port and data directory: the same Prometheus, restarted.
         return start_prometheus(tmp_path / "prometheus", targets={}, port=port).proc
+
     prom = start()
     try:
         r = c.get(ENDPOINTS[2], headers=admin)
@@ -328,6 +393,7 @@ def test_prometheus_going_down_and_coming_back(inprocess, tmp_path: Path) -> Non
 
 # --- named queries only (transport-level double, DESIGN §10) ---------------------------------
 
+
 def test_only_named_queries_reach_prometheus_whatever_the_request_says(inprocess) -> None:
     c, admin = inprocess
     sent: list[str] = []
@@ -335,10 +401,19 @@ def test_only_named_queries_reach_prometheus_whatever_the_request_says(inprocess
     def prometheus(request: httpx.Request) -> httpx.Response:
         form = dict(x.split("=", 1) for x in request.content.decode().split("&"))
         sent.append(httpx.QueryParams(f"query={form['query']}")["query"])
-        return httpx.Response(200, json={"status": "success", "data": {
-            "resultType": "vector", "result": [{"metric": {}, "value": [0, "0.5"]}]}})
-    c.app.state.analytics = Analytics(c.app.state.settings, AnalyticsSettings(
-        analytics_cache_ttl_seconds=0), transport=httpx.MockTransport(prometheus))
+        return httpx.Response(
+            200,
+            json={
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "0.5"]}]},
+            },
+        )
+
+    c.app.state.analytics = Analytics(
+        c.app.state.settings,
+        AnalyticsSettings(analytics_cache_ttl_seconds=0),
+        transport=httpx.MockTransport(prometheus),
+    )
     r = c.get(ENDPOINTS[0] + "?query=up&instance=evil%22%7D", headers=admin)
     assert r.status_code == 200
     assert sorted(sent) == sorted(QUERIES[n].promql for v in REALTIME.values() for n in v)
@@ -348,9 +423,14 @@ def test_a_query_prometheus_rejects_is_a_502_naming_it(inprocess) -> None:
     c, admin = inprocess
 
     def prometheus(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"status": "error", "errorType": "bad_data",
-                                         "error": "parse error"})
-    c.app.state.analytics = Analytics(c.app.state.settings, AnalyticsSettings(
-        analytics_cache_ttl_seconds=0), transport=httpx.MockTransport(prometheus))
+        return httpx.Response(
+            400, json={"status": "error", "errorType": "bad_data", "error": "parse error"}
+        )
+
+    c.app.state.analytics = Analytics(
+        c.app.state.settings,
+        AnalyticsSettings(analytics_cache_ttl_seconds=0),
+        transport=httpx.MockTransport(prometheus),
+    )
     r = c.get(ENDPOINTS[3], headers=admin)
     assert r.status_code == 502 and "parse error" in r.json()["detail"]

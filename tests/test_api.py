@@ -38,14 +38,19 @@ def biller(client: TestClient) -> dict[str, str]:
     return auth(token(client, "bill"))
 
 
-def make_bags(client: TestClient, headers: dict[str, str], n_parents: int, children: int) -> list[str]:
+def make_bags(
+    client: TestClient, headers: dict[str, str], n_parents: int, children: int
+) -> list[str]:
     bags = []
     for p in range(n_parents):
         bags.append({"qr_id": f"PAR{p:04d}", "bag_type": "parent", "location": "Hub"})
     r = client.post("/api/bags/bulk", json={"bags": bags}, headers=headers)
     assert r.status_code == 201, r.text
-    kids = [{"qr_id": f"KID{p:04d}{c:02d}", "bag_type": "child", "parent_qr_id": f"PAR{p:04d}"}
-            for p in range(n_parents) for c in range(children)]
+    kids = [
+        {"qr_id": f"KID{p:04d}{c:02d}", "bag_type": "child", "parent_qr_id": f"PAR{p:04d}"}
+        for p in range(n_parents)
+        for c in range(children)
+    ]
     if kids:
         r = client.post("/api/bags/bulk", json={"bags": kids}, headers=headers)
         assert r.status_code == 201, r.text
@@ -54,18 +59,27 @@ def make_bags(client: TestClient, headers: dict[str, str], n_parents: int, child
 
 # --- auth and roles ------------------------------------------------------------------
 def test_login_wrong_password_and_unknown_user_are_401(client: TestClient) -> None:
-    for body in ({"username": "root", "password": "nope-nope"},
-                 {"username": "ghost", "password": "whatever1"}):
+    for body in (
+        {"username": "root", "password": "nope-nope"},
+        {"username": "ghost", "password": "whatever1"},
+    ):
         r = client.post("/api/auth/login", json=body)
         assert r.status_code == 401
         assert r.json()["detail"] == "wrong username or password"
 
 
 def test_everything_but_login_health_metrics_needs_a_token(client: TestClient) -> None:
-    for method, path in (("get", "/api/bags/X1"), ("get", "/api/bags"), ("post", "/api/bags"),
-                         ("post", "/api/scans"), ("post", "/api/bills"), ("get", "/api/bills/B1"),
-                         ("post", "/api/users"), ("get", "/api/bags/X1/scans"),
-                         ("post", "/api/bags/bulk")):
+    for method, path in (
+        ("get", "/api/bags/X1"),
+        ("get", "/api/bags"),
+        ("post", "/api/bags"),
+        ("post", "/api/scans"),
+        ("post", "/api/bills"),
+        ("get", "/api/bills/B1"),
+        ("post", "/api/users"),
+        ("get", "/api/bags/X1/scans"),
+        ("post", "/api/bags/bulk"),
+    ):
         r = client.request(method, path)
         assert r.status_code == 401, (method, path, r.status_code)
         assert "bearer token" in r.json()["detail"]
@@ -75,47 +89,71 @@ def test_everything_but_login_health_metrics_needs_a_token(client: TestClient) -
 
 def test_bad_expired_and_forged_tokens_are_401(client: TestClient) -> None:
     assert client.get("/api/bags", headers=auth("garbage")).json()["detail"] == "invalid token"
-    expired = jwt.encode({"sub": "1", "role": "admin", "exp": int(time.time()) - 5},
-                         "test-secret-key-0123456789-abcdefghij", algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": "1", "role": "admin", "exp": int(time.time()) - 5},
+        "test-secret-key-0123456789-abcdefghij",
+        algorithm="HS256",
+    )
     r = client.get("/api/bags", headers=auth(expired))
     assert r.status_code == 401 and "expired" in r.json()["detail"]
-    forged = jwt.encode({"sub": "1", "role": "admin", "exp": int(time.time()) + 60},
-                        "another-key-that-is-long-enough-for-hs256", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "1", "role": "admin", "exp": int(time.time()) + 60},
+        "another-key-that-is-long-enough-for-hs256",
+        algorithm="HS256",
+    )
     assert client.get("/api/bags", headers=auth(forged)).status_code == 401
 
 
-def test_roles_are_enforced(client: TestClient, dispatcher: dict[str, str],
-                            biller: dict[str, str]) -> None:
-    r = client.post("/api/users", json={"username": "eve", "password": "longenough", "role": "admin"},
-                    headers=dispatcher)
+def test_roles_are_enforced(
+    client: TestClient, dispatcher: dict[str, str], biller: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/users",
+        json={"username": "eve", "password": "longenough", "role": "admin"},
+        headers=dispatcher,
+    )
     assert r.status_code == 403 and "needs one of admin" in r.json()["detail"]
     r = client.post("/api/bags", json={"qr_id": "B1", "bag_type": "parent"}, headers=biller)
     assert r.status_code == 403
     r = client.post("/api/bills", json={"bill_number": "BN1"}, headers=dispatcher)
     assert r.status_code == 403
-    assert client.post("/api/bags", json={"qr_id": "B1", "bag_type": "parent"},
-                       headers=dispatcher).status_code == 201
+    assert (
+        client.post(
+            "/api/bags", json={"qr_id": "B1", "bag_type": "parent"}, headers=dispatcher
+        ).status_code
+        == 201
+    )
     assert client.post("/api/bills", json={"bill_number": "BN1"}, headers=biller).status_code == 201
 
 
 def test_admin_creates_users_who_can_log_in(client: TestClient, admin: dict[str, str]) -> None:
-    r = client.post("/api/users", json={"username": "zoe", "password": "longenough", "role": "biller"},
-                    headers=admin)
+    r = client.post(
+        "/api/users",
+        json={"username": "zoe", "password": "longenough", "role": "biller"},
+        headers=admin,
+    )
     assert r.status_code == 201 and r.json()["role"] == "biller"
     assert token(client, "zoe", "longenough")
-    dup = client.post("/api/users", json={"username": "zoe", "password": "longenough", "role": "biller"},
-                      headers=admin)
+    dup = client.post(
+        "/api/users",
+        json={"username": "zoe", "password": "longenough", "role": "biller"},
+        headers=admin,
+    )
     assert dup.status_code == 409 and "zoe" in dup.json()["detail"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"username": "ab", "password": "longenough", "role": "admin"}, "username"),
-    ({"username": "abc", "password": "short", "role": "admin"}, "password"),
-    ({"username": "abc", "password": "longenough", "role": "superuser"}, "role"),
-    ({"username": "abc", "password": "longenough", "role": "admin", "x": 1}, "x"),
-])
-def test_bad_user_input_is_422_naming_the_field(client: TestClient, admin: dict[str, str],
-                                                body: dict, field: str) -> None:
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"username": "ab", "password": "longenough", "role": "admin"}, "username"),
+        ({"username": "abc", "password": "short", "role": "admin"}, "password"),
+        ({"username": "abc", "password": "longenough", "role": "superuser"}, "role"),
+        ({"username": "abc", "password": "longenough", "role": "admin", "x": 1}, "x"),
+    ],
+)
+def test_bad_user_input_is_422_naming_the_field(
+    client: TestClient, admin: dict[str, str], body: dict, field: str
+) -> None:
     r = client.post("/api/users", json=body, headers=admin)
     assert r.status_code == 422
     assert any(field in err["loc"] for err in r.json()["detail"])
@@ -123,11 +161,17 @@ def test_bad_user_input_is_422_naming_the_field(client: TestClient, admin: dict[
 
 # --- bags ----------------------------------------------------------------------------
 def test_create_and_get_bags(client: TestClient, dispatcher: dict[str, str]) -> None:
-    r = client.post("/api/bags", json={"qr_id": "P-1", "bag_type": "parent", "location": "Delhi"},
-                    headers=dispatcher)
+    r = client.post(
+        "/api/bags",
+        json={"qr_id": "P-1", "bag_type": "parent", "location": "Delhi"},
+        headers=dispatcher,
+    )
     assert r.status_code == 201 and r.json()["status"] == "created"
-    r = client.post("/api/bags", json={"qr_id": "C-1", "bag_type": "child", "parent_qr_id": "P-1"},
-                    headers=dispatcher)
+    r = client.post(
+        "/api/bags",
+        json={"qr_id": "C-1", "bag_type": "child", "parent_qr_id": "P-1"},
+        headers=dispatcher,
+    )
     assert r.status_code == 201 and r.json()["parent_qr_id"] == "P-1"
     got = client.get("/api/bags/C-1", headers=dispatcher)
     assert got.status_code == 200 and got.json()["parent_qr_id"] == "P-1"
@@ -136,32 +180,54 @@ def test_create_and_get_bags(client: TestClient, dispatcher: dict[str, str]) -> 
     assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
 
 
-def test_duplicate_qr_ids_are_409_and_bulk_is_all_or_nothing(client: TestClient,
-                                                             dispatcher: dict[str, str]) -> None:
-    assert client.post("/api/bags", json={"qr_id": "DUP", "bag_type": "parent"},
-                       headers=dispatcher).status_code == 201
+def test_duplicate_qr_ids_are_409_and_bulk_is_all_or_nothing(
+    client: TestClient, dispatcher: dict[str, str]
+) -> None:
+    assert (
+        client.post(
+            "/api/bags", json={"qr_id": "DUP", "bag_type": "parent"}, headers=dispatcher
+        ).status_code
+        == 201
+    )
     r = client.post("/api/bags", json={"qr_id": "DUP", "bag_type": "parent"}, headers=dispatcher)
     assert r.status_code == 409 and "DUP" in r.json()["detail"]
-    r = client.post("/api/bags/bulk", json={"bags": [{"qr_id": "NEW1", "bag_type": "parent"},
-                                                     {"qr_id": "DUP", "bag_type": "parent"}]},
-                    headers=dispatcher)
+    r = client.post(
+        "/api/bags/bulk",
+        json={
+            "bags": [
+                {"qr_id": "NEW1", "bag_type": "parent"},
+                {"qr_id": "DUP", "bag_type": "parent"},
+            ]
+        },
+        headers=dispatcher,
+    )
     assert r.status_code == 409 and "DUP" in r.json()["detail"]
     assert client.get("/api/bags/NEW1", headers=dispatcher).status_code == 404
-    r = client.post("/api/bags/bulk", json={"bags": [{"qr_id": "TWICE", "bag_type": "parent"}] * 2},
-                    headers=dispatcher)
+    r = client.post(
+        "/api/bags/bulk",
+        json={"bags": [{"qr_id": "TWICE", "bag_type": "parent"}] * 2},
+        headers=dispatcher,
+    )
     assert r.status_code == 409 and "repeated" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body, needle", [
-    ({"qr_id": "C9", "bag_type": "child", "parent_qr_id": "MISSING"}, "parent bag not found: MISSING"),
-    ({"qr_id": "P9", "bag_type": "parent", "parent_qr_id": "P-X"}, "cannot have a parent"),
-    ({"qr_id": "has space", "bag_type": "parent"}, "qr_id"),
-    ({"qr_id": "P9", "bag_type": "box"}, "bag_type"),
-    ({"qr_id": "P9", "bag_type": "parent", "status": "exploded"}, "status"),
-    ({"bag_type": "parent"}, "qr_id"),
-])
-def test_bad_bag_input_is_422_naming_the_problem(client: TestClient, dispatcher: dict[str, str],
-                                                 body: dict, needle: str) -> None:
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (
+            {"qr_id": "C9", "bag_type": "child", "parent_qr_id": "MISSING"},
+            "parent bag not found: MISSING",
+        ),
+        ({"qr_id": "P9", "bag_type": "parent", "parent_qr_id": "P-X"}, "cannot have a parent"),
+        ({"qr_id": "has space", "bag_type": "parent"}, "qr_id"),
+        ({"qr_id": "P9", "bag_type": "box"}, "bag_type"),
+        ({"qr_id": "P9", "bag_type": "parent", "status": "exploded"}, "status"),
+        ({"bag_type": "parent"}, "qr_id"),
+    ],
+)
+def test_bad_bag_input_is_422_naming_the_problem(
+    client: TestClient, dispatcher: dict[str, str], body: dict, needle: str
+) -> None:
     client.post("/api/bags", json={"qr_id": "P-X", "bag_type": "parent"}, headers=dispatcher)
     r = client.post("/api/bags", json=body, headers=dispatcher)
     assert r.status_code == 422, r.text
@@ -173,12 +239,17 @@ def test_bulk_limits_and_malformed_json(client: TestClient, dispatcher: dict[str
     r = client.post("/api/bags/bulk", json=too_many, headers=dispatcher)
     assert r.status_code == 422 and "bags" in r.text
     assert client.post("/api/bags/bulk", json={"bags": []}, headers=dispatcher).status_code == 422
-    r = client.post("/api/bags", content=b"{not json", headers={**dispatcher,
-                                                                 "content-type": "application/json"})
+    r = client.post(
+        "/api/bags",
+        content=b"{not json",
+        headers={**dispatcher, "content-type": "application/json"},
+    )
     assert r.status_code == 422 and "json" in r.text.lower()
 
 
-def test_search_paginates_every_bag_once_in_order(client: TestClient, dispatcher: dict[str, str]) -> None:
+def test_search_paginates_every_bag_once_in_order(
+    client: TestClient, dispatcher: dict[str, str]
+) -> None:
     all_ids = sorted(make_bags(client, dispatcher, n_parents=6, children=4))
     seen, cursor = [], None
     while True:
@@ -197,16 +268,24 @@ def test_search_by_prefix_status_and_type(client: TestClient, dispatcher: dict[s
     assert [b["qr_id"] for b in r["items"]] == ["KID000100", "KID000101", "KID000102"]
     r = client.get("/api/bags", params={"type": "parent"}, headers=dispatcher).json()
     assert [b["qr_id"] for b in r["items"]] == ["PAR0000", "PAR0001", "PAR0002"]
-    client.post("/api/scans", json={"qr_id": "KID000201", "location": "Pune", "status": "delivered"},
-                headers=dispatcher)
-    r = client.get("/api/bags", params={"status": "delivered", "q": "KID"}, headers=dispatcher).json()
+    client.post(
+        "/api/scans",
+        json={"qr_id": "KID000201", "location": "Pune", "status": "delivered"},
+        headers=dispatcher,
+    )
+    r = client.get(
+        "/api/bags", params={"status": "delivered", "q": "KID"}, headers=dispatcher
+    ).json()
     assert [b["qr_id"] for b in r["items"]] == ["KID000201"]
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"q": "bad prefix!"},
-                                    {"status": "nope"}, {"type": "box"}])
-def test_search_rejects_bad_parameters(client: TestClient, dispatcher: dict[str, str],
-                                       params: dict) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 501}, {"q": "bad prefix!"}, {"status": "nope"}, {"type": "box"}],
+)
+def test_search_rejects_bad_parameters(
+    client: TestClient, dispatcher: dict[str, str], params: dict
+) -> None:
     assert client.get("/api/bags", params=params, headers=dispatcher).status_code == 422
 
 
@@ -216,19 +295,23 @@ def test_search_rejects_a_forged_cursor(client: TestClient, dispatcher: dict[str
 
 
 # --- scans ---------------------------------------------------------------------------
-def test_scans_update_the_bag_and_list_newest_first(client: TestClient,
-                                                    dispatcher: dict[str, str]) -> None:
+def test_scans_update_the_bag_and_list_newest_first(
+    client: TestClient, dispatcher: dict[str, str]
+) -> None:
     make_bags(client, dispatcher, n_parents=1, children=0)
     assert client.get("/api/bags/PAR0000", headers=dispatcher).json()["location"] == "Hub"
     for loc in ("A", "B", "C"):
-        r = client.post("/api/scans", json={"qr_id": "PAR0000", "location": loc}, headers=dispatcher)
+        r = client.post(
+            "/api/scans", json={"qr_id": "PAR0000", "location": loc}, headers=dispatcher
+        )
         assert r.status_code == 201 and r.json()["username"] == "dana"
     # The cache must not serve the pre-scan copy.
     assert client.get("/api/bags/PAR0000", headers=dispatcher).json()["location"] == "C"
     page = client.get("/api/bags/PAR0000/scans", params={"limit": 2}, headers=dispatcher).json()
     assert [s["location"] for s in page["items"]] == ["C", "B"]
-    rest = client.get("/api/bags/PAR0000/scans", params={"cursor": page["next_cursor"]},
-                      headers=dispatcher).json()
+    rest = client.get(
+        "/api/bags/PAR0000/scans", params={"cursor": page["next_cursor"]}, headers=dispatcher
+    ).json()
     assert [s["location"] for s in rest["items"]] == ["A"] and rest["next_cursor"] is None
 
 
@@ -238,34 +321,49 @@ def test_scan_errors(client: TestClient, dispatcher: dict[str, str]) -> None:
     r = client.post("/api/scans", json={"qr_id": "GHOST", "location": ""}, headers=dispatcher)
     assert r.status_code == 422 and "location" in r.text
     assert client.get("/api/bags/GHOST/scans", headers=dispatcher).status_code == 404
-    assert client.get("/api/bags/GHOST/scans", params={"cursor": "zz"},
-                      headers=dispatcher).status_code == 400
+    assert (
+        client.get("/api/bags/GHOST/scans", params={"cursor": "zz"}, headers=dispatcher).status_code
+        == 400
+    )
 
 
 # --- bills ---------------------------------------------------------------------------
-def test_bills_group_bags_and_mark_them_billed(client: TestClient, dispatcher: dict[str, str],
-                                               biller: dict[str, str]) -> None:
+def test_bills_group_bags_and_mark_them_billed(
+    client: TestClient, dispatcher: dict[str, str], biller: dict[str, str]
+) -> None:
     make_bags(client, dispatcher, n_parents=2, children=0)
     client.get("/api/bags/PAR0000", headers=biller)  # warm the cache with the unbilled copy
-    r = client.post("/api/bills", json={"bill_number": "INV/2026/1",
-                                        "bag_qr_ids": ["PAR0000", "PAR0001"]}, headers=biller)
+    r = client.post(
+        "/api/bills",
+        json={"bill_number": "INV/2026/1", "bag_qr_ids": ["PAR0000", "PAR0001"]},
+        headers=biller,
+    )
     assert r.status_code == 201, r.text
     assert r.json()["bag_qr_ids"] == ["PAR0000", "PAR0001"] and r.json()["created_by"] == "bill"
     assert client.get("/api/bags/PAR0000", headers=biller).json()["status"] == "billed"
     got = client.get("/api/bills/INV/2026/1", headers=biller)
-    assert got.status_code == 404  # a slash in the path is a different route; use it in the body only
+    assert (
+        got.status_code == 404
+    )  # a slash in the path is a different route; use it in the body only
     assert client.get("/api/bills/INV-missing", headers=biller).status_code == 404
 
 
-def test_bill_errors(client: TestClient, biller: dict[str, str], dispatcher: dict[str, str]) -> None:
+def test_bill_errors(
+    client: TestClient, biller: dict[str, str], dispatcher: dict[str, str]
+) -> None:
     make_bags(client, dispatcher, n_parents=1, children=0)
-    assert client.post("/api/bills", json={"bill_number": "B-1", "bag_qr_ids": ["PAR0000"]},
-                       headers=biller).status_code == 201
+    assert (
+        client.post(
+            "/api/bills", json={"bill_number": "B-1", "bag_qr_ids": ["PAR0000"]}, headers=biller
+        ).status_code
+        == 201
+    )
     assert client.get("/api/bills/B-1", headers=biller).json()["bag_qr_ids"] == ["PAR0000"]
     r = client.post("/api/bills", json={"bill_number": "B-1"}, headers=biller)
     assert r.status_code == 409 and "B-1" in r.json()["detail"]
-    r = client.post("/api/bills", json={"bill_number": "B-2", "bag_qr_ids": ["PAR0000", "NOPE"]},
-                    headers=biller)
+    r = client.post(
+        "/api/bills", json={"bill_number": "B-2", "bag_qr_ids": ["PAR0000", "NOPE"]}, headers=biller
+    )
     assert r.status_code == 422 and "NOPE" in r.json()["detail"]
     assert client.get("/api/bills/B-2", headers=biller).status_code == 404  # nothing half-made
     r = client.post("/api/bills", json={"bill_number": "bad number!"}, headers=biller)
@@ -274,8 +372,13 @@ def test_bill_errors(client: TestClient, biller: dict[str, str], dispatcher: dic
 
 def test_an_exhausted_connection_pool_is_a_503_not_a_500(database_url: str, tmp_path: Path) -> None:
     add_user(database_url, "dana", "dispatcher")
-    settings = app_settings(database_url, tmp_path, db_pool_size_total=1,
-                            db_pool_max_overflow_total=0, db_pool_timeout_seconds=0.3)
+    settings = app_settings(
+        database_url,
+        tmp_path,
+        db_pool_size_total=1,
+        db_pool_max_overflow_total=0,
+        db_pool_timeout_seconds=0.3,
+    )
     with TestClient(create_app(settings)) as c:
         h = auth(token(c, "dana"))
         held = c.app.state.engine.connect()  # the pool's only connection

@@ -22,13 +22,19 @@ def _cells(row: str) -> list[str]:
     return cells
 
 
-def test_breach_reaches_every_channel_through_the_real_chain(tmp_path: Path, database_url: str) -> None:
+def test_breach_reaches_every_channel_through_the_real_chain(
+    tmp_path: Path, database_url: str
+) -> None:
     out = measure_breach_to_delivery(tmp_path, database_url, modes=("fast",), timeout=60)
     fast = out["fast"]
     assert "error" not in fast, fast
     assert fast["timed_out"] == []
-    assert fast["config"] == {"scrape_interval_s": 1.0, "evaluation_interval_s": 1.0,
-                              "for_s": 1.0, "group_wait_s": 1.0}
+    assert fast["config"] == {
+        "scrape_interval_s": 1.0,
+        "evaluation_interval_s": 1.0,
+        "for_s": 1.0,
+        "group_wait_s": 1.0,
+    }
     channels = fast["channels_s"]
     assert set(channels) == {"email", "sms", "webhook"}
     assert fast["max_s"] == max(channels.values())
@@ -49,8 +55,15 @@ def test_locust_figures_and_rows(tmp_path: Path, database_url: str) -> None:
     seed_database(database_url, bags=2000, users=50, progress=False)
     proc, port = start_app_process(tmp_path / "app", database_url)
     try:
-        out = run_locust(f"http://127.0.0.1:{port}", 2000, users=5, spawn_rate=5, duration="4s",
-                         workdir=tmp_path / "locust", stop_timeout=5)
+        out = run_locust(
+            f"http://127.0.0.1:{port}",
+            2000,
+            users=5,
+            spawn_rate=5,
+            duration="4s",
+            workdir=tmp_path / "locust",
+            stop_timeout=5,
+        )
     finally:
         proc.stop()
     assert "error" not in out, out
@@ -62,16 +75,25 @@ def test_locust_figures_and_rows(tmp_path: Path, database_url: str) -> None:
     assert agg["p50_ms"] is not None and agg["p50_ms"] <= agg["p95_ms"] <= agg["p99_ms"]
     assert isinstance(out["locust_cpu_warning"], bool) and out["locust_cpu_pct_of_core"] > 0
     rows = out["rows"]
-    assert [_cells(r)[0] for r in rows] == ["5 locust users: error rate",
-                                           "5 locust users: response time p95",
-                                           "5 locust users: throughput"]
+    assert [_cells(r)[0] for r in rows] == [
+        "5 locust users: error rate",
+        "5 locust users: response time p95",
+        "5 locust users: throughput",
+    ]
     assert _cells(rows[0])[1] == f"0.000 % (0 of {agg['requests']:,})"
     assert "5 of 5 users had logged in" in _cells(rows[0])[4]
 
 
 def test_locust_against_a_dead_app_reports_the_failures(tmp_path: Path) -> None:
-    out = run_locust(f"http://127.0.0.1:{free_port()}", 2000, users=3, spawn_rate=3,
-                     duration="2s", workdir=tmp_path, stop_timeout=1)
+    out = run_locust(
+        f"http://127.0.0.1:{free_port()}",
+        2000,
+        users=3,
+        spawn_rate=3,
+        duration="2s",
+        workdir=tmp_path,
+        stop_timeout=1,
+    )
     assert out["aggregate"]["failures"] == out["aggregate"]["requests"] > 0
     assert out["error_rate_pct"] == 100.0
     assert out["failures"] and out["failures"][0]["name"] == "/api/auth/login"
@@ -88,5 +110,8 @@ def test_bridge_bench_delivers_every_notification_and_reports_rows(tmp_path: Pat
         # Held back in the drain run, then every one of them delivered.
         assert tp[mode]["notifications"] == 100 and tp[mode]["per_second"] > 0, tp
     assert [_cells(r)[0] for r in out["rows"]] == [
-        "Alert bridge webhook ack, p99", "Alert bridge webhook ack, p99 at 4 concurrent posts",
-        "Alert bridge sustained delivery (backlog drain)", "Alert bridge delivery while receiving"]
+        "Alert bridge webhook ack, p99",
+        "Alert bridge webhook ack, p99 at 4 concurrent posts",
+        "Alert bridge sustained delivery (backlog drain)",
+        "Alert bridge delivery while receiving",
+    ]

@@ -27,37 +27,59 @@ TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 
 def test_the_shipped_config_is_valid_and_follows_the_matrix() -> None:
     cfg = load_config(DEFAULT_ALERT_CONFIG)
-    assert CHANNEL_MATRIX == {"critical": ("sms", "email", "webhook"),
-                              "warning": ("email", "webhook"), "info": ("email",)}
+    assert CHANNEL_MATRIX == {
+        "critical": ("sms", "email", "webhook"),
+        "warning": ("email", "webhook"),
+        "info": ("email",),
+    }
     assert {r.channel for r in cfg.for_severity("critical")} == {"sms", "email", "webhook"}
     assert {r.channel for r in cfg.for_severity("warning")} == {"email", "webhook"}
     assert {r.channel for r in cfg.for_severity("info")} == {"email"}
     assert {r.channel for r in cfg.critical_pager()} == {"sms", "email"}
 
 
-@pytest.mark.parametrize("raw, entry, problem", [
-    ({"email": {"critical": ["ok@example.com", "not-an-email"]}},
-     "['email']['critical'][1]", "not a valid email address"),
-    ({"email": {"info": ["two@@example.com"]}}, "['email']['info'][0]", "not a valid email"),
-    ({"sms": {"critical": ["4155550100"]}}, "['sms']['critical'][0]", "not an E.164"),
-    ({"sms": {"critical": ["+1 415 555 0100"]}}, "['sms']['critical'][0]", "not an E.164"),
-    ({"webhook": {"critical": ["hooks.slack.com/services/x"]}},
-     "['webhook']['critical'][0]", "not a valid http(s) URL"),
-    ({"webhook": {"warning": ["ftp://example.com/hook"]}},
-     "['webhook']['warning'][0]", "not a valid http(s) URL"),
-    ({"webhook": {"warning": [{"url": "https://example.com/h", "format": "teams"}]}},
-     "['webhook']['warning'][0]", "unknown webhook format 'teams'"),
-    ({"webhook": {"warning": [{"href": "https://example.com/h"}]}},
-     "['webhook']['warning'][0]", "unknown key(s) ['href']"),
-    ({"pager": {"critical": ["x"]}}, "['pager']", "unknown channel"),
-    ({"email": {"urgent": ["a@example.com"]}}, "['email']['urgent']", "unknown severity"),
-    ({"sms": {"warning": ["+14155550100"]}}, "['sms']['warning']", "channel matrix"),
-    ({"webhook": {"info": ["https://example.com/h"]}}, "['webhook']['info']", "channel matrix"),
-    ({"email": {"info": "a@example.com"}}, "['email']['info']", "must be a list"),
-    ({"email": {"info": ["a@example.com", "a@example.com"]}}, "['email']['info'][1]", "twice"),
-])
-def test_invalid_entries_are_named(tmp_path: Path, raw: dict[str, Any], entry: str,
-                                   problem: str) -> None:
+@pytest.mark.parametrize(
+    "raw, entry, problem",
+    [
+        (
+            {"email": {"critical": ["ok@example.com", "not-an-email"]}},
+            "['email']['critical'][1]",
+            "not a valid email address",
+        ),
+        ({"email": {"info": ["two@@example.com"]}}, "['email']['info'][0]", "not a valid email"),
+        ({"sms": {"critical": ["4155550100"]}}, "['sms']['critical'][0]", "not an E.164"),
+        ({"sms": {"critical": ["+1 415 555 0100"]}}, "['sms']['critical'][0]", "not an E.164"),
+        (
+            {"webhook": {"critical": ["hooks.slack.com/services/x"]}},
+            "['webhook']['critical'][0]",
+            "not a valid http(s) URL",
+        ),
+        (
+            {"webhook": {"warning": ["ftp://example.com/hook"]}},
+            "['webhook']['warning'][0]",
+            "not a valid http(s) URL",
+        ),
+        (
+            {"webhook": {"warning": [{"url": "https://example.com/h", "format": "teams"}]}},
+            "['webhook']['warning'][0]",
+            "unknown webhook format 'teams'",
+        ),
+        (
+            {"webhook": {"warning": [{"href": "https://example.com/h"}]}},
+            "['webhook']['warning'][0]",
+            "unknown key(s) ['href']",
+        ),
+        ({"pager": {"critical": ["x"]}}, "['pager']", "unknown channel"),
+        ({"email": {"urgent": ["a@example.com"]}}, "['email']['urgent']", "unknown severity"),
+        ({"sms": {"warning": ["+14155550100"]}}, "['sms']['warning']", "channel matrix"),
+        ({"webhook": {"info": ["https://example.com/h"]}}, "['webhook']['info']", "channel matrix"),
+        ({"email": {"info": "a@example.com"}}, "['email']['info']", "must be a list"),
+        ({"email": {"info": ["a@example.com", "a@example.com"]}}, "['email']['info'][1]", "twice"),
+    ],
+)
+def test_invalid_entries_are_named(
+    tmp_path: Path, raw: dict[str, Any], entry: str, problem: str
+) -> None:
     path = write_alert_config(tmp_path / "alert_config.py", raw)
     with pytest.raises(ConfigError) as err:
         load_config(path)
@@ -86,21 +108,31 @@ def test_webhook_format_is_recognised_from_the_host() -> None:
     assert webhook_format_for("https://discordapp.com/api/webhooks/1/x") == "discord"
     assert webhook_format_for("https://alerts.example.com/hook") == "json"
     assert webhook_format_for("https://slack.com.evil.example/x") == "json"
-    cfg = parse_recipients({"webhook": {"warning": [
-        {"url": "https://hooks.slack.com/services/T/B/X", "format": "json"},
-        "https://discord.com/api/webhooks/1/x",
-    ]}}, Path("x.py"))
+    cfg = parse_recipients(
+        {
+            "webhook": {
+                "warning": [
+                    {"url": "https://hooks.slack.com/services/T/B/X", "format": "json"},
+                    "https://discord.com/api/webhooks/1/x",
+                ]
+            }
+        },
+        Path("x.py"),
+    )
     assert [r.format for r in cfg.for_severity("warning")] == ["json", "discord"]
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([TRACETRACK, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [TRACETRACK, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+    )
 
 
 def test_check_config_cli(tmp_path: Path) -> None:
-    good = _run(["bridge", "check-config"], {"ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG),
-                                             "TRACETRACK_VAR_DIR": str(tmp_path)})
+    good = _run(
+        ["bridge", "check-config"],
+        {"ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG), "TRACETRACK_VAR_DIR": str(tmp_path)},
+    )
     assert good.returncode == 0, good.stderr
     assert "OK, 8 recipients" in good.stdout
     assert "ENABLE_EMAIL_ALERTS is off" in good.stdout  # says why nothing will be sent
@@ -111,26 +143,36 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert f"{bad}: ALERT_RECIPIENTS['sms']['critical'][0]" in out.stderr
     assert "E.164" in out.stderr
 
-    sms_without_creds = _run(["bridge", "check-config"], {
-        "ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG), "ENABLE_SMS_ALERTS": "true",
-        "TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": "", "TWILIO_FROM_NUMBER": "12345"})
+    sms_without_creds = _run(
+        ["bridge", "check-config"],
+        {
+            "ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG),
+            "ENABLE_SMS_ALERTS": "true",
+            "TWILIO_ACCOUNT_SID": "",
+            "TWILIO_AUTH_TOKEN": "",
+            "TWILIO_FROM_NUMBER": "12345",
+        },
+    )
     assert sms_without_creds.returncode == 1
     assert "TWILIO_AUTH_TOKEN: required" in sms_without_creds.stderr
     assert "TWILIO_FROM_NUMBER: '12345' is not E.164" in sms_without_creds.stderr
 
 
 def test_bridge_refuses_to_start_with_an_invalid_config(tmp_path: Path) -> None:
-    bad = write_alert_config(tmp_path / "bad.py",
-                             {"email": {"critical": ["oncall@example"]}})
-    out = _run(["bridge", "--port", str(free_port())],
-               {"ALERT_CONFIG_FILE": str(bad), "TRACETRACK_VAR_DIR": str(tmp_path / "var")})
+    bad = write_alert_config(tmp_path / "bad.py", {"email": {"critical": ["oncall@example"]}})
+    out = _run(
+        ["bridge", "--port", str(free_port())],
+        {"ALERT_CONFIG_FILE": str(bad), "TRACETRACK_VAR_DIR": str(tmp_path / "var")},
+    )
     assert out.returncode == 2
     assert "configuration error" in out.stderr
     assert f"{bad}: ALERT_RECIPIENTS['email']['critical'][0]" in out.stderr
     assert not (tmp_path / "var" / "bridge.sqlite3").exists()  # stopped before anything
 
 
-def test_token_file_shared_with_alertmanager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_file_shared_with_alertmanager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from alert_bridge.settings import BridgeSettings, ensure_token_file, resolve_auth_token
 
     monkeypatch.setenv("TRACETRACK_VAR_DIR", str(tmp_path))

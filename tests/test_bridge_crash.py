@@ -31,15 +31,17 @@ HOOK_SECRET = "T0SECRET/B0SECRET/xyzSECRETpath"
 
 
 def test_kill9_while_every_channel_is_failing_then_all_arrive_once(
-        tmp_path: Path, make_smtp_sink: Any, twilio_sink: TwilioSink,
-        webhook_sink: WebhookSink) -> None:
+    tmp_path: Path, make_smtp_sink: Any, twilio_sink: TwilioSink, webhook_sink: WebhookSink
+) -> None:
     smtp = make_smtp_sink(login=SMTP_LOGIN)
     recipients = recipients_for(smtp, twilio_sink, webhook_sink)
     recipients["webhook"]["critical"].append(
-        {"url": webhook_sink.url_for(f"slack/{HOOK_SECRET}"), "format": "slack"})
+        {"url": webhook_sink.url_for(f"slack/{HOOK_SECRET}"), "format": "slack"}
+    )
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients)
-    env = bridge_env(tmp_path, cfg, smtp, twilio_sink, webhook_sink,
-                     ALERT_SENDER_PASSWORD=SMTP_LOGIN[1])
+    env = bridge_env(
+        tmp_path, cfg, smtp, twilio_sink, webhook_sink, ALERT_SENDER_PASSWORD=SMTP_LOGIN[1]
+    )
     # Every channel down: SMTP not listening, Twilio and the webhooks failing.
     smtp.stop()
     twilio_sink.faults.fail_always(500)
@@ -52,9 +54,11 @@ def test_kill9_while_every_channel_is_failing_then_all_arrive_once(
         assert bridge.post("warning", am_payload(f"Warn{i}", "warning")).status_code == 200
         assert bridge.post("info", am_payload(f"Info{i}", "info")).status_code == 200
     expected = 8 * 6 + 4 * 2 + 4 * 1  # critical: 2 mail, 1 SMS, 3 hooks
-    wait_for(lambda: all(d["attempts"] >= 2 for d in
-                         bridge.notifications(limit=1000)["deliveries"]),
-             20, "every delivery to have failed at least twice")
+    wait_for(
+        lambda: all(d["attempts"] >= 2 for d in bridge.notifications(limit=1000)["deliveries"]),
+        20,
+        "every delivery to have failed at least twice",
+    )
     assert bridge.counts().get("sent", 0) == 0
     bridge.kill9()
 
@@ -79,9 +83,12 @@ def test_kill9_while_every_channel_is_failing_then_all_arrive_once(
 
 
 def test_kill9_mid_delivery_resends_only_what_was_in_flight(
-        tmp_path: Path, webhook_sink: WebhookSink) -> None:
-    hooks = [{"url": webhook_sink.url_for("slack/a"), "format": "slack"},
-             {"url": webhook_sink.url_for("discord/b"), "format": "discord"}]
+    tmp_path: Path, webhook_sink: WebhookSink
+) -> None:
+    hooks = [
+        {"url": webhook_sink.url_for("slack/a"), "format": "slack"},
+        {"url": webhook_sink.url_for("discord/b"), "format": "discord"},
+    ]
     cfg = write_alert_config(tmp_path / "alert_config.py", {"webhook": {"critical": hooks}})
     env = bridge_env(tmp_path, cfg, hooks=webhook_sink, BRIDGE_WORKER_THREADS=4)
     bridge = BridgeProcess(env, tmp_path / "bridge-1.log").start()
@@ -94,8 +101,11 @@ def test_kill9_mid_delivery_resends_only_what_was_in_flight(
     webhook_sink.faults.hold()
     wait_for(lambda: webhook_sink.faults.held >= 1, 10, "a delivery in flight")
     # Every delivery the sink accepted is recorded as sent; the held ones are in flight.
-    wait_for(lambda: bridge.counts().get("sent", 0) == webhook_sink.count(), 10,
-             "the store to agree with the sink")
+    wait_for(
+        lambda: bridge.counts().get("sent", 0) == webhook_sink.count(),
+        10,
+        "the store to agree with the sink",
+    )
     sent_before = webhook_sink.count()
     assert sent_before < 2 * n
     bridge.kill9()
@@ -104,7 +114,8 @@ def test_kill9_mid_delivery_resends_only_what_was_in_flight(
     bridge = BridgeProcess(env, tmp_path / "bridge-2.log", port=bridge.port).start()
     assert bridge.wait_settled(30) == {"sent": 2 * n}
     bridge.stop()
-    per_hook = Counter((r.path, r.json().get("content") or r.json().get("text"))
-                       for r in webhook_sink.received)
+    per_hook = Counter(
+        (r.path, r.json().get("content") or r.json().get("text")) for r in webhook_sink.received
+    )
     assert len(per_hook) == 2 * n and set(per_hook.values()) == {1}
     assert "were in flight" in (tmp_path / "bridge-2.log").read_text()

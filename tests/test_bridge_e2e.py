@@ -49,6 +49,7 @@ class Traffic:
             while not self._stop.is_set():
                 self.client.get(path)
                 self._stop.wait(1 / per_second)
+
         self._stop.clear()
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
@@ -61,35 +62,63 @@ class Traffic:
 
 
 def test_alerts_flow_from_the_app_to_every_channel_and_resolve(
-        tmp_path: Path, database_url: str, smtp_sink: SmtpSink, twilio_sink: TwilioSink,
-        webhook_sink: WebhookSink, prometheus_factory: Any, alertmanager_factory: Any) -> None:
-    app, app_port = start_app_process(tmp_path / "app", database_url,
-                                      env={"TRACETRACK_DEBUG_ENDPOINTS": "1"})
+    tmp_path: Path,
+    database_url: str,
+    smtp_sink: SmtpSink,
+    twilio_sink: TwilioSink,
+    webhook_sink: WebhookSink,
+    prometheus_factory: Any,
+    alertmanager_factory: Any,
+) -> None:
+    app, app_port = start_app_process(
+        tmp_path / "app", database_url, env={"TRACETRACK_DEBUG_ENDPOINTS": "1"}
+    )
     token_file = tmp_path / "bridge_token"
     token_file.write_text(TOKEN + "\n")
-    cfg = write_alert_config(tmp_path / "alert_config.py",
-                             recipients_for(smtp_sink, twilio_sink, webhook_sink))
-    bridge = InProcessBridge(bridge_env(tmp_path, cfg, smtp_sink, twilio_sink, webhook_sink)).start()
+    cfg = write_alert_config(
+        tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink, webhook_sink)
+    )
+    bridge = InProcessBridge(
+        bridge_env(tmp_path, cfg, smtp_sink, twilio_sink, webhook_sink)
+    ).start()
     traffic = Traffic(f"http://127.0.0.1:{app_port}")
     exporter_port = free_port()  # nothing listens yet: its target is down (a warning)
     try:
         am = alertmanager_factory(bridge_url=bridge.url, credentials_file=token_file)
         rules = stackconfig.write_rules(tmp_path / "rules.yml", for_="1s")
         prometheus_factory(
-            targets={stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
-                     stackconfig.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"]},
-            rule_files=[rules], alertmanager=am)
+            targets={
+                stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
+                stackconfig.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"],
+            },
+            rule_files=[rules],
+            alertmanager=am,
+        )
 
         # --- critical: the app answers 5xx --------------------------------------------
         traffic.start("/api/debug/error", per_second=10)
-        wait_for(lambda: any("[CRITICAL] FIRING: TraceTrackErrorRateHigh" in s
-                             for s in subjects(smtp_sink, "oncall@example.com")), 90,
-                 "the critical error-rate email")
+        wait_for(
+            lambda: any(
+                "[CRITICAL] FIRING: TraceTrackErrorRateHigh" in s
+                for s in subjects(smtp_sink, "oncall@example.com")
+            ),
+            90,
+            "the critical error-rate email",
+        )
         traffic.stop()
-        wait_for(lambda: any("TraceTrackErrorRateHigh" in m["Body"]
-                             for m in twilio_sink.messages()), 30, "the critical SMS")
-        wait_for(lambda: len(webhook_sink.bodies("slack/crit")) >= 1
-                 and len(webhook_sink.bodies("discord/crit")) >= 1, 30, "the critical webhooks")
+        wait_for(
+            lambda: any("TraceTrackErrorRateHigh" in m["Body"] for m in twilio_sink.messages()),
+            30,
+            "the critical SMS",
+        )
+        wait_for(
+            lambda: (
+                len(webhook_sink.bodies("slack/crit")) >= 1
+                and len(webhook_sink.bodies("discord/crit")) >= 1
+            ),
+            30,
+            "the critical webhooks",
+        )
         sms = twilio_sink.messages()[0]
         assert sms["To"] == "+14155550100"
         assert sms["Body"].startswith("CRITICAL: TraceTrackErrorRateHigh: Error rate above")
@@ -98,54 +127,102 @@ def test_alerts_flow_from_the_app_to_every_channel_and_resolve(
         assert slack["attachments"][0]["color"] == "#d0021b"
 
         # --- warning: a scrape target is down ---------------------------------------
-        wait_for(lambda: any("[WARNING] FIRING: TraceTrackTargetDown" in s
-                             for s in subjects(smtp_sink, "lead@example.com")), 60,
-                 "the warning email")
-        wait_for(lambda: any(b["title"] == "TraceTrackTargetDown" and b["status"] == "firing"
-                             for b in webhook_sink.bodies("json/warn")), 30, "the warning webhook")
+        wait_for(
+            lambda: any(
+                "[WARNING] FIRING: TraceTrackTargetDown" in s
+                for s in subjects(smtp_sink, "lead@example.com")
+            ),
+            60,
+            "the warning email",
+        )
+        wait_for(
+            lambda: any(
+                b["title"] == "TraceTrackTargetDown" and b["status"] == "firing"
+                for b in webhook_sink.bodies("json/warn")
+            ),
+            30,
+            "the warning webhook",
+        )
 
         # --- info: straight into Alertmanager (no threshold rule is info) -----------
         now = datetime.now(UTC)
-        info = {"labels": {"alertname": "NightlyReportReady", "severity": "info",
-                           "instance": "reports"},
-                "annotations": {"summary": "The nightly report is ready"},
-                "startsAt": now.isoformat(), "endsAt": (now + timedelta(hours=1)).isoformat()}
+        info = {
+            "labels": {
+                "alertname": "NightlyReportReady",
+                "severity": "info",
+                "instance": "reports",
+            },
+            "annotations": {"summary": "The nightly report is ready"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(hours=1)).isoformat(),
+        }
         am.post_alerts([info])
-        wait_for(lambda: any("[INFO] FIRING: NightlyReportReady" in s
-                             for s in subjects(smtp_sink, "monitoring@example.com")), 60,
-                 "the info email")
+        wait_for(
+            lambda: any(
+                "[INFO] FIRING: NightlyReportReady" in s
+                for s in subjects(smtp_sink, "monitoring@example.com")
+            ),
+            60,
+            "the info email",
+        )
 
         # --- every one resolves -----------------------------------------------------
         # Dilute the 5xx ratio with ordinary (404) requests: it falls under 5 % and 2 %.
         with httpx.Client(base_url=f"http://127.0.0.1:{app_port}", timeout=10) as client:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not any(
-                    "[CRITICAL] RESOLVED: TraceTrackErrorRateHigh" in s
-                    for s in subjects(smtp_sink, "ops@example.com")):
+                "[CRITICAL] RESOLVED: TraceTrackErrorRateHigh" in s
+                for s in subjects(smtp_sink, "ops@example.com")
+            ):
                 for _ in range(200):
                     client.get("/no-such-page")
         exporter = start_http_server(exporter_port, addr="127.0.0.1", registry=CollectorRegistry())
         am.post_alerts([{**info, "endsAt": datetime.now(UTC).isoformat()}])
 
-        wait_for(lambda: any("[CRITICAL] RESOLVED: TraceTrackErrorRateHigh" in s
-                             for s in subjects(smtp_sink, "ops@example.com")), 60,
-                 "the critical resolution email")
-        wait_for(lambda: any(m["Body"].startswith("RESOLVED: TraceTrackErrorRateHigh")
-                             for m in twilio_sink.messages()), 30, "the resolution SMS")
-        wait_for(lambda: webhook_sink.bodies("slack/crit")[-1]["attachments"][0]["color"]
-                 == "#2eb67d", 30, "the resolved Slack message")
-        wait_for(lambda: any(b["title"] == "TraceTrackTargetDown" and b["status"] == "resolved"
-                             for b in webhook_sink.bodies("json/warn")), 60,
-                 "the warning's resolution")
-        wait_for(lambda: any("[INFO] RESOLVED: NightlyReportReady" in s
-                             for s in subjects(smtp_sink, "monitoring@example.com")), 60,
-                 "the info resolution")
+        wait_for(
+            lambda: any(
+                "[CRITICAL] RESOLVED: TraceTrackErrorRateHigh" in s
+                for s in subjects(smtp_sink, "ops@example.com")
+            ),
+            60,
+            "the critical resolution email",
+        )
+        wait_for(
+            lambda: any(
+                m["Body"].startswith("RESOLVED: TraceTrackErrorRateHigh")
+                for m in twilio_sink.messages()
+            ),
+            30,
+            "the resolution SMS",
+        )
+        wait_for(
+            lambda: webhook_sink.bodies("slack/crit")[-1]["attachments"][0]["color"] == "#2eb67d",
+            30,
+            "the resolved Slack message",
+        )
+        wait_for(
+            lambda: any(
+                b["title"] == "TraceTrackTargetDown" and b["status"] == "resolved"
+                for b in webhook_sink.bodies("json/warn")
+            ),
+            60,
+            "the warning's resolution",
+        )
+        wait_for(
+            lambda: any(
+                "[INFO] RESOLVED: NightlyReportReady" in s
+                for s in subjects(smtp_sink, "monitoring@example.com")
+            ),
+            60,
+            "the info resolution",
+        )
         exporter[0].shutdown()
 
         # --- the channel matrix held throughout ------------------------------------
         bridge.wait_settled()
-        assert all("TraceTrackErrorRateHigh" in m["Body"]
-                   for m in twilio_sink.messages())  # SMS: the critical only
+        assert all(
+            "TraceTrackErrorRateHigh" in m["Body"] for m in twilio_sink.messages()
+        )  # SMS: the critical only
         warn_hooks = webhook_sink.bodies("json/warn")
         assert {b["severity"] for b in warn_hooks} == {"warning"}
         assert not any("NightlyReportReady" in str(b) for b in webhook_sink.bodies())  # info
@@ -153,8 +230,10 @@ def test_alerts_flow_from_the_app_to_every_channel_and_resolve(
         # Each (notification, recipient) once, though Alertmanager re-sent groups.
         rows = bridge.notifications(limit=1000)["deliveries"]
         assert {r["status"] for r in rows} == {"sent"}
-        sent = [(m.message["X-TraceTrack-Notification"], tuple(m.rcpt_tos))
-                for m in smtp_sink.messages()]
+        sent = [
+            (m.message["X-TraceTrack-Notification"], tuple(m.rcpt_tos))
+            for m in smtp_sink.messages()
+        ]
         assert len(sent) == len(set(sent))
         # The Watchdog heartbeat reached its own receiver.
         assert bridge.notifications()["watchdog"]["state"] == "ok"

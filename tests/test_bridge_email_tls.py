@@ -21,8 +21,9 @@ LOGIN = ("alerts@tracetrack.example.com", "app-password-123")
 
 
 def run_one(tmp_path: Path, sink: Any, **env: Any) -> tuple[dict[str, int], list[Any]]:
-    cfg = write_alert_config(tmp_path / "alert_config.py",
-                             {"email": {"info": ["monitoring@example.com"]}})
+    cfg = write_alert_config(
+        tmp_path / "alert_config.py", {"email": {"info": ["monitoring@example.com"]}}
+    )
     full = bridge_env(tmp_path, cfg, sink, ALERT_SENDER_PASSWORD=LOGIN[1], **env)
     with InProcessBridge(full) as b:
         assert b.post("info", am_payload("Backup", "info")).status_code == 200
@@ -35,7 +36,7 @@ def test_tls_and_login(tmp_path: Path, make_smtp_sink: Any, security: str) -> No
     sink = make_smtp_sink(security=security, login=LOGIN)
     counts, _ = run_one(tmp_path, sink, SMTP_SECURITY=security, SMTP_CA_FILE=sink.cert)
     assert counts == {"sent": 1}
-    mail, = sink.messages()
+    (mail,) = sink.messages()
     assert mail.rcpt_tos == ["monitoring@example.com"]
     assert mail.message.get_body(("html",)) is not None
 

@@ -35,19 +35,27 @@ def assert_nothing_stored(bridge: InProcessBridge) -> None:
     assert body["counts"] == {} and body["deliveries"] == []
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "JSON object"),
-    (json.dumps({**am_payload(), "version": "3"}).encode(), "unsupported payload version"),
-    (json.dumps({**am_payload(), "alerts": []}).encode(), "alerts"),
-    (json.dumps({k: v for k, v in am_payload().items() if k != "groupKey"}).encode(), "groupKey"),
-    (json.dumps({**am_payload(), "status": "exploded"}).encode(), "status"),
-    (json.dumps({**am_payload(), "alerts": [{"status": "firing"}]}).encode(), "alerts.0"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({**am_payload(), "version": "3"}).encode(), "unsupported payload version"),
+        (json.dumps({**am_payload(), "alerts": []}).encode(), "alerts"),
+        (
+            json.dumps({k: v for k, v in am_payload().items() if k != "groupKey"}).encode(),
+            "groupKey",
+        ),
+        (json.dumps({**am_payload(), "status": "exploded"}).encode(), "status"),
+        (json.dumps({**am_payload(), "alerts": [{"status": "firing"}]}).encode(), "alerts.0"),
+    ],
+)
 def test_malformed_payload_is_a_clear_400_and_nothing_is_stored(
-        bridge: InProcessBridge, body: bytes, reason: str) -> None:
-    resp = bridge.http.post("/alertmanager/critical", content=body,
-                            headers={**AUTH, "Content-Type": "application/json"})
+    bridge: InProcessBridge, body: bytes, reason: str
+) -> None:
+    resp = bridge.http.post(
+        "/alertmanager/critical", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert resp.status_code == 400
     assert reason in resp.json()["error"]
     assert_nothing_stored(bridge)
@@ -63,19 +71,25 @@ def test_oversized_payload_is_413_and_nothing_is_stored(bridge: InProcessBridge)
     def chunks() -> Iterator[bytes]:
         data = json.dumps(big).encode()
         for i in range(0, len(data), 1000):
-            yield data[i:i + 1000]
+            yield data[i : i + 1000]
 
     resp = bridge.http.post("/alertmanager/critical", content=chunks(), headers=AUTH)
     assert resp.status_code == 413
     assert_nothing_stored(bridge)
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic eDp5"},
-    {"Authorization": AUTH["Authorization"] + "x"},
-])
-def test_without_the_right_bearer_token_401(bridge: InProcessBridge,
-                                            headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token"},
+        {"Authorization": "Basic eDp5"},
+        {"Authorization": AUTH["Authorization"] + "x"},
+    ],
+)
+def test_without_the_right_bearer_token_401(
+    bridge: InProcessBridge, headers: dict[str, str]
+) -> None:
     resp = bridge.post("critical", am_payload(), headers=headers)
     assert resp.status_code == 401
     assert resp.headers["www-authenticate"].startswith("Bearer")
@@ -96,11 +110,15 @@ def test_accepted_payload_is_stored_with_its_deliveries(bridge: InProcessBridge)
     assert resp.json()["status"] == "stored" and resp.json()["new_deliveries"] == 1
     # With no channel enabled, the bridge logs the message and keeps it, marked "logged".
     wait_for(lambda: bridge.counts() == {"logged": 1}, 10, "the logged delivery")
-    row, = bridge.notifications()["deliveries"]
+    (row,) = bridge.notifications()["deliveries"]
     assert row["title"] == "SlowResponses" and row["channel"] == "email"
     assert row["recipient"] == "lead@example.com" and row["attempts"] == 1
-    assert bridge.metric("tracetrack_notifications_total", channel="email", severity="warning",
-                         outcome="logged") == 1
+    assert (
+        bridge.metric(
+            "tracetrack_notifications_total", channel="email", severity="warning", outcome="logged"
+        )
+        == 1
+    )
 
 
 def test_notifications_endpoint_validates_its_parameters(bridge: InProcessBridge) -> None:
@@ -117,8 +135,9 @@ def test_health_and_metrics_need_no_token(bridge: InProcessBridge) -> None:
     assert "tracetrack_notification_delivery_seconds_bucket" in text
 
 
-def test_store_unavailable_is_503_never_4xx(tmp_path: Path, postgres: PostgresServer,
-                                           database_url: str) -> None:
+def test_store_unavailable_is_503_never_4xx(
+    tmp_path: Path, postgres: PostgresServer, database_url: str
+) -> None:
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for())
     env = bridge_env(tmp_path, cfg, BRIDGE_DATABASE_URL=database_url)
     with InProcessBridge(env) as b:

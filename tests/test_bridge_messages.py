@@ -22,8 +22,7 @@ from tests.support.bridgekit import am_payload
 def message(severity: str = "critical", status: str = "firing", **kw):  # type: ignore[no-untyped-def]
     payload = am_payload(severity=severity, status=status, **kw)
     parsed = parse_payload(json.dumps(payload).encode())
-    return build_message(parsed.notification_key(), "alert", severity, status,
-                         json.dumps(payload))
+    return build_message(parsed.notification_key(), "alert", severity, status, json.dumps(payload))
 
 
 def test_sms_leads_with_the_summary_and_fits() -> None:
@@ -32,8 +31,9 @@ def test_sms_leads_with_the_summary_and_fits() -> None:
     assert len(text) <= SMS_MAX_CHARS
     assert text.startswith("CRITICAL: HighErrorRate: Error rate 7.1% above 5%")
     short = sms_text(message(summary="Disk 95% full"))
-    assert short == ("CRITICAL: HighErrorRate: Disk 95% full "
-                     "https://runbooks.example.com/HighErrorRate")
+    assert short == (
+        "CRITICAL: HighErrorRate: Disk 95% full https://runbooks.example.com/HighErrorRate"
+    )
     assert sms_text(message(status="resolved")).startswith("RESOLVED: ")
 
 
@@ -45,15 +45,21 @@ def test_discord_embed_stays_within_discords_limits() -> None:
     assert len(embed["title"]) <= 256 and len(embed["description"]) <= 4096
     assert len(embed["fields"]) <= 25
     assert all(len(f["value"]) <= DISCORD_FIELD_VALUE_MAX for f in embed["fields"])
-    total = len(embed["title"]) + len(embed["description"]) + len(embed["footer"]["text"]) + sum(
-        len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    total = (
+        len(embed["title"])
+        + len(embed["description"])
+        + len(embed["footer"]["text"])
+        + sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    )
     assert total <= DISCORD_EMBED_TOTAL_MAX
     assert "more alerts" in embed["footer"]["text"]
 
 
 def test_slack_colour_follows_severity_and_resolution() -> None:
-    colours = {sev: slack_payload(message(sev))["attachments"][0]["color"]
-               for sev in ("critical", "warning", "info")}
+    colours = {
+        sev: slack_payload(message(sev))["attachments"][0]["color"]
+        for sev in ("critical", "warning", "info")
+    }
     assert colours == {"critical": "#d0021b", "warning": "#f5a623", "info": "#4a90e2"}
     assert slack_payload(message(status="resolved"))["attachments"][0]["color"] == "#2eb67d"
     blocks = slack_payload(message(n_alerts=40))["attachments"][0]["blocks"]

@@ -23,22 +23,30 @@ pytest_plugins = ["tests.support.sinks"]
 
 
 def hooks_config(tmp_path: Path, sink: WebhookSink, smtp: SmtpSink | None = None) -> Path:
-    recipients: dict = {"webhook": {"critical": [  # type: ignore[type-arg]
-        {"url": sink.url_for("slack/a"), "format": "slack"},
-        {"url": sink.url_for("json/b"), "format": "json"}]}}
+    recipients: dict = {
+        "webhook": {
+            "critical": [  # type: ignore[type-arg]
+                {"url": sink.url_for("slack/a"), "format": "slack"},
+                {"url": sink.url_for("json/b"), "format": "json"},
+            ]
+        }
+    }
     if smtp is not None:
         recipients["email"] = {"critical": ["oncall@example.com"]}
     return write_alert_config(tmp_path / "alert_config.py", recipients)
 
 
 def test_two_replicas_share_the_work_and_send_each_delivery_once(
-        tmp_path: Path, database_url: str, webhook_sink: WebhookSink,
-        smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, database_url: str, webhook_sink: WebhookSink, smtp_sink: SmtpSink
+) -> None:
     cfg = hooks_config(tmp_path, webhook_sink, smtp_sink)
-    base = bridge_env(tmp_path, cfg, smtp_sink, hooks=webhook_sink,
-                      BRIDGE_DATABASE_URL=database_url)
-    with InProcessBridge({**base, "BRIDGE_INSTANCE_ID": "replica-a"}) as a, \
-            InProcessBridge({**base, "BRIDGE_INSTANCE_ID": "replica-b"}) as b:
+    base = bridge_env(
+        tmp_path, cfg, smtp_sink, hooks=webhook_sink, BRIDGE_DATABASE_URL=database_url
+    )
+    with (
+        InProcessBridge({**base, "BRIDGE_INSTANCE_ID": "replica-a"}) as a,
+        InProcessBridge({**base, "BRIDGE_INSTANCE_ID": "replica-b"}) as b,
+    ):
         n = 30
         for i in range(n):
             payload = am_payload(f"Alert{i}", "critical")
@@ -51,18 +59,24 @@ def test_two_replicas_share_the_work_and_send_each_delivery_once(
         mails = Counter(m.message["Subject"] for m in smtp_sink.messages())
         assert len(mails) == n and set(mails.values()) == {1}
         sent_by = {
-            name: r.metric("tracetrack_notifications_total", channel="webhook",
-                           severity="critical", outcome="sent")
+            name: r.metric(
+                "tracetrack_notifications_total",
+                channel="webhook",
+                severity="critical",
+                outcome="sent",
+            )
             for name, r in (("a", a), ("b", b))
         }
         assert sent_by["a"] + sent_by["b"] == 2 * n
 
 
 def test_a_killed_replicas_claims_are_taken_over_after_the_lease(
-        tmp_path: Path, database_url: str, webhook_sink: WebhookSink) -> None:
+    tmp_path: Path, database_url: str, webhook_sink: WebhookSink
+) -> None:
     cfg = hooks_config(tmp_path, webhook_sink)
-    base = bridge_env(tmp_path, cfg, hooks=webhook_sink, BRIDGE_DATABASE_URL=database_url,
-                      BRIDGE_LEASE_SECONDS=2)
+    base = bridge_env(
+        tmp_path, cfg, hooks=webhook_sink, BRIDGE_DATABASE_URL=database_url, BRIDGE_LEASE_SECONDS=2
+    )
     webhook_sink.faults.hold()  # replica A's calls hang
     a = BridgeProcess({**base, "BRIDGE_INSTANCE_ID": "replica-a"}, tmp_path / "a.log").start()
     for i in range(5):

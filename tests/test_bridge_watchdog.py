@@ -28,13 +28,20 @@ def watchdog_payload(status: str = "firing") -> dict:  # type: ignore[type-arg]
 
 
 def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
-        tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink,
-        webhook_sink: WebhookSink) -> None:
-    cfg = write_alert_config(tmp_path / "alert_config.py",
-                             recipients_for(smtp_sink, twilio_sink, webhook_sink))
-    env = bridge_env(tmp_path, cfg, smtp_sink, twilio_sink, webhook_sink,
-                     BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.5,
-                     BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1)
+    tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink, webhook_sink: WebhookSink
+) -> None:
+    cfg = write_alert_config(
+        tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink, webhook_sink)
+    )
+    env = bridge_env(
+        tmp_path,
+        cfg,
+        smtp_sink,
+        twilio_sink,
+        webhook_sink,
+        BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.5,
+        BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1,
+    )
     with InProcessBridge(env) as b:
         for _ in range(4):  # heartbeats every 0.5 s keep it quiet
             resp = b.post("watchdog", watchdog_payload())
@@ -45,8 +52,11 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
 
         # A resolved Watchdog means it stopped firing: that is no sign of life.
         assert b.post("watchdog", watchdog_payload("resolved")).json()["status"] == "ignored"
-        wait_for(lambda: smtp_sink.count() == 2 and twilio_sink.count() == 1, 10,
-                 "the page to the critical email and SMS recipients")
+        wait_for(
+            lambda: smtp_sink.count() == 2 and twilio_sink.count() == 1,
+            10,
+            "the page to the critical email and SMS recipients",
+        )
         page = smtp_sink.messages("oncall@example.com")[0].message
         assert "NO HEARTBEAT" in page["Subject"]
         assert twilio_sink.messages()[0]["Body"].startswith("CRITICAL: Alerting pipeline")
@@ -60,8 +70,9 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
         time.sleep(2.0)
         assert smtp_sink.count() == 2 and twilio_sink.count() == 1
         assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "missing"
-        wait_for(lambda: smtp_sink.count() == 4 and twilio_sink.count() == 2, 10,
-                 "the recovery notice")
+        wait_for(
+            lambda: smtp_sink.count() == 4 and twilio_sink.count() == 2, 10, "the recovery notice"
+        )
         assert "RECOVERED" in smtp_sink.messages("ops@example.com")[-1].message["Subject"]
         assert twilio_sink.messages()[-1]["Body"].startswith("RESOLVED: Alerting pipeline")
         assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "ok"
@@ -71,10 +82,16 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
 
 
 def test_no_page_before_the_bridge_itself_has_waited_a_full_timeout(
-        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for(smtp_sink))
-    env = bridge_env(tmp_path, cfg, smtp_sink, BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.0,
-                     BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1)
+    env = bridge_env(
+        tmp_path,
+        cfg,
+        smtp_sink,
+        BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.0,
+        BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1,
+    )
     with InProcessBridge(env) as b:
         b.post("watchdog", watchdog_payload())
     time.sleep(1.5)  # the bridge was down longer than the timeout...

@@ -36,15 +36,20 @@ def test_no_redis_configured_means_memory(tmp_path: Path) -> None:
     assert cache.get("a") == [1, 2]
 
 
-def test_redis_down_fails_over_to_memory_and_comes_back(database_url: str, tmp_path: Path,
-                                                        redis_server) -> None:
+def test_redis_down_fails_over_to_memory_and_comes_back(
+    database_url: str, tmp_path: Path, redis_server
+) -> None:
     proc, port = redis_server
     add_user(database_url, "dana", "dispatcher")
     settings = app_settings(database_url, tmp_path, redis_url=f"redis://127.0.0.1:{port}/0")
     with TestClient(create_app(settings)) as client:
         h = auth(token(client, "dana"))
-        assert client.post("/api/bags", json={"qr_id": "P1", "bag_type": "parent"},
-                           headers=h).status_code == 201
+        assert (
+            client.post(
+                "/api/bags", json={"qr_id": "P1", "bag_type": "parent"}, headers=h
+            ).status_code
+            == 201
+        )
         assert client.get("/api/bags/P1", headers=h).status_code == 200
         assert redis.Redis(port=port).exists(PREFIX + "bag:P1")  # really stored in Redis
         assert backend_gauge("redis") == 1 and backend_gauge("memory") == 0
@@ -66,6 +71,7 @@ def test_redis_down_fails_over_to_memory_and_comes_back(database_url: str, tmp_p
             def back_on_redis() -> bool:
                 client.get("/api/bags/P1", headers=h)
                 return client.app.state.cache.backend == "redis"
+
             wait_until(back_on_redis, 10, "failback to redis", interval=0.2)
             assert backend_gauge("redis") == 1 and backend_gauge("memory") == 0
             assert client.get("/api/bags/P1", headers=h).json()["location"] == "Outage"
@@ -73,8 +79,9 @@ def test_redis_down_fails_over_to_memory_and_comes_back(database_url: str, tmp_p
             restarted.stop()
 
 
-def test_startup_warms_the_cache_with_recently_scanned_bags(database_url: str, tmp_path: Path,
-                                                            redis_url: str) -> None:
+def test_startup_warms_the_cache_with_recently_scanned_bags(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> None:
     add_user(database_url, "dana", "dispatcher")
     settings = app_settings(database_url, tmp_path, redis_url=redis_url)
     with TestClient(create_app(settings)) as client:
@@ -88,8 +95,9 @@ def test_startup_warms_the_cache_with_recently_scanned_bags(database_url: str, t
         assert r.exists(PREFIX + "bag:HOT") and not r.exists(PREFIX + "bag:COLD")
 
 
-def test_an_app_without_redis_exports_no_redis_backend_series(database_url: str,
-                                                               tmp_path: Path) -> None:
+def test_an_app_without_redis_exports_no_redis_backend_series(
+    database_url: str, tmp_path: Path
+) -> None:
     """Otherwise the "cache fell back to memory" alert would fire for a Redis-less app."""
     import httpx
 

@@ -59,6 +59,7 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
         if op in (":?", "?"):
             raise KeyError(f"{name} is required: {arg}")
         return arg or ""
+
     return INTERPOLATION.sub(one, value)
 
 
@@ -95,17 +96,25 @@ def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 # --- the Compose Specification ------------------------------------------------------------
 
-REQUIRED_ENV = {"POSTGRES_PASSWORD": "pw", "TRACETRACK_SECRET_KEY": "k" * 32,
-                "BRIDGE_AUTH_TOKEN": "t" * 32, "GRAFANA_ADMIN_PASSWORD": "g"}
+REQUIRED_ENV = {
+    "POSTGRES_PASSWORD": "pw",
+    "TRACETRACK_SECRET_KEY": "k" * 32,
+    "BRIDGE_AUTH_TOKEN": "t" * 32,
+    "GRAFANA_ADMIN_PASSWORD": "g",
+}
 
 
 def test_compose_file_is_valid_against_the_compose_spec(compose, validator) -> None:
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in validator.iter_errors(compose)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(compose)
+    ]
     assert not errors, "\n".join(errors)
     interpolated = interpolate(compose, REQUIRED_ENV)
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in validator.iter_errors(interpolated)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(interpolated)
+    ]
     assert not errors, "\n".join(errors)
 
 
@@ -127,7 +136,8 @@ def test_secrets_are_required_from_the_environment_not_written_in_the_file(compo
                 continue
             value = str(value)
             assert (key.endswith("_FILE") and value.startswith("/run/secrets/")) or (
-                INTERPOLATION.fullmatch(value)), f"{name}.{key} holds a literal secret"
+                INTERPOLATION.fullmatch(value)
+            ), f"{name}.{key} holds a literal secret"
         for value in (service.get("environment") or {}).values():
             if str(value).startswith("/run/secrets/"):
                 secret = str(value).removeprefix("/run/secrets/")
@@ -139,31 +149,52 @@ def test_secrets_are_required_from_the_environment_not_written_in_the_file(compo
 
 def test_named_volumes_hold_the_data(compose) -> None:
     declared = set(compose["volumes"])
-    used = {v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])
-            if not v.startswith(".")}
+    used = {
+        v.split(":")[0]
+        for s in compose["services"].values()
+        for v in s.get("volumes", [])
+        if not v.startswith(".")
+    }
     assert used == declared
-    for service, path in [("postgres", "/var/lib/postgresql/data"), ("prometheus", "/prometheus"),
-                          ("alertmanager", "/alertmanager"), ("grafana", "/var/lib/grafana"),
-                          ("bridge", "/var/lib/tracetrack")]:
-        targets = {v.split(":")[1] for v in compose["services"][service]["volumes"]
-                   if not v.startswith(".")}
+    for service, path in [
+        ("postgres", "/var/lib/postgresql/data"),
+        ("prometheus", "/prometheus"),
+        ("alertmanager", "/alertmanager"),
+        ("grafana", "/var/lib/grafana"),
+        ("bridge", "/var/lib/tracetrack"),
+    ]:
+        targets = {
+            v.split(":")[1]
+            for v in compose["services"][service]["volumes"]
+            if not v.startswith(".")
+        }
         assert path in targets, f"{service} keeps {path} in a container layer"
 
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(compose) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "app", "exporter", "bridge", "prometheus",
-                             "alertmanager", "grafana"}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "app",
+        "exporter",
+        "bridge",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
     for name, service in services.items():
         assert "healthcheck" in service, name
         for dep, cond in (service.get("depends_on") or {}).items():
             assert dep in services, f"{name} depends on unknown {dep}"
             assert cond["condition"] == "service_healthy", f"{name} -> {dep}"
-    assert int(services["app"]["command"][-1].split(":-")[1].rstrip("}")) > 1, \
+    assert int(services["app"]["command"][-1].split(":-")[1].rstrip("}")) > 1, (
         "the app runs several workers"
+    )
 
 
 # --- consistency with the repository ------------------------------------------------------
+
 
 def test_mounted_files_and_build_inputs_exist(compose) -> None:
     for name, service in compose["services"].items():
@@ -234,27 +265,34 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules(compose, tmp_path)
     prom = compose["services"]["prometheus"]
     config_path = mounted_config(compose, "prometheus", "/etc/prometheus/prometheus.yml")
     config = yaml.safe_load(config_path.read_text())
-    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"]
-               for t in sc["targets"]}
+    targets = {
+        t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    }
     for service in ("app", "exporter", "bridge", "alertmanager"):
         assert f"{service}:{listen_port(compose['services'][service])}" in targets, service
     am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert am == [f"alertmanager:{listen_port(compose['services']['alertmanager'])}"]
     rules_path = mounted_config(compose, "prometheus", config["rule_files"][0])
     assert rules_path == ROOT / "prometheus" / "rules.yml"
-    assert any(a.startswith("--config.file=/etc/prometheus/prometheus.yml")
-               for a in prom["command"])
+    assert any(
+        a.startswith("--config.file=/etc/prometheus/prometheus.yml") for a in prom["command"]
+    )
     # promtool on the very file compose mounts, its rule path pointed at the repo's copy.
     local = tmp_path / "prometheus.yml"
     config["rule_files"] = [str(rules_path)]
     local.write_text(yaml.safe_dump(config))
-    result = subprocess.run([shutil.which("promtool") or "promtool", "check", "config", str(local)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [shutil.which("promtool") or "promtool", "check", "config", str(local)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_compose_configs_are_rendered_from_the_shipped_ones() -> None:
-    spec = importlib.util.spec_from_file_location("render_configs", ROOT / "deploy/render_configs.py")
+    spec = importlib.util.spec_from_file_location(
+        "render_configs", ROOT / "deploy/render_configs.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -262,11 +300,13 @@ def test_compose_configs_are_rendered_from_the_shipped_ones() -> None:
     compose_prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     shipped = yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())
     assert compose_prom["global"] == shipped["global"]
-    assert [j["job_name"] for j in compose_prom["scrape_configs"]] == \
-        [j["job_name"] for j in shipped["scrape_configs"]]
+    assert [j["job_name"] for j in compose_prom["scrape_configs"]] == [
+        j["job_name"] for j in shipped["scrape_configs"]
+    ]
     # Grafana's $__rate_interval assumes this scrape interval.
-    datasources = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yml")
-                                 .read_text())
+    datasources = yaml.safe_load(
+        (ROOT / "grafana/provisioning/datasources/datasources.yml").read_text()
+    )
     prom = next(d for d in datasources["datasources"] if d["type"] == "prometheus")
     assert prom["jsonData"]["timeInterval"] == shipped["global"]["scrape_interval"]
 
@@ -285,8 +325,11 @@ def test_alertmanager_routes_to_the_bridge_with_the_shared_token(compose, tmp_pa
             assert hook["http_config"]["authorization"]["credentials_file"] == token_file
     assert paths == {"critical", "warning", "info", "watchdog"}
     assert token_file.removeprefix("/run/secrets/") in am["secrets"]
-    result = subprocess.run([shutil.which("amtool") or "amtool", "check-config", str(config_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [shutil.which("amtool") or "amtool", "check-config", str(config_path)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

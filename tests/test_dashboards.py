@@ -27,8 +27,11 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def panel(title: str, board: str, kind: str | None = None) -> dict[str, Any]:
-    matches = [p for p in panels(dashboards()[board]) if p["title"] == title
-               and (kind is None or p["type"] == kind)]
+    matches = [
+        p
+        for p in panels(dashboards()[board])
+        if p["title"] == title and (kind is None or p["type"] == kind)
+    ]
     assert len(matches) == 1, f"{board}: {title!r} ({kind}) x{len(matches)}"
     return matches[0]
 
@@ -37,22 +40,37 @@ def test_committed_json_is_what_the_generator_produces() -> None:
     rendered = build.render()
     assert set(rendered) == set(dashboards()), "a dashboard file is missing or extra"
     for name, text in rendered.items():
-        assert (build.DASHBOARD_DIR / name).read_text() == text, \
+        assert (build.DASHBOARD_DIR / name).read_text() == text, (
             f"{name} is stale: run .venv/bin/python -m grafana.build"
+        )
     assert build.main(["--check"]) == 0
 
 
 def test_the_four_dashboards_of_the_operator_guide() -> None:
     titles = {b["title"] for b in dashboards().values()}
-    assert titles == {"TraceTrack / System", "TraceTrack / Performance",
-                      "TraceTrack / Business", "TraceTrack / Alerts"}
+    assert titles == {
+        "TraceTrack / System",
+        "TraceTrack / Performance",
+        "TraceTrack / Business",
+        "TraceTrack / Alerts",
+    }
     wanted = {
         "system.json": ["CPU usage", "Memory usage", "Disk usage", "Database connections"],
-        "performance.json": ["Average response time", "p95 response time",
-                             "Requests per minute", "Error rate", "Cache hit rate"],
+        "performance.json": [
+            "Average response time",
+            "p95 response time",
+            "Requests per minute",
+            "Error rate",
+            "Cache hit rate",
+        ],
         "business.json": ["Total bags", "Active users", "Scans today", "Bills created today"],
-        "alerts.json": ["Active alerts", "Recent notifications", "Firing critical",
-                        "Firing warning", "Firing info"],
+        "alerts.json": [
+            "Active alerts",
+            "Recent notifications",
+            "Firing critical",
+            "Firing warning",
+            "Firing info",
+        ],
     }
     for name, titles_ in wanted.items():
         present = {p["title"] for p in panels(dashboards()[name])}
@@ -93,17 +111,20 @@ def steps(p: dict[str, Any]) -> list[tuple[float | None, str]]:
     return [(s["value"], s["color"]) for s in config["steps"]]
 
 
-@pytest.mark.parametrize(("board", "title", "key"), [
-    ("system.json", "CPU usage", "cpu_usage"),
-    ("system.json", "Memory usage", "memory_usage"),
-    ("system.json", "Database connections", "db_connections"),
-    ("performance.json", "Average response time", "response_time"),
-    ("performance.json", "p95 response time", "response_time"),
-    ("performance.json", "Response time", "response_time"),
-    ("performance.json", "Error rate", "error_rate"),
-    ("performance.json", "Cache hit rate", "cache_hit_rate"),
-    ("business.json", "Active users", "concurrent_users"),
-])
+@pytest.mark.parametrize(
+    ("board", "title", "key"),
+    [
+        ("system.json", "CPU usage", "cpu_usage"),
+        ("system.json", "Memory usage", "memory_usage"),
+        ("system.json", "Database connections", "db_connections"),
+        ("performance.json", "Average response time", "response_time"),
+        ("performance.json", "p95 response time", "response_time"),
+        ("performance.json", "Response time", "response_time"),
+        ("performance.json", "Error rate", "error_rate"),
+        ("performance.json", "Cache hit rate", "cache_hit_rate"),
+        ("business.json", "Active users", "concurrent_users"),
+    ],
+)
 def test_threshold_lines_and_colours_come_from_the_thresholds_table(board, title, key) -> None:
     t = BY_KEY[key]
     matching = [p for p in panels(dashboards()[board]) if p["title"] == title]
@@ -125,8 +146,9 @@ def test_no_threshold_value_is_typed_into_a_dashboard_by_hand() -> None:
     for name, board in dashboards().items():
         for p in panels(board):
             for value, _colour in steps(p)[1:]:
-                assert value in allowed or (name == "alerts.json" and value == 1), \
+                assert value in allowed or (name == "alerts.json" and value == 1), (
                     f"{name}: {p['title']} has threshold {value}"
+                )
 
 
 def test_alerts_are_coloured_by_severity() -> None:
@@ -136,8 +158,9 @@ def test_alerts_are_coloured_by_severity() -> None:
     for title in ("Active alerts", "Recent notifications"):
         override = panel(title, "alerts.json")["fieldConfig"]["overrides"][0]
         assert override["matcher"] == {"id": "byName", "options": "severity"}
-        mapping = next(p["value"][0]["options"] for p in override["properties"]
-                       if p["id"] == "mappings")
+        mapping = next(
+            p["value"][0]["options"] for p in override["properties"] if p["id"] == "mappings"
+        )
         assert {s: m["color"] for s, m in mapping.items()} == colours
 
 

@@ -48,11 +48,17 @@ def panel_queries() -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def stack(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
     workdir = tmp_path_factory.mktemp("dashboards")
     rules = stackconfig.write_rules(workdir / "rules.yml")
-    s = start_live_stack(workdir, postgres.create_database("dashboards_live"), with_bridge=True,
-                         rule_files=[str(rules)])
+    s = start_live_stack(
+        workdir,
+        postgres.create_database("dashboards_live"),
+        with_bridge=True,
+        rule_files=[str(rules)],
+    )
     try:
         drive_traffic(s)
         notify(s)
@@ -67,8 +73,9 @@ def notify(s: LiveStack) -> None:
     for i in range(2):
         if i:
             time.sleep(2.5)
-        r = s.bridge.post("critical", am_payload(f"LiveDashboardCheck{i}", "critical",
-                                                 group=f"live-{i}"))
+        r = s.bridge.post(
+            "critical", am_payload(f"LiveDashboardCheck{i}", "critical", group=f"live-{i}")
+        )
         assert r.status_code == 200, r.text
         s.bridge.wait_settled()
 
@@ -93,15 +100,19 @@ def test_every_panel_query_parses_and_returns_data(stack: LiveStack) -> None:
         if pending:
             time.sleep(1)
     assert not pending, "panels with no data on a healthy stack:\n" + "\n".join(
-        f"  {b}: {t}: {e}" for b, t, e in sorted(pending))
+        f"  {b}: {t}: {e}" for b, t, e in sorted(pending)
+    )
 
 
 def test_the_healthy_stack_shows_real_values(stack: LiveStack) -> None:
     """Not just any data: the figures the operator guide's sections are about."""
+
     def one(expr: str) -> float:
         [sample] = stack.query(substitute(expr))
         return float(sample["value"][1])
+
     from grafana.build import cache_hit_rate, error_rate, per_minute
+
     assert one(per_minute("tracetrack_http_requests_total")) > 0
     assert one(error_rate()) == 0
     assert 0.5 < one(cache_hit_rate()) < 1
@@ -110,18 +121,25 @@ def test_the_healthy_stack_shows_real_values(stack: LiveStack) -> None:
     firing = stack.query('ALERTS{alertstate="firing"}')
     assert "Watchdog" in {a["metric"]["alertname"] for a in firing}
     assert one(build.firing("info")) == sum(
-        1 for a in firing if a["metric"].get("severity") == "info"
-        and a["metric"]["alertname"] != "Watchdog")
-    rows = stack.query(substitute(
-        'sum by (channel, severity, outcome) (increase(tracetrack_notifications_total'
-        '{instance=~"$instance"}[$__range])) > 0'))
+        1
+        for a in firing
+        if a["metric"].get("severity") == "info" and a["metric"]["alertname"] != "Watchdog"
+    )
+    rows = stack.query(
+        substitute(
+            "sum by (channel, severity, outcome) (increase(tracetrack_notifications_total"
+            '{instance=~"$instance"}[$__range])) > 0'
+        )
+    )
     assert {(r["metric"]["channel"], r["metric"]["severity"]) for r in rows} >= {
-        ("email", "critical")}
+        ("email", "critical")
+    }
 
 
 def test_dashboards_reference_only_metrics_that_exist(stack: LiveStack) -> None:
-    names = set(httpx.get(f"{stack.prometheus_url}/api/v1/label/__name__/values",
-                          timeout=10).json()["data"])
+    names = set(
+        httpx.get(f"{stack.prometheus_url}/api/v1/label/__name__/values", timeout=10).json()["data"]
+    )
     used = set()
     for _board, _title, expr in panel_queries():
         used |= set(re.findall(r"\b(tracetrack_[a-z_]+|ALERTS|up)\b", expr))

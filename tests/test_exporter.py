@@ -39,30 +39,45 @@ class Clock:
 def seed_small(database_url: str) -> None:
     """3 users, 7 bags, scans and bills around the Kolkata midnights of 15 March 2024."""
     migrate(database_url)
-    sql(database_url, "INSERT INTO users (id, username, password_hash, role) VALUES "
-        "(1, 'a', 'x', 'admin'), (2, 'd', 'x', 'dispatcher'), (3, 'b', 'x', 'biller')")
-    sql(database_url, "INSERT INTO bags (id, qr_id, bag_type) "
-        "SELECT i, 'QR' || i, 'parent' FROM generate_series(1, 7) i")
+    sql(
+        database_url,
+        "INSERT INTO users (id, username, password_hash, role) VALUES "
+        "(1, 'a', 'x', 'admin'), (2, 'd', 'x', 'dispatcher'), (3, 'b', 'x', 'biller')",
+    )
+    sql(
+        database_url,
+        "INSERT INTO bags (id, qr_id, bag_type) "
+        "SELECT i, 'QR' || i, 'parent' FROM generate_series(1, 7) i",
+    )
     scan_times = [
         "2024-03-14 18:29:59.999999",  # 23:59:59.999999 on the 14th in Kolkata: yesterday
-        "2024-03-14 18:30:00",         # local midnight: today (inclusive)
-        "2024-03-14 20:00:00",         # still the 14th in UTC, already the 15th in Kolkata
+        "2024-03-14 18:30:00",  # local midnight: today (inclusive)
+        "2024-03-14 20:00:00",  # still the 14th in UTC, already the 15th in Kolkata
         "2024-03-15 04:29:00",
-        "2024-03-15 18:29:59",         # 23:59:59 local: today
-        "2024-03-15 18:30:00",         # next local midnight: tomorrow (exclusive)
+        "2024-03-15 18:29:59",  # 23:59:59 local: today
+        "2024-03-15 18:30:00",  # next local midnight: tomorrow (exclusive)
     ]
     for i, ts in enumerate(scan_times, start=1):
-        sql(database_url, "INSERT INTO scans (bag_id, user_id, location, scanned_at) "
-            "VALUES (%s, 2, 'Hub', %s)", (i, utc(ts)))
+        sql(
+            database_url,
+            "INSERT INTO scans (bag_id, user_id, location, scanned_at) VALUES (%s, 2, 'Hub', %s)",
+            (i, utc(ts)),
+        )
     for i, ts in enumerate(["2024-03-14 18:29:59", "2024-03-14 18:30:00", "2024-03-15 12:00:00"]):
-        sql(database_url, "INSERT INTO bills (bill_number, created_by, created_at) "
-            "VALUES (%s, 3, %s)", (f"B{i}", utc(ts)))
+        sql(
+            database_url,
+            "INSERT INTO bills (bill_number, created_by, created_at) VALUES (%s, 3, %s)",
+            (f"B{i}", utc(ts)),
+        )
 
 
 def db_count_local_day(database_url: str, table: str, column: str, day: str) -> int:
     """The database's own answer to "how many on `day` in Kolkata"."""
-    [(n,)] = sql(database_url, f"SELECT count(*) FROM {table} "
-                 f"WHERE ({column} AT TIME ZONE %s)::date = %s::date", (KOLKATA, day))
+    [(n,)] = sql(
+        database_url,
+        f"SELECT count(*) FROM {table} WHERE ({column} AT TIME ZONE %s)::date = %s::date",
+        (KOLKATA, day),
+    )
     return int(n)
 
 
@@ -73,21 +88,34 @@ def test_business_counts_follow_the_database_and_the_local_day(database_url: str
         _, s = scrape(url)
         assert up(s, "business") == 1
         assert value(s, "tracetrack_scans_today") == 4
-        assert value(s, "tracetrack_scans_today") == db_count_local_day(database_url, "scans", "scanned_at", "2024-03-15")
+        assert value(s, "tracetrack_scans_today") == db_count_local_day(
+            database_url, "scans", "scanned_at", "2024-03-15"
+        )
         assert value(s, "tracetrack_bills_today") == 2
-        assert value(s, "tracetrack_bills_today") == db_count_local_day(database_url, "bills", "created_at", "2024-03-15")
-        assert value(s, "tracetrack_users") == sql(database_url, "SELECT count(*) FROM users")[0][0] == 3
+        assert value(s, "tracetrack_bills_today") == db_count_local_day(
+            database_url, "bills", "created_at", "2024-03-15"
+        )
+        assert (
+            value(s, "tracetrack_users")
+            == sql(database_url, "SELECT count(*) FROM users")[0][0]
+            == 3
+        )
         # The bag figure is PostgreSQL's statistic, flushed shortly after the inserts commit.
         wait_until(lambda: value(scrape(url)[1], "tracetrack_bags") == 7, 10, "bags == 7")
 
         clock.now = utc("2024-03-15 18:30:00")  # local midnight: a new day, no restart
         _, s = scrape(url)
         assert value(s, "tracetrack_scans_today") == 1
-        assert value(s, "tracetrack_scans_today") == db_count_local_day(database_url, "scans", "scanned_at", "2024-03-16")
+        assert value(s, "tracetrack_scans_today") == db_count_local_day(
+            database_url, "scans", "scanned_at", "2024-03-16"
+        )
         assert value(s, "tracetrack_bills_today") == 0
 
-        sql(database_url, "INSERT INTO scans (bag_id, user_id, location, scanned_at) "
-            "VALUES (7, 1, 'Hub', %s)", (utc("2024-03-16 01:00:00"),))
+        sql(
+            database_url,
+            "INSERT INTO scans (bag_id, user_id, location, scanned_at) VALUES (7, 1, 'Hub', %s)",
+            (utc("2024-03-16 01:00:00"),),
+        )
         assert value(scrape(url)[1], "tracetrack_scans_today") == 2
 
 
@@ -102,44 +130,78 @@ def test_postgres_connections_limits_and_table_maintenance(database_url: str) ->
         with running_exporter(database_url) as url:
             scrape(url)
             # Its three connections (postgres, business, the day-count recount) settle first.
-            wait_until(lambda: sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
-                                   "application_name = 'tracetrack-exporter' AND datname = current_database()")[0][0] == 3,
-                       10, "the exporter's three connections")
+            wait_until(
+                lambda: (
+                    sql(
+                        database_url,
+                        "SELECT count(*) FROM pg_stat_activity WHERE "
+                        "application_name = 'tracetrack-exporter' AND datname = current_database()",
+                    )[0][0]
+                    == 3
+                ),
+                10,
+                "the exporter's three connections",
+            )
             _, s = scrape(url)
             assert up(s, "postgres") == 1
-            by_state = dict(sql(database_url, "SELECT state, count(*) FROM pg_stat_activity "
-                                "WHERE backend_type = 'client backend' GROUP BY state"))
-            assert value(s, "tracetrack_db_connections", state="idle_in_transaction") == \
-                by_state["idle in transaction"] >= 1
+            by_state = dict(
+                sql(
+                    database_url,
+                    "SELECT state, count(*) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' GROUP BY state",
+                )
+            )
+            assert (
+                value(s, "tracetrack_db_connections", state="idle_in_transaction")
+                == by_state["idle in transaction"]
+                >= 1
+            )
             total = sum(v for (name, _), v in s.items() if name == "tracetrack_db_connections")
-            [(here,)] = sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
-                            "datname = current_database()")
+            [(here,)] = sql(
+                database_url,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()",
+            )
             # Client sessions of every database (other tests share this server), no
             # background processes; the connection asking above is one the exporter did not see.
             assert here - 1 <= total <= sum(by_state.values()) - 1
             assert here - 1 >= 5  # these two, the exporter's three
-            assert value(s, "tracetrack_db_max_connections") == \
-                int(sql(database_url, "SHOW max_connections")[0][0])
+            assert value(s, "tracetrack_db_max_connections") == int(
+                sql(database_url, "SHOW max_connections")[0][0]
+            )
             assert value(s, "tracetrack_db_size_bytes") > 1_000_000
             assert value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags") == 0
 
             sql(database_url, "UPDATE bags SET status = 'in_transit' WHERE id <= 3")
-            wait_until(lambda: value(scrape(url)[1], "tracetrack_db_table_dead_tuples", table="bags") == 3,
-                       10, "3 dead tuples in bags")
+            wait_until(
+                lambda: value(scrape(url)[1], "tracetrack_db_table_dead_tuples", table="bags") == 3,
+                10,
+                "3 dead tuples in bags",
+            )
 
             before = time.time()
             sql(database_url, "VACUUM ANALYZE bags")
 
             def vacuumed() -> bool:
                 _, s = scrape(url)
-                return (value(s, "tracetrack_db_table_dead_tuples", table="bags") == 0
-                        and value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags") >= before - 1
-                        and value(s, "tracetrack_db_table_last_analyze_timestamp_seconds", table="bags") >= before - 1)
+                return (
+                    value(s, "tracetrack_db_table_dead_tuples", table="bags") == 0
+                    and value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags")
+                    >= before - 1
+                    and value(s, "tracetrack_db_table_last_analyze_timestamp_seconds", table="bags")
+                    >= before - 1
+                )
+
             wait_until(vacuumed, 10, "VACUUM ANALYZE seen")
             _, s = scrape(url)
-            assert value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags") <= time.time()
+            assert (
+                value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags")
+                <= time.time()
+            )
             assert value(s, "tracetrack_db_table_live_tuples", table="bags") == 7
-            assert value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bill_bags") == 0
+            assert (
+                value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bill_bags")
+                == 0
+            )
     finally:
         in_txn.close()
         idle.close()
@@ -154,10 +216,12 @@ def test_system_ratios_match_the_host_and_never_block() -> None:
         assert 0 <= value(s, "tracetrack_cpu_usage_ratio") <= 1
         vm = psutil.virtual_memory()
         assert value(s, "tracetrack_memory_usage_ratio") == pytest.approx(
-            (vm.total - vm.available) / vm.total, abs=0.05)
+            (vm.total - vm.available) / vm.total, abs=0.05
+        )
         disk = shutil.disk_usage("/")
         assert value(s, "tracetrack_disk_usage_ratio", mountpoint="/") == pytest.approx(
-            disk.used / (disk.used + disk.free), abs=0.01)
+            disk.used / (disk.used + disk.free), abs=0.01
+        )
         assert value(s, "tracetrack_exporter_collector_duration_seconds", collector="system") < 0.5
 
 
@@ -165,9 +229,13 @@ def test_cpu_ratio_is_the_busy_share_between_readings() -> None:
     from collections import namedtuple
 
     Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
-    readings = iter([Times(10, 0, 10, 80, 0, 0, 0, 0, 0, 0),
-                     Times(40, 0, 20, 120, 20, 0, 0, 0, 0, 0),   # +40 busy, +60 idle/iowait
-                     Times(40, 0, 20, 220, 20, 0, 0, 0, 0, 0)])  # +100 idle
+    readings = iter(
+        [
+            Times(10, 0, 10, 80, 0, 0, 0, 0, 0, 0),
+            Times(40, 0, 20, 120, 20, 0, 0, 0, 0, 0),  # +40 busy, +60 idle/iowait
+            Times(40, 0, 20, 220, 20, 0, 0, 0, 0, 0),
+        ]
+    )  # +100 idle
     now = [0.0]
     sampler = CpuSampler(min_window=1.0, read=lambda: next(readings), clock=lambda: now[0])
     now[0] = 5.0
@@ -189,13 +257,19 @@ def test_redis_down_drops_only_the_redis_collector(database_url: str, tmp_path: 
         client.set("bag:QR1", "x")
         client.get("bag:QR1")
         client.get("bag:missing")
-        with running_exporter(database_url, redis_url=redis_url, timezone=KOLKATA,
-                              clock=Clock(utc("2024-03-15 04:30:00"))) as url:
+        with running_exporter(
+            database_url,
+            redis_url=redis_url,
+            timezone=KOLKATA,
+            clock=Clock(utc("2024-03-15 04:30:00")),
+        ) as url:
             _, s = scrape(url)
             info = client.info()
             assert up(s, "redis") == value(s, "tracetrack_redis_up") == 1
             assert value(s, "tracetrack_redis_keyspace_hits_total") == info["keyspace_hits"] == 1
-            assert value(s, "tracetrack_redis_keyspace_misses_total") == info["keyspace_misses"] == 1
+            assert (
+                value(s, "tracetrack_redis_keyspace_misses_total") == info["keyspace_misses"] == 1
+            )
             assert value(s, "tracetrack_redis_memory_used_bytes") > 0
             client.close()
 
@@ -207,8 +281,13 @@ def test_redis_down_drops_only_the_redis_collector(database_url: str, tmp_path: 
             assert ("tracetrack_redis_memory_used_bytes", frozenset()) not in down
             for collector in ("system", "postgres", "business"):
                 assert up(down, collector) == 1
-            for name in ("tracetrack_bags", "tracetrack_users", "tracetrack_scans_today",
-                         "tracetrack_bills_today", "tracetrack_db_max_connections"):
+            for name in (
+                "tracetrack_bags",
+                "tracetrack_users",
+                "tracetrack_scans_today",
+                "tracetrack_bills_today",
+                "tracetrack_db_max_connections",
+            ):
                 assert value(down, name) == value(s, name)
 
             proc, _ = start_redis(tmp_path / "redis", port=port)
@@ -223,10 +302,19 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
         assert up(scrape(url)[1], "business") == 1
         # The first scrape started the background recount of today (exporter.daycount);
         # let it finish, so the only exporter query the lock can hold up is the scrape's.
-        wait_until(lambda: sql(database_url, "SELECT count(*) FROM pg_stat_activity WHERE "
-                               "application_name = 'tracetrack-exporter' AND datname = current_database() "
-                               "AND state = 'idle'")[0][0] == 3,
-                   10, "the exporter's connections idle")
+        wait_until(
+            lambda: (
+                sql(
+                    database_url,
+                    "SELECT count(*) FROM pg_stat_activity WHERE "
+                    "application_name = 'tracetrack-exporter' AND datname = current_database() "
+                    "AND state = 'idle'",
+                )[0][0]
+                == 3
+            ),
+            10,
+            "the exporter's connections idle",
+        )
         locker = psycopg2.connect(libpq_dsn(database_url))
         try:
             with locker.cursor() as cur:  # counting today's scans now waits for this lock
@@ -239,9 +327,15 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
             assert up(s, "postgres") == up(s, "system") == 1
 
             def exporter_waits_on_lock() -> bool:
-                return bool(sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE application_name "
-                                "= 'tracetrack-exporter' AND datname = current_database() "
-                                "AND wait_event_type = 'Lock'"))
+                return bool(
+                    sql(
+                        database_url,
+                        "SELECT 1 FROM pg_stat_activity WHERE application_name "
+                        "= 'tracetrack-exporter' AND datname = current_database() "
+                        "AND wait_event_type = 'Lock'",
+                    )
+                )
+
             # statement_timeout cancels the query in PostgreSQL too; it does not linger
             # holding a connection while the lock is still held.
             wait_until(lambda: not exporter_waits_on_lock(), 3, "the exporter's query cancelled")
@@ -251,7 +345,9 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
         assert up(scrape(url)[1], "business") == 1
 
 
-def test_missing_schema_and_unreachable_database_are_up_0(database_url: str, tmp_path: Path) -> None:
+def test_missing_schema_and_unreachable_database_are_up_0(
+    database_url: str, tmp_path: Path
+) -> None:
     with running_exporter(database_url) as url:
         _, s = scrape(url)
         assert up(s, "business") == 0  # no tables yet
@@ -275,12 +371,17 @@ def test_http_contract(database_url: str) -> None:
         r = httpx.get(f"{url}/nope")
         assert r.status_code == 404 and "/metrics" in r.text
         assert httpx.get(f"{url}/healthz").text == "ok\n"
-        r = httpx.get(f"{url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        r = httpx.get(
+            f"{url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
         assert r.headers["content-type"].startswith("application/openmetrics-text")
         assert r.text.endswith("# EOF\n")
         # Every scrape builds fresh families: values change between scrapes.
         before = value(scrape(url)[1], "tracetrack_users")
-        sql(database_url, "INSERT INTO users (username, password_hash, role) VALUES ('z', 'x', 'admin')")
+        sql(
+            database_url,
+            "INSERT INTO users (username, password_hash, role) VALUES ('z', 'x', 'admin')",
+        )
         assert value(scrape(url)[1], "tracetrack_users") == before + 1
 
 
@@ -297,17 +398,28 @@ def test_output_passes_promtool(database_url: str, redis_url: str) -> None:
         text, s = scrape(url)
     assert all(up(s, c) == 1 for c in ("system", "postgres", "business", "redis"))
     assert types(text)["tracetrack_redis_keyspace_hits_total"] == "counter"
-    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), \
+    check = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), (
         check.stdout + check.stderr
+    )
 
 
 def test_command_rejects_a_bad_timezone(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).with_name("tracetrack"))
-    r = subprocess.run([exe, "exporter", "--port", "0"], capture_output=True, text=True, timeout=60,
-                       env={"PATH": "/usr/bin:/bin", "TRACETRACK_TIMEZONE": "Mars/Olympus",
-                            "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
-                            "TRACETRACK_VAR_DIR": str(tmp_path)})
+    r = subprocess.run(
+        [exe, "exporter", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "TRACETRACK_TIMEZONE": "Mars/Olympus",
+            "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
+            "TRACETRACK_VAR_DIR": str(tmp_path),
+        },
+    )
     assert r.returncode == 2
     assert "TRACETRACK_TIMEZONE" in r.stderr and "Mars/Olympus" in r.stderr
 
@@ -321,8 +433,6 @@ def test_bench_helper_measures_scrapes(database_url: str) -> None:
     assert result["n"] == 20
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert result["collectors_down"] == []
-
-
 
 
 def test_day_counts_stay_exact_across_seals_and_open_transactions(database_url: str) -> None:
@@ -345,8 +455,13 @@ def test_day_counts_stay_exact_across_seals_and_open_transactions(database_url: 
         return int(families["tracetrack_scans_today"].samples[0].value)
 
     def in_database() -> int:
-        return int(sql(database_url, "SELECT count(*) FROM scans WHERE scanned_at >= %s "
-                       "AND scanned_at < %s", (start, end))[0][0])
+        return int(
+            sql(
+                database_url,
+                "SELECT count(*) FROM scans WHERE scanned_at >= %s AND scanned_at < %s",
+                (start, end),
+            )[0][0]
+        )
 
     def scan_now() -> None:
         sql(database_url, "INSERT INTO scans (bag_id, user_id, location) VALUES (1, 2, 'Hub')")
@@ -375,14 +490,18 @@ def test_day_counts_stay_exact_across_seals_and_open_transactions(database_url: 
     scan_now()
     assert exported() == in_database() == 5
     # A backfill below the seal is counted once the seal is recounted.
-    sql(database_url, "INSERT INTO scans (bag_id, user_id, location, scanned_at) "
-        "VALUES (3, 2, 'Hub', %s)", (start + (seal.boundary - start) / 2,))
+    sql(
+        database_url,
+        "INSERT INTO scans (bag_id, user_id, location, scanned_at) VALUES (3, 2, 'Hub', %s)",
+        (start + (seal.boundary - start) / 2,),
+    )
     seals.reseal(start, end)
     assert exported() == in_database() == 6
 
 
 def test_day_counts_are_not_sealed_when_other_transactions_are_invisible(
-        database_url: str, postgres: object) -> None:
+    database_url: str, postgres: object
+) -> None:
     """Without pg_monitor the exporter cannot prove a seal final: it counts the whole day."""
     import uuid
     from zoneinfo import ZoneInfo
@@ -422,8 +541,11 @@ def test_postgres_restart_is_survived_without_restarting_the_exporter(tmp_path: 
             assert up(s, "postgres") == up(s, "business") == 0
             assert up(s, "system") == 1
             server.start()
-            wait_until(lambda: all(up(scrape(url)[1], c) == 1 for c in ("postgres", "business")),
-                       20, "database collectors up after the restart")
+            wait_until(
+                lambda: all(up(scrape(url)[1], c) == 1 for c in ("postgres", "business")),
+                20,
+                "database collectors up after the restart",
+            )
             assert value(scrape(url)[1], "tracetrack_users") == 3
     finally:
         server.stop()

@@ -22,8 +22,10 @@ def prometheus_config(targets: dict[str, int]) -> str:
         f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
         for job, port in targets.items()
     )
-    return ("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "  evaluation_interval: 1s\nscrape_configs:\n" + jobs)
+    return (
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "  evaluation_interval: 1s\nscrape_configs:\n" + jobs
+    )
 
 
 def query(prom_port: int, promql: str) -> list[dict[str, Any]]:
@@ -38,7 +40,9 @@ def scalar(prom_port: int, promql: str) -> float | None:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     from common.procs import start_redis
 
     workdir = tmp_path_factory.mktemp("promstack")
@@ -50,7 +54,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         redis, redis_port = start_redis(workdir / "redis")
         procs.append(redis)
         exporter, exporter_port = start_exporter_process(
-            workdir, database_url, redis_url=f"redis://127.0.0.1:{redis_port}/0")
+            workdir, database_url, redis_url=f"redis://127.0.0.1:{redis_port}/0"
+        )
         procs.append(exporter)
         try:
             from tests.support.appkit import start_app_process
@@ -77,8 +82,14 @@ def test_prometheus_scrapes_the_exporter_with_every_collector_up(stack: dict[str
     port = stack["prom_port"]
     try:
         wait_until(lambda: scalar(port, 'up{job="exporter"}') == 1, 30, "exporter target up")
-        wait_until(lambda: scalar(port, 'count(tracetrack_exporter_collector_up{job="exporter"} == 1)')
-                   == len(COLLECTORS), 30, "every collector up")
+        wait_until(
+            lambda: (
+                scalar(port, 'count(tracetrack_exporter_collector_up{job="exporter"} == 1)')
+                == len(COLLECTORS)
+            ),
+            30,
+            "every collector up",
+        )
     except TimeoutError:
         raise AssertionError(f"exporter log:\n{stack['exporter'].log_tail()}") from None
     # Within Prometheus' 1 s timeout, with room to spare.
@@ -88,9 +99,9 @@ def test_prometheus_scrapes_the_exporter_with_every_collector_up(stack: dict[str
 
 def test_prometheus_scrapes_the_app(stack: dict[str, Any]) -> None:
     if stack["app_error"]:
-        pytest.fail(f"`tracetrack app` did not start, so Prometheus cannot scrape it: {stack['app_error']}")
+        pytest.fail(
+            f"`tracetrack app` did not start, so Prometheus cannot scrape it: {stack['app_error']}"
+        )
     port = stack["prom_port"]
     wait_until(lambda: scalar(port, 'up{job="app"}') == 1, 30, "app target up")
     assert scalar(port, 'tracetrack_http_requests_in_progress{job="app"}') is not None
-
-

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 def test_postgres_fixture_gives_an_empty_database(database_url: str) -> None:
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        tables = conn.execute(sa.text(
-            "select count(*) from information_schema.tables where table_schema='public'")).scalar()
+        tables = conn.execute(
+            sa.text("select count(*) from information_schema.tables where table_schema='public'")
+        ).scalar()
         max_conn = conn.execute(sa.text("show max_connections")).scalar()
     engine.dispose()
     assert tables == 0

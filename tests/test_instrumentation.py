@@ -42,8 +42,11 @@ def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], f
     r = client.get("/metrics")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(r.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
 
 
 def value(samples: dict, name: str, **labels: str) -> float | None:
@@ -51,7 +54,9 @@ def value(samples: dict, name: str, **labels: str) -> float | None:
 
 
 def requests_total(samples: dict, method: str, route: str, status: str) -> float | None:
-    return value(samples, "tracetrack_http_requests_total", method=method, route=route, status=status)
+    return value(
+        samples, "tracetrack_http_requests_total", method=method, route=route, status=status
+    )
 
 
 def build_app(engine: Engine, registry: CollectorRegistry, **options: float) -> FastAPI:
@@ -64,7 +69,9 @@ def build_app(engine: Engine, registry: CollectorRegistry, **options: float) -> 
             request.state.user_id = x_user
 
     @bags.get("/{qr_id}")
-    def get_bag(qr_id: str, request: Request, x_user: Annotated[int | None, Header()] = None) -> dict:
+    def get_bag(
+        qr_id: str, request: Request, x_user: Annotated[int | None, Header()] = None
+    ) -> dict:
         who(request, x_user)
         if qr_id == "missing":
             raise HTTPException(404, "no such bag")
@@ -88,6 +95,7 @@ def build_app(engine: Engine, registry: CollectorRegistry, **options: float) -> 
             for _ in range(3):
                 await asyncio.sleep(0.1)
                 yield b"chunk\n"
+
         return StreamingResponse(body())
 
     @app.get("/in-flight")
@@ -112,8 +120,9 @@ def registry() -> CollectorRegistry:
 
 @pytest.fixture()
 def client(engine: Engine, registry: CollectorRegistry) -> Iterator[TestClient]:
-    with TestClient(build_app(engine, registry, pool_sample_interval=0.05),
-                    raise_server_exceptions=False) as client:
+    with TestClient(
+        build_app(engine, registry, pool_sample_interval=0.05), raise_server_exceptions=False
+    ) as client:
         yield client
 
 
@@ -126,9 +135,18 @@ def test_route_label_is_the_template_never_the_raw_path(client: TestClient) -> N
     assert requests_total(m, "GET", "/api/bags/{qr_id}", "200") == 3
     assert requests_total(m, "GET", "/api/bags/{qr_id}", "404") == 1
     assert requests_total(m, "GET", "/api/bags/seals/{seal_no}", "200") == 1
-    assert value(m, "tracetrack_http_request_duration_seconds_count",
-                 method="GET", route="/api/bags/{qr_id}") == 4
-    routes = {dict(labels)["route"] for (name, labels) in m if name == "tracetrack_http_requests_total"}
+    assert (
+        value(
+            m,
+            "tracetrack_http_request_duration_seconds_count",
+            method="GET",
+            route="/api/bags/{qr_id}",
+        )
+        == 4
+    )
+    routes = {
+        dict(labels)["route"] for (name, labels) in m if name == "tracetrack_http_requests_total"
+    }
     assert not any(r.startswith("/api/bags/P") or r.endswith("/12") for r in routes), routes
 
 
@@ -166,16 +184,35 @@ def test_streaming_duration_covers_the_whole_body(client: TestClient) -> None:
     total = value(m, "tracetrack_http_request_duration_seconds_sum", method="GET", route="/stream")
     assert total is not None and total >= 0.3
     # It fell in the 0.5 s bucket but not the 0.25 s one.
-    assert value(m, "tracetrack_http_request_duration_seconds_bucket",
-                 method="GET", route="/stream", le="0.25") == 0
-    assert value(m, "tracetrack_http_request_duration_seconds_bucket",
-                 method="GET", route="/stream", le="0.5") == 1
+    assert (
+        value(
+            m,
+            "tracetrack_http_request_duration_seconds_bucket",
+            method="GET",
+            route="/stream",
+            le="0.25",
+        )
+        == 0
+    )
+    assert (
+        value(
+            m,
+            "tracetrack_http_request_duration_seconds_bucket",
+            method="GET",
+            route="/stream",
+            le="0.5",
+        )
+        == 1
+    )
 
 
 def test_duration_buckets_include_the_alert_thresholds(client: TestClient) -> None:
     client.get("/api/bags/P1")
-    les = {dict(labels)["le"] for (name, labels) in scrape(client)
-           if name == "tracetrack_http_request_duration_seconds_bucket"}
+    les = {
+        dict(labels)["le"]
+        for (name, labels) in scrape(client)
+        if name == "tracetrack_http_request_duration_seconds_bucket"
+    }
     assert {"2.0", "5.0", "+Inf"} <= les
 
 
@@ -184,6 +221,7 @@ def test_series_do_not_grow_with_the_number_of_requests(client: TestClient) -> N
         for i in range(n):
             client.get(f"/api/bags/Q{i}")
             client.get(f"/unknown/{i}")
+
     burst(20)
     scrape(client)  # the first scrape adds the /metrics route's own series
     first = scrape(client)
@@ -239,10 +277,13 @@ def test_pool_gauges_follow_the_real_pool(client: TestClient, engine: Engine) ->
     for c in conns:
         c.execute(text("SELECT 1"))
     try:
+
         def pool_is(checked_out: float, idle: float) -> bool:
             m = scrape(client)
-            return (value(m, "tracetrack_db_pool_connections", state="checked_out"),
-                    value(m, "tracetrack_db_pool_connections", state="idle")) == (checked_out, idle)
+            return (
+                value(m, "tracetrack_db_pool_connections", state="checked_out"),
+                value(m, "tracetrack_db_pool_connections", state="idle"),
+            ) == (checked_out, idle)
 
         wait_until(lambda: pool_is(3, 0), 5, "3 connections checked out")
     finally:
@@ -272,16 +313,26 @@ def test_metrics_needs_no_token_and_is_not_in_the_openapi_schema(client: TestCli
 
 # --- multiprocess directory ------------------------------------------------------
 
-def run_python(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**os.environ, **env},
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+def run_python(
+    code: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_prepare_multiprocess_default_dir_is_private_and_removed_at_exit(tmp_path: Path) -> None:
     stale = tmp_path / f"{DIR_PREFIX}999999999"  # a dead run's leftover
     stale.mkdir()
     (stale / "counter_1.db").write_bytes(b"x")
-    r = run_python(f"""
+    r = run_python(
+        f"""
         import os
         from app.instrumentation import prepare_multiprocess
         from common.settings import Settings
@@ -289,7 +340,9 @@ def test_prepare_multiprocess_default_dir_is_private_and_removed_at_exit(tmp_pat
         assert os.environ["{ENV}"] == str(path) and path.is_dir(), path
         assert path.name == "{DIR_PREFIX}" + str(os.getpid())
         print(path)
-    """, env={})
+    """,
+        env={},
+    )
     assert r.returncode == 0, r.stderr
     assert not Path(r.stdout.strip()).exists()
     assert not stale.exists()
@@ -298,7 +351,12 @@ def test_prepare_multiprocess_default_dir_is_private_and_removed_at_exit(tmp_pat
 def test_prepare_multiprocess_empties_only_metric_files_of_a_given_dir(tmp_path: Path) -> None:
     shared = tmp_path / "mp"
     shared.mkdir()
-    for name in ("counter_12.db", "gauge_livesum_12.db", ACTIVE_USERS_FILE, ACTIVE_USERS_FILE + "-wal"):
+    for name in (
+        "counter_12.db",
+        "gauge_livesum_12.db",
+        ACTIVE_USERS_FILE,
+        ACTIVE_USERS_FILE + "-wal",
+    ):
         (shared / name).write_bytes(b"old")
     (shared / "keep.txt").write_text("not ours")
     saved = os.environ.get(ENV)
@@ -318,14 +376,23 @@ def test_dead_workers_in_progress_gauges_are_dropped(tmp_path: Path) -> None:
     shared = tmp_path / "mp"
     shared.mkdir()
     worker = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent("""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
             import sys, time
             from app.metrics import HTTP_REQUESTS, HTTP_REQUESTS_IN_PROGRESS
             HTTP_REQUESTS.labels(method="GET", route="/x", status="200").inc()
             HTTP_REQUESTS_IN_PROGRESS.inc()
             print("ready", flush=True)
             time.sleep(60)
-        """)], env={**os.environ, ENV: str(shared)}, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        env={**os.environ, ENV: str(shared)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
 

@@ -22,8 +22,12 @@ BAG_ROUTE = "/api/bags/{qr_id}"
 
 
 def registry_count(route: str, status: str, method: str = "GET") -> float:
-    return REGISTRY.get_sample_value("tracetrack_http_requests_total",
-                                     {"method": method, "route": route, "status": status}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "tracetrack_http_requests_total", {"method": method, "route": route, "status": status}
+        )
+        or 0.0
+    )
 
 
 def test_real_routes_are_labelled_by_template(database_url: str, tmp_path: Path) -> None:
@@ -31,7 +35,12 @@ def test_real_routes_are_labelled_by_template(database_url: str, tmp_path: Path)
     with TestClient(create_app(app_settings(database_url, tmp_path))) as client:
         h = auth(token(client, "dora"))
         for qr in ("P100", "P101"):
-            assert client.post("/api/bags", json={"qr_id": qr, "bag_type": "parent"}, headers=h).status_code == 201
+            assert (
+                client.post(
+                    "/api/bags", json={"qr_id": qr, "bag_type": "parent"}, headers=h
+                ).status_code
+                == 201
+            )
         before = {s: registry_count(BAG_ROUTE, s) for s in ("200", "404", "401")}
         scans_before = registry_count("/api/bags/{qr_id}/scans", "200")
         for qr in ("P100", "P101", "P100"):
@@ -46,8 +55,12 @@ def test_real_routes_are_labelled_by_template(database_url: str, tmp_path: Path)
         assert registry_count("/api/bags/P100", "200") == 0
         text = client.get("/metrics").text
         assert f'route="{BAG_ROUTE}"' in text and 'route="/api/bags/P100"' not in text
-        for name in ("tracetrack_active_users", "tracetrack_db_pool_connections",
-                     "tracetrack_cache_backend", "tracetrack_http_requests_in_progress"):
+        for name in (
+            "tracetrack_active_users",
+            "tracetrack_db_pool_connections",
+            "tracetrack_cache_backend",
+            "tracetrack_http_requests_in_progress",
+        ):
             assert name in text, name
 
 
@@ -59,6 +72,7 @@ def test_metrics_disabled_means_no_metrics_route(database_url: str, tmp_path: Pa
 
 
 # --- two workers --------------------------------------------------------------------
+
 
 def requests_by_pid(shared: Path, route: str) -> dict[int, float]:
     """Requests to `route` recorded by each worker, read from its own counter file."""
@@ -75,8 +89,11 @@ def requests_by_pid(shared: Path, route: str) -> dict[int, float]:
 def scrape(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     r = client.get("/metrics")
     assert r.status_code == 200, r.text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(r.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
 
 
 def bag_200s(samples: dict) -> float:
@@ -87,8 +104,9 @@ def bag_200s(samples: dict) -> float:
 @pytest.fixture()
 def two_worker_app(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path, object]]:
     shared = tmp_path / "multiproc"
-    proc, port = start_app_process(tmp_path, database_url, workers=2,
-                                   env={"PROMETHEUS_MULTIPROC_DIR": str(shared)})
+    proc, port = start_app_process(
+        tmp_path, database_url, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    )
     try:
         yield f"http://127.0.0.1:{port}", shared, proc
     finally:
@@ -103,6 +121,7 @@ def probe_worker(shared: Path, before: dict[int, float]) -> int:
         now = requests_by_pid(shared, "/healthz")
         served[:] = [pid for pid, n in now.items() if n > before.get(pid, 0)]
         return len(served) == 1
+
     wait_until(recorded, 5, "the probe request recorded by one worker")
     return served[0]
 
@@ -129,15 +148,21 @@ def connection_per_worker(base: str, shared: Path, workers: int = 2) -> dict[int
     return pinned
 
 
-def test_two_workers_one_metrics_counts_every_request_once(database_url: str, two_worker_app) -> None:
+def test_two_workers_one_metrics_counts_every_request_once(
+    database_url: str, two_worker_app
+) -> None:
     base, shared, proc = two_worker_app
     users = {name: add_user(database_url, name, "dispatcher") for name in ("ann", "ben", "cat")}
     pinned = connection_per_worker(base, shared)
     try:
         first = next(iter(pinned.values()))
         tokens = {name: token(first, name) for name in users}
-        assert first.post("/api/bags", json={"qr_id": "P7", "bag_type": "parent"},
-                          headers=auth(tokens["ann"])).status_code == 201
+        assert (
+            first.post(
+                "/api/bags", json={"qr_id": "P7", "bag_type": "parent"}, headers=auth(tokens["ann"])
+            ).status_code
+            == 201
+        )
         start = {pid: bag_200s(scrape(c)) for pid, c in pinned.items()}
         assert len(set(start.values())) == 1  # every worker's /metrics agrees
         # ann only reaches the first worker, ben only the second, cat both: counting
@@ -151,7 +176,9 @@ def test_two_workers_one_metrics_counts_every_request_once(database_url: str, tw
         n = per_visit * len(plan)
 
         # Each worker records a request right after answering it: allow it that instant.
-        wait_until(lambda: bag_200s(scrape(first)) >= start[next(iter(start))] + n, 5, "all counted")
+        wait_until(
+            lambda: bag_200s(scrape(first)) >= start[next(iter(start))] + n, 5, "all counted"
+        )
         by_pid = requests_by_pid(shared, BAG_ROUTE)
         assert sorted(by_pid) == sorted(pinned), by_pid
         assert all(by_pid[pid] >= 2 * per_visit for pid in pinned), by_pid
@@ -174,8 +201,9 @@ def test_active_users_leave_the_window(database_url: str, tmp_path: Path) -> Non
     add_user(database_url, "eve", "dispatcher")
     app = create_app(app_settings(database_url, tmp_path))
     with TestClient(app) as client:
-        store = next(m.kwargs["active_users"] for m in app.user_middleware
-                     if "active_users" in m.kwargs)
+        store = next(
+            m.kwargs["active_users"] for m in app.user_middleware if "active_users" in m.kwargs
+        )
         h = auth(token(client, "eve"))
         client.get("/api/bags/NONE1", headers=h)
         assert "tracetrack_active_users 1.0" in client.get("/metrics").text
@@ -188,16 +216,26 @@ def test_overhead_benchmark_runs_end_to_end(database_url: str, tmp_path: Path) -
     """`make bench` is not run by CI: this keeps its overhead part from rotting (no figures checked)."""
     from bench.instrumentation_overhead import VARIANTS, measure_overhead
 
-    r = measure_overhead(database_url, tmp_path, rounds=2, per_round=5, warmup=3,
-                         distinct_bags=20, micro_iterations=20)
+    r = measure_overhead(
+        database_url,
+        tmp_path,
+        rounds=2,
+        per_round=5,
+        warmup=3,
+        distinct_bags=20,
+        micro_iterations=20,
+    )
     assert set(r["variants"]) == set(VARIANTS)
     assert r["requests_per_variant"] == 10 and r["distinct_bags"] == 20
     assert set(r["middleware_us"]) == {"multiprocess", "in_process"}
-    assert len(r["rows"]) == 2 and all(row.startswith("| ") and row.count(" | ") == 4 for row in r["rows"])
+    assert len(r["rows"]) == 2 and all(
+        row.startswith("| ") and row.count(" | ") == 4 for row in r["rows"]
+    )
 
 
-def test_one_worker_uses_the_same_shared_directory_and_removes_it(database_url: str,
-                                                                   tmp_path: Path) -> None:
+def test_one_worker_uses_the_same_shared_directory_and_removes_it(
+    database_url: str, tmp_path: Path
+) -> None:
     proc, port = start_app_process(tmp_path, database_url, workers=1)
     try:
         (shared,) = tmp_path.glob("prometheus-multiproc-*")
@@ -205,10 +243,16 @@ def test_one_worker_uses_the_same_shared_directory_and_removes_it(database_url: 
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for _ in range(4):
                 client.get("/api/bags/P1")  # 401: no token
-            wait_until(lambda: requests_by_pid(shared, BAG_ROUTE).get(proc.pid) == 4, 5,
-                       "the requests in the shared directory")
+            wait_until(
+                lambda: requests_by_pid(shared, BAG_ROUTE).get(proc.pid) == 4,
+                5,
+                "the requests in the shared directory",
+            )
             text = client.get("/metrics").text
-        assert 'tracetrack_http_requests_total{method="GET",route="/api/bags/{qr_id}",status="401"} 4.0' in text
+        assert (
+            'tracetrack_http_requests_total{method="GET",route="/api/bags/{qr_id}",status="401"} 4.0'
+            in text
+        )
     finally:
         proc.stop()
     assert not shared.exists()  # removed on SIGTERM

@@ -21,14 +21,37 @@ def test_locustfile_runs_headless_without_failures(database_url: str, tmp_path: 
     try:
         locust = str(Path(sys.executable).with_name("locust"))
         run = subprocess.run(
-            [locust, "-f", str(ROOT / "loadtest" / "locustfile.py"), "--headless", "-u", "30",
-             "-r", "15", "-t", "15s", "--host", f"http://127.0.0.1:{port}",
-             "--csv", str(tmp_path / "lt"), "--only-summary", "--loglevel", "WARNING"],
+            [
+                locust,
+                "-f",
+                str(ROOT / "loadtest" / "locustfile.py"),
+                "--headless",
+                "-u",
+                "30",
+                "-r",
+                "15",
+                "-t",
+                "15s",
+                "--host",
+                f"http://127.0.0.1:{port}",
+                "--csv",
+                str(tmp_path / "lt"),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
             # Short think times: every task of the mix runs within the window even when
             # logins (argon2) are slow on a loaded machine.
-            env={"TT_SEEDED_BAGS": "5000", "TT_WAIT_MIN": "0.05", "TT_WAIT_MAX": "0.2",
-                 "PATH": "/usr/bin:/bin"},
-            capture_output=True, text=True, timeout=90)
+            env={
+                "TT_SEEDED_BAGS": "5000",
+                "TT_WAIT_MIN": "0.05",
+                "TT_WAIT_MAX": "0.2",
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     finally:
         proc.stop()
     rows = {r["Name"]: r for r in csv.DictReader(open(tmp_path / "lt_stats.csv"))}
@@ -36,6 +59,12 @@ def test_locustfile_runs_headless_without_failures(database_url: str, tmp_path: 
     assert int(total["Request Count"]) > 50, run.stderr[-2000:]
     assert int(total["Failure Count"]) == 0, (tmp_path / "lt_failures.csv").read_text()
     # Every task of the mix ran at least once.
-    for name in ("/api/auth/login", "/api/bags/{qr_id}", "/api/bags?q=", "/api/scans",
-                 "/api/bags/{qr_id}/scans", "/api/bills"):
+    for name in (
+        "/api/auth/login",
+        "/api/bags/{qr_id}",
+        "/api/bags?q=",
+        "/api/scans",
+        "/api/bags/{qr_id}/scans",
+        "/api/bills",
+    ):
         assert int(rows[name]["Request Count"]) > 0, name

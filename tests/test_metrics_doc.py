@@ -58,9 +58,14 @@ def exported(text: str) -> Table:
     for family in text_string_to_metric_families(text):
         key = family.name + "_total" if family.type == "counter" else family.name
         for sample in family.samples:
-            labels.setdefault(key, set()).update(k for k in sample.labels if k not in ("le", "quantile"))
-    return {name: (kind, frozenset(labels[name])) for name, kind in kinds.items()
-            if not _created_sample_of_a_family(name, kinds)}
+            labels.setdefault(key, set()).update(
+                k for k in sample.labels if k not in ("le", "quantile")
+            )
+    return {
+        name: (kind, frozenset(labels[name]))
+        for name, kind in kinds.items()
+        if not _created_sample_of_a_family(name, kinds)
+    }
 
 
 def _created_sample_of_a_family(name: str, kinds: dict[str, str]) -> bool:
@@ -68,8 +73,11 @@ def _created_sample_of_a_family(name: str, kinds: dict[str, str]) -> bool:
     `<base>_created` gauge in the text format; in the data model (and in OpenMetrics
     output) it is part of that family, documented with it."""
     base = name.removesuffix("_created")
-    return (name.endswith("_created") and kinds[name] == "gauge"
-            and (kinds.get(base + "_total") == "counter" or kinds.get(base) in ("histogram", "summary")))
+    return (
+        name.endswith("_created")
+        and kinds[name] == "gauge"
+        and (kinds.get(base + "_total") == "counter" or kinds.get(base) in ("histogram", "summary"))
+    )
 
 
 def assert_same(section: str, live: Table) -> None:

@@ -18,8 +18,12 @@ def test_app_answers_503_while_postgres_is_down_and_recovers_after_restart(tmp_p
         add_user(url, "dana", "dispatcher")
         with TestClient(create_app(app_settings(url, tmp_path))) as client:
             h = auth(token(client, "dana"))
-            assert client.post("/api/bags", json={"qr_id": "P1", "bag_type": "parent"},
-                               headers=h).status_code == 201
+            assert (
+                client.post(
+                    "/api/bags", json={"qr_id": "P1", "bag_type": "parent"}, headers=h
+                ).status_code
+                == 201
+            )
             pg.stop()
             down = client.get("/api/bags", headers=h)
             assert down.status_code == 503 and "database unavailable" in down.json()["detail"]

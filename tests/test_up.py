@@ -16,46 +16,83 @@ from common.procs import free_port, wait_until
 
 
 def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_path: Path) -> None:
-    ports = {name: str(free_port()) for name in
-             ("APP_PORT", "EXPORTER_PORT", "BRIDGE_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT",
-              "LOCAL_REDIS_PORT")}
+    ports = {
+        name: str(free_port())
+        for name in (
+            "APP_PORT",
+            "EXPORTER_PORT",
+            "BRIDGE_PORT",
+            "PROMETHEUS_PORT",
+            "ALERTMANAGER_PORT",
+            "LOCAL_REDIS_PORT",
+        )
+    }
     env = {**os.environ, **ports, "TRACETRACK_VAR_DIR": str(tmp_path / "var")}
     for var in ("DATABASE_URL", "REDIS_URL"):
         env.pop(var, None)
     log = open(tmp_path / "up.log", "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("tracetrack")), "up", "--workers", "1"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("tracetrack")), "up", "--workers", "1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
-        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "up.log").read_text(), 180,
-                   "tracetrack up to print its URLs")
+        wait_until(
+            lambda: "Ctrl-C stops everything" in (tmp_path / "up.log").read_text(),
+            180,
+            "tracetrack up to print its URLs",
+        )
         out = (tmp_path / "up.log").read_text()
         app_url = f"http://127.0.0.1:{ports['APP_PORT']}"
         assert app_url in out
-        assert httpx.get(f"{app_url}/readyz").json()["checks"] == {"cache": "redis", "database": "ok"}
+        assert httpx.get(f"{app_url}/readyz").json()["checks"] == {
+            "cache": "redis",
+            "database": "ok",
+        }
         assert "Alertmanager connected" in out
         prom = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}"
-        for title, port in (("Exporter", "EXPORTER_PORT"), ("Alert bridge", "BRIDGE_PORT"),
-                            ("Prometheus", "PROMETHEUS_PORT"), ("Alertmanager", "ALERTMANAGER_PORT")):
+        for title, port in (
+            ("Exporter", "EXPORTER_PORT"),
+            ("Alert bridge", "BRIDGE_PORT"),
+            ("Prometheus", "PROMETHEUS_PORT"),
+            ("Alertmanager", "ALERTMANAGER_PORT"),
+        ):
             assert f"{title}" in out and f"127.0.0.1:{ports[port]}" in out
 
         def all_targets_up() -> bool:
             active = httpx.get(f"{prom}/api/v1/targets").json()["data"]["activeTargets"]
             return len(active) == 5 and all(t["health"] == "up" for t in active)
+
         wait_until(all_targets_up, 60, "every scrape target up", interval=1)
 
         # An admin sees live values on /analytics (the embedded database is shared).
         exe = str(Path(sys.executable).with_name("tracetrack"))
-        subprocess.run([exe, "user", "add", "ops", "--role", "admin", "--password-stdin"],
-                       input="up-test-password\n", text=True, env=env, check=True, capture_output=True)
-        tok = httpx.post(f"{app_url}/api/auth/login",
-                         json={"username": "ops", "password": "up-test-password"}).json()["access_token"]
+        subprocess.run(
+            [exe, "user", "add", "ops", "--role", "admin", "--password-stdin"],
+            input="up-test-password\n",
+            text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        tok = httpx.post(
+            f"{app_url}/api/auth/login", json={"username": "ops", "password": "up-test-password"}
+        ).json()["access_token"]
+
         def live_values() -> bool:
-            r = httpx.get(f"{app_url}/analytics/api/metrics/realtime",
-                          headers={"Authorization": f"Bearer {tok}"})
+            r = httpx.get(
+                f"{app_url}/analytics/api/metrics/realtime",
+                headers={"Authorization": f"Bearer {tok}"},
+            )
             assert r.status_code == 200, r.text
             body = r.json()
-            return (body["system"]["cpu_usage"]["value"] is not None
-                    and body["business"]["total_bags"]["value"] is not None)
+            return (
+                body["system"]["cpu_usage"]["value"] is not None
+                and body["business"]["total_bags"]["value"] is not None
+            )
+
         wait_until(live_values, 60, "live values on /analytics", interval=2)
         assert f"{app_url}/analytics/dashboard" in out
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -67,5 +104,9 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
     survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert survivors == [], [c.cmdline() for c in survivors]
     # The embedded PostgreSQL it started is gone too.
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if str(tmp_path) in " ".join(p.info["cmdline"] or []) and "postgres" in " ".join(p.info["cmdline"] or [])]
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+        and "postgres" in " ".join(p.info["cmdline"] or [])
+    ]

@@ -34,8 +34,14 @@ class Stack:
         self.procs: list[ManagedProcess] = []
         self.urls: list[tuple[str, str]] = []
 
-    def start(self, proc: ManagedProcess, ready_url: str | None, title: str,
-              url: str | None = None, timeout: float = 60) -> None:
+    def start(
+        self,
+        proc: ManagedProcess,
+        ready_url: str | None,
+        title: str,
+        url: str | None = None,
+        timeout: float = 60,
+    ) -> None:
         self.procs.append(proc.start())
         if ready_url:
             proc.wait_ready(http_ok(ready_url), timeout=timeout)
@@ -50,7 +56,9 @@ class Stack:
         while True:
             for proc in self.procs:
                 if not proc.alive():
-                    raise RuntimeError(f"{proc.name} exited; log {proc.log_path}:\n{proc.log_tail()}")
+                    raise RuntimeError(
+                        f"{proc.name} exited; log {proc.log_path}:\n{proc.log_tail()}"
+                    )
             time.sleep(1)
 
 
@@ -69,15 +77,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         database_url = resolve_database_url(settings.database_url, var_dir)
         host = settings.host
-        env = {"DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(var_dir),
-               # /analytics proxies these; they start after the app, on these ports.
-               "PROMETHEUS_URL": f"http://{host}:{settings.prometheus_port}",
-               "ALERTMANAGER_URL": f"http://{host}:{settings.alertmanager_port}"}
+        env = {
+            "DATABASE_URL": database_url,
+            "TRACETRACK_VAR_DIR": str(var_dir),
+            # /analytics proxies these; they start after the app, on these ports.
+            "PROMETHEUS_URL": f"http://{host}:{settings.prometheus_port}",
+            "ALERTMANAGER_URL": f"http://{host}:{settings.alertmanager_port}",
+        }
         _start_redis(stack, settings, env)
         app_url = f"http://{host}:{settings.app_port}"
-        stack.start(ManagedProcess("app", [_tracetrack_exe(), "app", "--workers", str(args.workers)],
-                                   stack.logs / "app.log", env=env),
-                    f"{app_url}/healthz", "App", app_url, timeout=120)
+        stack.start(
+            ManagedProcess(
+                "app",
+                [_tracetrack_exe(), "app", "--workers", str(args.workers)],
+                stack.logs / "app.log",
+                env=env,
+            ),
+            f"{app_url}/healthz",
+            "App",
+            app_url,
+            timeout=120,
+        )
         stack.urls.append(("Analytics", f"{app_url}/analytics/dashboard"))
         _start_monitoring(stack, settings, env)
         print("\nTraceTrack Monitor is up:")
@@ -123,26 +143,49 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
     host, var = settings.host, stack.var_dir
     exe = _tracetrack_exe()
     url = f"http://{host}:{settings.exporter_port}"
-    stack.start(ManagedProcess("exporter", [exe, "exporter"], stack.logs / "exporter.log", env=env),
-                f"{url}/metrics", "Exporter", f"{url}/metrics")
+    stack.start(
+        ManagedProcess("exporter", [exe, "exporter"], stack.logs / "exporter.log", env=env),
+        f"{url}/metrics",
+        "Exporter",
+        f"{url}/metrics",
+    )
 
     bridge_url = f"http://{host}:{settings.bridge_port}"
     token_file = ensure_token_file(BridgeSettings())
-    stack.start(ManagedProcess("bridge", [exe, "bridge"], stack.logs / "bridge.log", env=env),
-                f"{bridge_url}/healthz", "Alert bridge", bridge_url)
+    stack.start(
+        ManagedProcess("bridge", [exe, "bridge"], stack.logs / "bridge.log", env=env),
+        f"{bridge_url}/healthz",
+        "Alert bridge",
+        bridge_url,
+    )
 
     am_url = f"http://{host}:{settings.alertmanager_port}"
     am_config = stackconfig.write_alertmanager_config(
-        var / "alertmanager" / "alertmanager.yml", bridge_url=bridge_url, credentials_file=token_file)
-    stack.start(alertmanager_process(am_config, var / "alertmanager", settings.alertmanager_port, host=host),
-                f"{am_url}/-/ready", "Alertmanager", am_url)
+        var / "alertmanager" / "alertmanager.yml",
+        bridge_url=bridge_url,
+        credentials_file=token_file,
+    )
+    stack.start(
+        alertmanager_process(
+            am_config, var / "alertmanager", settings.alertmanager_port, host=host
+        ),
+        f"{am_url}/-/ready",
+        "Alertmanager",
+        am_url,
+    )
 
     prom_url = f"http://{host}:{settings.prometheus_port}"
     prom_config = stackconfig.write_prometheus_config(
-        var / "prometheus" / "prometheus.yml", targets=stackconfig.targets_for_settings(settings),
-        alertmanagers=[f"{host}:{settings.alertmanager_port}"])
-    stack.start(prometheus_process(prom_config, var / "prometheus", settings.prometheus_port, host=host),
-                f"{prom_url}/-/ready", "Prometheus", prom_url)
+        var / "prometheus" / "prometheus.yml",
+        targets=stackconfig.targets_for_settings(settings),
+        alertmanagers=[f"{host}:{settings.alertmanager_port}"],
+    )
+    stack.start(
+        prometheus_process(prom_config, var / "prometheus", settings.prometheus_port, host=host),
+        f"{prom_url}/-/ready",
+        "Prometheus",
+        prom_url,
+    )
     _report_prometheus(prom_url)
 
 
@@ -155,11 +198,14 @@ def _report_prometheus(prom_url: str) -> None:
     def connected() -> bool:
         r = httpx.get(f"{prom_url}/api/v1/alertmanagers", timeout=2).json()
         return bool(r["data"]["activeAlertmanagers"])
+
     try:
         wait_until(connected, 30, "Prometheus to discover Alertmanager")
         groups = httpx.get(f"{prom_url}/api/v1/rules", timeout=2).json()["data"]["groups"]
         rules = sum(len(g["rules"]) for g in groups)
-        print(f"Prometheus: {rules} rules in {len(groups)} groups loaded, Alertmanager connected",
-              flush=True)
+        print(
+            f"Prometheus: {rules} rules in {len(groups)} groups loaded, Alertmanager connected",
+            flush=True,
+        )
     except (TimeoutError, httpx.HTTPError, KeyError) as exc:
         print(f"warning: could not confirm Prometheus' rules/Alertmanager: {exc}", flush=True)

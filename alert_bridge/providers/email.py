@@ -53,8 +53,7 @@ class EmailProvider:
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                    context=self._tls())
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls())
         conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         if self.security == "starttls":
             conn.ehlo()
@@ -85,6 +84,7 @@ class EmailProvider:
         except ssl.SSLCertVerificationError as exc:
             raise PermanentError(f"TLS certificate of {self.host} not trusted: {exc}") from None
         except (smtplib.SMTPException, OSError) as exc:  # disconnects, refused, timeouts
-            raise TransientError(f"SMTP {self.host}:{self.port} unreachable: "
-                                 f"{type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"SMTP {self.host}:{self.port} unreachable: {type(exc).__name__}: {exc}"
+            ) from None
         return str(msg["Message-ID"])

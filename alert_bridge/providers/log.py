@@ -20,6 +20,11 @@ class LogProvider:
 
     def send(self, recipient: Recipient, message: Message) -> str | None:
         text = sms_text(message) if self.channel == "sms" else email_subject(message)
-        log.info("%s disabled (%s is off); would send to %s: %s", self.channel, self.flag,
-                 display_recipient(recipient.channel, recipient.address), text)
+        log.info(
+            "%s disabled (%s is off); would send to %s: %s",
+            self.channel,
+            self.flag,
+            display_recipient(recipient.channel, recipient.address),
+            text,
+        )
         return None

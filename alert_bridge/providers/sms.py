@@ -20,10 +20,15 @@ class SmsProvider:
     outcome = "sent"
 
     def __init__(self, settings: BridgeSettings) -> None:
-        if not (settings.twilio_account_sid and settings.twilio_auth_token
-                and settings.twilio_from_number):
-            raise ValueError("ENABLE_SMS_ALERTS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
-                             "and TWILIO_FROM_NUMBER")
+        if not (
+            settings.twilio_account_sid
+            and settings.twilio_auth_token
+            and settings.twilio_from_number
+        ):
+            raise ValueError(
+                "ENABLE_SMS_ALERTS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+                "and TWILIO_FROM_NUMBER"
+            )
         self.sid = settings.twilio_account_sid
         self.token = settings.twilio_auth_token
         self.from_number = settings.twilio_from_number
@@ -37,8 +42,11 @@ class SmsProvider:
             from twilio.http.http_client import TwilioHttpClient
             from twilio.rest import Client
 
-            client = Client(self.sid, self.token.get_secret_value(),
-                            http_client=TwilioHttpClient(timeout=self.timeout))
+            client = Client(
+                self.sid,
+                self.token.get_secret_value(),
+                http_client=TwilioHttpClient(timeout=self.timeout),
+            )
             if self.base_url:
                 # Every Messages call goes through the `api` domain's base URL.
                 client.api.base_url = self.base_url.rstrip("/")
@@ -50,7 +58,9 @@ class SmsProvider:
 
         try:
             sent = self.client().messages.create(
-                to=recipient.address, from_=self.from_number, body=sms_text(message),
+                to=recipient.address,
+                from_=self.from_number,
+                body=sms_text(message),
             )
         except TwilioRestException as exc:
             what = f"Twilio HTTP {exc.status} code {exc.code}: {exc.msg}"

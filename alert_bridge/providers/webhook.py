@@ -41,10 +41,12 @@ class WebhookProvider:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.http = urllib3.PoolManager(
-            num_pools=64, maxsize=settings.bridge_worker_threads, block=False,
-            timeout=urllib3.Timeout(total=settings.webhook_timeout_seconds), retries=False,
-            headers={"User-Agent": "tracetrack-alert-bridge",
-                     "Content-Type": "application/json"},
+            num_pools=64,
+            maxsize=settings.bridge_worker_threads,
+            block=False,
+            timeout=urllib3.Timeout(total=settings.webhook_timeout_seconds),
+            retries=False,
+            headers={"User-Agent": "tracetrack-alert-bridge", "Content-Type": "application/json"},
         )
 
     def send(self, recipient: Recipient, message: Message) -> str | None:
@@ -53,10 +55,15 @@ class WebhookProvider:
         where = display_recipient("webhook", recipient.address)
         try:
             resp = self.http.request(
-                "POST", recipient.address, body=body, redirect=False,
-                headers={**self.http.headers,
-                         # Receivers that honour it can drop a re-send after a crash.
-                         "Idempotency-Key": f"{message.key}:{fmt}"},
+                "POST",
+                recipient.address,
+                body=body,
+                redirect=False,
+                headers={
+                    **self.http.headers,
+                    # Receivers that honour it can drop a re-send after a crash.
+                    "Idempotency-Key": f"{message.key}:{fmt}",
+                },
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"{where} unreachable: {type(exc).__name__}") from None

@@ -69,8 +69,9 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
-async def login_admin(request: Request, db: Session, username: str,
-                      password: str) -> tuple[str, int]:
+async def login_admin(
+    request: Request, db: Session, username: str, password: str
+) -> tuple[str, int]:
     """(token, ttl seconds) for an admin with these credentials, or LoginError saying
     what is wrong."""
     if not username or not password:

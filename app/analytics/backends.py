@@ -49,16 +49,21 @@ class Prometheus:
         url = f"{self.base_url}/api/v1/query"
         try:
             r = await self.client.post(
-                url, data={"query": query.promql, "timeout": f"{round(self.timeout * 1000)}ms"},
-                timeout=self.timeout + 0.5)
+                url,
+                data={"query": query.promql, "timeout": f"{round(self.timeout * 1000)}ms"},
+                timeout=self.timeout + 0.5,
+            )
         except httpx.HTTPError as exc:
             raise BackendUnavailable("prometheus", self.base_url, _reason(exc)) from exc
         if r.status_code in (400, 422):
-            raise QueryRejected(f"Prometheus rejected the named query {query.name!r}: "
-                                f"{r.json().get('error', r.text)}")
+            raise QueryRejected(
+                f"Prometheus rejected the named query {query.name!r}: "
+                f"{r.json().get('error', r.text)}"
+            )
         if r.status_code != 200:
-            raise BackendUnavailable("prometheus", self.base_url,
-                                     f"HTTP {r.status_code}: {r.text[:200]}")
+            raise BackendUnavailable(
+                "prometheus", self.base_url, f"HTTP {r.status_code}: {r.text[:200]}"
+            )
         result = r.json()["data"]["result"]
         if query.by is None:
             return _number(result[0]["value"][1]) if result else None
@@ -77,15 +82,20 @@ class Alertmanager:
     async def active_alerts(self) -> list[dict[str, Any]]:
         """Alerts firing and neither silenced nor inhibited, newest first."""
         url = f"{self.base_url}/api/v2/alerts"
-        params = {"active": "true", "silenced": "false", "inhibited": "false",
-                  "unprocessed": "false"}
+        params = {
+            "active": "true",
+            "silenced": "false",
+            "inhibited": "false",
+            "unprocessed": "false",
+        }
         try:
             r = await self.client.get(url, params=params, timeout=self.timeout)
         except httpx.HTTPError as exc:
             raise BackendUnavailable("alertmanager", self.base_url, _reason(exc)) from exc
         if r.status_code != 200:
-            raise BackendUnavailable("alertmanager", self.base_url,
-                                     f"HTTP {r.status_code}: {r.text[:200]}")
+            raise BackendUnavailable(
+                "alertmanager", self.base_url, f"HTTP {r.status_code}: {r.text[:200]}"
+            )
         alerts = [_alert(a) for a in r.json()]
         alerts.sort(key=lambda a: a["starts_at"], reverse=True)
         return alerts

@@ -7,20 +7,33 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 TITLES = {
-    "cpu_usage": "CPU usage", "memory_usage": "Memory usage", "disk_usage": "Disk usage",
+    "cpu_usage": "CPU usage",
+    "memory_usage": "Memory usage",
+    "disk_usage": "Disk usage",
     "db_connections": "Active database connections",
-    "avg_response_time": "Average response time", "p95_response_time": "p95 response time",
-    "requests_per_minute": "Requests per minute", "error_rate": "Error rate",
-    "cache_hit_rate": "Cache hit rate", "total_bags": "Total bags",
-    "active_users": "Active users", "scans_today": "Scans today",
+    "avg_response_time": "Average response time",
+    "p95_response_time": "p95 response time",
+    "requests_per_minute": "Requests per minute",
+    "error_rate": "Error rate",
+    "cache_hit_rate": "Cache hit rate",
+    "total_bags": "Total bags",
+    "active_users": "Active users",
+    "scans_today": "Scans today",
     "bills_today": "Bills created today",
 }
-SECTION_TITLES = {"system": "System metrics", "performance": "Performance metrics",
-                  "business": "Business metrics"}
+SECTION_TITLES = {
+    "system": "System metrics",
+    "performance": "Performance metrics",
+    "business": "Business metrics",
+}
 RECENT_ALERTS = 5
 
 
@@ -40,23 +53,39 @@ def limit_text(item: dict[str, Any]) -> str:
     if "warning" not in item:
         return ""
     sign = ">" if item["bad_when"] == "above" else "<"
-    return (f"warning {sign} {fmt(item['warning'], item['unit'])}, "
-            f"critical {sign} {fmt(item['critical'], item['unit'])}")
+    return (
+        f"warning {sign} {fmt(item['warning'], item['unit'])}, "
+        f"critical {sign} {fmt(item['critical'], item['unit'])}"
+    )
 
 
-def dashboard(metrics: dict[str, Any], alerts: dict[str, Any] | None,
-              alert_error: str | None) -> str:
+def dashboard(
+    metrics: dict[str, Any], alerts: dict[str, Any] | None, alert_error: str | None
+) -> str:
     sections = []
     for key, title in SECTION_TITLES.items():
-        cards = [{"name": name, "title": TITLES.get(name, name), "value": item["value"],
-                  "text": fmt(item["value"], item["unit"]), "status": item.get("status") or "none",
-                  "limits": limit_text(item)} for name, item in metrics[key].items()]
+        cards = [
+            {
+                "name": name,
+                "title": TITLES.get(name, name),
+                "value": item["value"],
+                "text": fmt(item["value"], item["unit"]),
+                "status": item.get("status") or "none",
+                "limits": limit_text(item),
+            }
+            for name, item in metrics[key].items()
+        ]
         sections.append({"key": key, "title": title, "cards": cards})
     recent = alerts["alerts"][:RECENT_ALERTS] if alerts else []
     return _env.get_template("dashboard.html").render(
-        sections=sections, alerts=recent, alert_total=alerts["total"] if alerts else 0,
-        alert_error=alert_error, generated_at=metrics["generated_at"], cached=metrics["cached"],
-        refresh_seconds=max(5, int(metrics["max_age_seconds"]) or 30))
+        sections=sections,
+        alerts=recent,
+        alert_total=alerts["total"] if alerts else 0,
+        alert_error=alert_error,
+        generated_at=metrics["generated_at"],
+        cached=metrics["cached"],
+        refresh_seconds=max(5, int(metrics["max_age_seconds"]) or 30),
+    )
 
 
 def login(error: str | None = None) -> str:
@@ -65,10 +94,11 @@ def login(error: str | None = None) -> str:
 
 def forbidden() -> str:
     return _env.get_template("message.html").render(
-        title="Admins only", message="The analytics dashboard is for admin users.", link=True)
+        title="Admins only", message="The analytics dashboard is for admin users.", link=True
+    )
 
 
 def unavailable(reason: str) -> str:
     return _env.get_template("message.html").render(
-        title="Metrics unavailable", message=reason, link=False, refresh=True)
-
+        title="Metrics unavailable", message=reason, link=False, refresh=True
+    )

@@ -46,7 +46,9 @@ def unavailable(exc: BackendUnavailable) -> JSONResponse:
     log.warning("analytics: %s", exc)
     return JSONResponse(
         {"detail": str(exc), "backend": exc.backend, "url": exc.url, "reason": exc.reason},
-        status_code=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+        status_code=503,
+        headers={"Retry-After": "5", "Cache-Control": "no-store"},
+    )
 
 
 async def answer(compute: Callable[[], Awaitable[dict[str, Any]]]) -> JSONResponse:
@@ -99,20 +101,24 @@ async def dashboard(request: Request, access: PageAccessDep, analytics: Analytic
         return HTMLResponse(pages.forbidden(), status_code=403)
     grafana_url = request.app.state.settings.grafana_url
     if grafana_url:
-        return RedirectResponse(f"{grafana_url.rstrip('/')}/dashboards/f/{GRAFANA_FOLDER_UID}/",
-                                status_code=307)
+        return RedirectResponse(
+            f"{grafana_url.rstrip('/')}/dashboards/f/{GRAFANA_FOLDER_UID}/", status_code=307
+        )
     try:
         metrics = await analytics.realtime()
     except (BackendUnavailable, QueryRejected) as exc:
-        return HTMLResponse(pages.unavailable(str(exc)), status_code=503,
-                            headers={"Retry-After": "5"})
+        return HTMLResponse(
+            pages.unavailable(str(exc)), status_code=503, headers={"Retry-After": "5"}
+        )
     alert_error = None
     try:
         active = await analytics.alerts()
     except BackendUnavailable as exc:
         active, alert_error = None, str(exc)
-    return HTMLResponse(pages.dashboard(metrics, active, alert_error),
-                        headers={"Cache-Control": "private, no-store"})
+    return HTMLResponse(
+        pages.dashboard(metrics, active, alert_error),
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -124,12 +130,21 @@ async def login_page() -> HTMLResponse:
 async def login(request: Request, db: SessionDep) -> Response:
     try:
         form = await read_form(request)
-        token, ttl = await login_admin(request, db, form.get("username", ""), form.get("password", ""))
+        token, ttl = await login_admin(
+            request, db, form.get("username", ""), form.get("password", "")
+        )
     except LoginError as exc:
         return HTMLResponse(pages.login(str(exc)), status_code=401)
     response = RedirectResponse("/analytics/dashboard", status_code=303)
-    response.set_cookie(COOKIE, token, max_age=ttl, path=COOKIE_PATH,
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=ttl,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 

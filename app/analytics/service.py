@@ -42,16 +42,24 @@ def present(query: NamedQuery, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"value": value, "unit": query.unit}
     if query.threshold is not None:
         t = BY_KEY[query.threshold]
-        out.update(status=status(query, value), warning=t.warning, critical=t.critical,
-                   bad_when=t.direction)
+        out.update(
+            status=status(query, value),
+            warning=t.warning,
+            critical=t.critical,
+            bad_when=t.direction,
+        )
     return out
 
 
 class Analytics:
     """One per app (per worker process): holds the cache every admin shares."""
 
-    def __init__(self, settings: Settings, analytics: AnalyticsSettings,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        analytics: AnalyticsSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.prometheus_url = settings.prometheus_url
         self.alertmanager_url = settings.alertmanager_url
         self.timeout = analytics.analytics_query_timeout_seconds
@@ -65,8 +73,9 @@ class Analytics:
         # event loop that has gone away.
         return httpx.AsyncClient(transport=self.transport)
 
-    async def _cached(self, key: str, compute: Callable[[], Awaitable[dict[str, Any]]]
-                      ) -> dict[str, Any]:
+    async def _cached(
+        self, key: str, compute: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         body, cached = await self.cache.get(key, compute)
         return {**body, "cached": cached, "max_age_seconds": self.cache.ttl}
 
@@ -76,8 +85,9 @@ class Analytics:
             prom = Prometheus(client, self.prometheus_url, self.timeout)
             # return_exceptions: let every query finish before the client closes, then
             # report the first failure.
-            results = await asyncio.gather(*(prom.run(QUERIES[n]) for n in names),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(prom.run(QUERIES[n]) for n in names), return_exceptions=True
+            )
         for r in results:
             if isinstance(r, BaseException):
                 raise r
@@ -102,16 +112,23 @@ class Analytics:
     async def alerts(self) -> dict[str, Any]:
         async def compute() -> dict[str, Any]:
             async with self._client() as client:
-                alerts = await Alertmanager(client, self.alertmanager_url,
-                                            self.timeout).active_alerts()
+                alerts = await Alertmanager(
+                    client, self.alertmanager_url, self.timeout
+                ).active_alerts()
             # The always-firing Watchdog is the pipeline's heartbeat, not a problem: it is
             # reported as such instead of filling the list.
             heartbeat = any(a["alertname"] == WATCHDOG for a in alerts)
             alerts = [a for a in alerts if a["alertname"] != WATCHDOG]
             counts = Counter(a["severity"] for a in alerts)
-            return {"generated_at": _now(), "source": "alertmanager", "total": len(alerts),
-                    "by_severity": {s: counts.get(s, 0) for s in ("critical", "warning", "info")},
-                    "watchdog_firing": heartbeat, "alerts": alerts}
+            return {
+                "generated_at": _now(),
+                "source": "alertmanager",
+                "total": len(alerts),
+                "by_severity": {s: counts.get(s, 0) for s in ("critical", "warning", "info")},
+                "watchdog_firing": heartbeat,
+                "alerts": alerts,
+            }
+
         return await self._cached("alerts", compute)
 
 

@@ -8,8 +8,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class AnalyticsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False,
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
 
     # Each PromQL query and the Alertmanager call get this long; Prometheus is told
     # too, so it stops evaluating when we stop waiting.

@@ -40,8 +40,12 @@ _UPSERT = (
 class ActiveUsers:
     """Records users seen by this worker; counts users seen by any worker."""
 
-    def __init__(self, path: Path | None = None, window: float = WINDOW_SECONDS,
-                 write_interval: float = WRITE_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        window: float = WINDOW_SECONDS,
+        write_interval: float = WRITE_INTERVAL_SECONDS,
+    ) -> None:
         self.path = path
         self.window = window
         self.write_interval = write_interval
@@ -94,8 +98,9 @@ class ActiveUsers:
         conn = _connect(self.path)
         try:
             conn.execute("DELETE FROM active_users WHERE last_seen < ?", (horizon,))
-            (n,) = conn.execute("SELECT count(*) FROM active_users WHERE last_seen >= ?",
-                                (horizon,)).fetchone()
+            (n,) = conn.execute(
+                "SELECT count(*) FROM active_users WHERE last_seen >= ?", (horizon,)
+            ).fetchone()
             return int(n)
         finally:
             conn.close()

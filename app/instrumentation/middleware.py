@@ -54,13 +54,21 @@ class _Series:
         child = self.counters.get(status)
         if child is None:
             child = self.counters[status] = self.requests.labels(
-                method=self.method, route=self.route, status=str(status))
+                method=self.method, route=self.route, status=str(status)
+            )
         return child
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, active_users: ActiveUsers,
-                 on_startup: Callable[[], None], on_shutdown: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        active_users: ActiveUsers,
+        on_startup: Callable[[], None],
+        on_shutdown: Callable[[], None],
+    ) -> None:
         self.app = app
         self._metrics = metrics
         self._in_progress = metrics.in_progress

@@ -49,8 +49,11 @@ def prepare_multiprocess(settings: Settings) -> Path:
     os.environ[ENV] = str(path)
     if "prometheus_client.values" in sys.modules:
         # A single worker runs in this very process and would keep in-process values.
-        log.warning("prometheus_client was imported before %s was set; with one worker, "
-                    "/metrics will report this process only", ENV)
+        log.warning(
+            "prometheus_client was imported before %s was set; with one worker, "
+            "/metrics will report this process only",
+            ENV,
+        )
     return path
 
 
@@ -76,7 +79,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
-
 
 
 def _exit_cleanly_on_sigterm() -> None:

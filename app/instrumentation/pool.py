@@ -19,7 +19,9 @@ SAMPLE_INTERVAL_SECONDS = 1.0
 
 
 class PoolSampler:
-    def __init__(self, engine: Engine, gauge: Gauge, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self, engine: Engine, gauge: Gauge, interval: float = SAMPLE_INTERVAL_SECONDS
+    ) -> None:
         # A weak reference: a sampler must not keep a discarded app's engine alive.
         self._engine = weakref.ref(engine)
         self._checked_out = gauge.labels(state="checked_out")

@@ -38,8 +38,11 @@ def multiprocess_dir() -> Path | None:
     if not path:
         return None
     if values.ValueClass is values.MutexValue:
-        log.warning("%s is set but prometheus_client was imported before it; "
-                    "/metrics reports this process only", ENV)
+        log.warning(
+            "%s is set but prometheus_client was imported before it; "
+            "/metrics reports this process only",
+            ENV,
+        )
         return None
     return Path(path)
 
@@ -51,8 +54,9 @@ class ActiveUsersCollector:
         self._store = store
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(names.ACTIVE_USERS,
-                                   "Distinct users with a request in the last 5 minutes, all workers.")
+        family = GaugeMetricFamily(
+            names.ACTIVE_USERS, "Distinct users with a request in the last 5 minutes, all workers."
+        )
         family.add_metric([], self._store.count())
         yield family
 
@@ -80,10 +84,15 @@ def forget_dead_workers(path: Path) -> None:
             mark_process_dead(int(pid), str(path))
 
 
-def instrument(app: FastAPI, settings: Settings, engine: Engine, *,
-               registry: CollectorRegistry | None = None,
-               pool_sample_interval: float = SAMPLE_INTERVAL_SECONDS,
-               active_users_write_interval: float | None = None) -> None:
+def instrument(
+    app: FastAPI,
+    settings: Settings,
+    engine: Engine,
+    *,
+    registry: CollectorRegistry | None = None,
+    pool_sample_interval: float = SAMPLE_INTERVAL_SECONDS,
+    active_users_write_interval: float | None = None,
+) -> None:
     """Instrument `app` (see the package docstring). `registry`: tests' fresh registry."""
     metrics = make_http_metrics(registry) if registry is not None else HTTP
     shared_dir = multiprocess_dir()
@@ -98,8 +107,13 @@ def instrument(app: FastAPI, settings: Settings, engine: Engine, *,
         if shared_dir is not None:
             mark_process_dead(os.getpid(), str(shared_dir))
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics, active_users=store,
-                       on_startup=sampler.start, on_shutdown=on_shutdown)
+    app.add_middleware(
+        MetricsMiddleware,
+        metrics=metrics,
+        active_users=store,
+        on_startup=sampler.start,
+        on_shutdown=on_shutdown,
+    )
 
     scrape: CollectorRegistry | _Registries
     extra = CollectorRegistry(auto_describe=False)

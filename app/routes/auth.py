@@ -11,8 +11,9 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 @router.post("/auth/login", response_model=TokenOut)
-def login(body: LoginIn, db: SessionDep,
-          tokens: Annotated[TokenCodec, Depends(get_tokens)]) -> TokenOut:
+def login(
+    body: LoginIn, db: SessionDep, tokens: Annotated[TokenCodec, Depends(get_tokens)]
+) -> TokenOut:
     user = repo.user_by_name(db, body.username)
     db.close()  # give the connection back before the deliberately slow hash check
     if not verify_password(body.password, user.password_hash if user else None) or user is None:
@@ -28,5 +29,9 @@ def create_user(body: UserIn, db: SessionDep, _admin: AdminDep) -> UserOut:
     except repo.Conflict as exc:
         raise HTTPException(409, str(exc)) from exc
     db.commit()
-    return UserOut(id=user.id, username=user.username, role=user.role,  # type: ignore[arg-type]
-                   created_at=user.created_at)
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        role=user.role,  # type: ignore[arg-type]
+        created_at=user.created_at,
+    )

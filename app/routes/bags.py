@@ -66,7 +66,8 @@ def get_bag(qr_id: QrPath, db: SessionDep, cache: CacheDep, _user: UserDep) -> A
 
 @router.get("", response_model=BagPage)
 def search_bags(
-    db: SessionDep, _user: UserDep,
+    db: SessionDep,
+    _user: UserDep,
     q: Annotated[str | None, Query(pattern=QR_PREFIX_PATTERN, description="QR id prefix")] = None,
     status: BagStatus | None = None,
     type: BagType | None = None,  # noqa: A002 - the API's parameter name

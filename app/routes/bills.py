@@ -27,8 +27,9 @@ def create_bill(body: BillIn, db: SessionDep, cache: CacheDep, user: BillerDep) 
 
 
 @router.get("/{bill_number}", response_model=BillOut)
-def get_bill(bill_number: Annotated[str, Path(pattern=BILL_PATTERN)], db: SessionDep,
-             _user: UserDep) -> Any:
+def get_bill(
+    bill_number: Annotated[str, Path(pattern=BILL_PATTERN)], db: SessionDep, _user: UserDep
+) -> Any:
     bill = repo.bill_dict(db, bill_number)
     if bill is None:
         raise HTTPException(404, f"bill {bill_number!r} not found")

@@ -26,8 +26,13 @@ def record_scan(body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDe
     db.commit()
     cache.delete(bag_cache_key(body.qr_id))
     SCANS.inc()
-    return ScanOut(id=scan["id"], qr_id=body.qr_id, username=user.username,
-                   location=body.location, scanned_at=scan["scanned_at"])
+    return ScanOut(
+        id=scan["id"],
+        qr_id=body.qr_id,
+        username=user.username,
+        location=body.location,
+        scanned_at=scan["scanned_at"],
+    )
 
 
 def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
@@ -40,7 +45,9 @@ def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
 
 @router.get("/bags/{qr_id}/scans", response_model=ScanPage)
 def bag_scans(
-    qr_id: Annotated[str, Path(pattern=QR_PATTERN)], db: SessionDep, _user: UserDep,
+    qr_id: Annotated[str, Path(pattern=QR_PATTERN)],
+    db: SessionDep,
+    _user: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ScanPage:

@@ -17,8 +17,12 @@ PASSWORD = "correct-horse-battery"
 
 
 def app_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "var_dir": var_dir,
-                              "secret_key": "test-secret-key-0123456789-abcdefghij", "redis_url": None}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "var_dir": var_dir,
+        "secret_key": "test-secret-key-0123456789-abcdefghij",
+        "redis_url": None,
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -37,19 +41,28 @@ def auth(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
 
-def start_app_process(workdir: Path, database_url: str, port: int | None = None,
-                      workers: int = 1, env: dict[str, str] | None = None) -> tuple[ManagedProcess, int]:
+def start_app_process(
+    workdir: Path,
+    database_url: str,
+    port: int | None = None,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> tuple[ManagedProcess, int]:
     """`tracetrack app` as a subprocess on a free port; stop it with .stop()."""
     port = port or free_port()
     full_env = {
         "REDIS_URL": "",  # the developer's own Redis must not leak into a test's app
-        "DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(workdir),
+        "DATABASE_URL": database_url,
+        "TRACETRACK_VAR_DIR": str(workdir),
         "TRACETRACK_SECRET_KEY": "test-secret-key-0123456789-abcdefghij",
         **(env or {}),
     }
     exe = str(Path(sys.executable).with_name("tracetrack"))
-    proc = ManagedProcess(f"app:{port}", [exe, "app", "--port", str(port), "--workers", str(workers)],
-                          workdir / f"app-{port}.log", env=full_env).start()
+    proc = ManagedProcess(
+        f"app:{port}",
+        [exe, "app", "--port", str(port), "--workers", str(workers)],
+        workdir / f"app-{port}.log",
+        env=full_env,
+    ).start()
     proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60)
     return proc, port
-

@@ -19,32 +19,50 @@ TOKEN = "test-bridge-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def am_payload(alertname: str = "HighErrorRate", severity: str = "critical",
-               status: str = "firing", n_alerts: int = 1, group: str | None = None,
-               starts_at: str = "2030-01-01T00:00:00Z", summary: str | None = None,
-               **extra: Any) -> dict[str, Any]:
+def am_payload(
+    alertname: str = "HighErrorRate",
+    severity: str = "critical",
+    status: str = "firing",
+    n_alerts: int = 1,
+    group: str | None = None,
+    starts_at: str = "2030-01-01T00:00:00Z",
+    summary: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """An Alertmanager webhook body (version 4) like the real one."""
     alerts = []
     for i in range(n_alerts):
         labels = {"alertname": alertname, "severity": severity, "instance": f"app-{i}:8000"}
         fp = hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
-        alerts.append({
-            "status": status, "labels": labels,
-            "annotations": {
-                "summary": summary or f"{alertname} on app-{i}",
-                "description": f"{alertname} has been {status} for 1m",
-                "runbook_url": f"https://runbooks.example.com/{alertname}",
-            },
-            "startsAt": starts_at,
-            "endsAt": "2030-01-01T00:05:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus.local/graph?g0.expr=up", "fingerprint": fp,
-        })
+        alerts.append(
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {
+                    "summary": summary or f"{alertname} on app-{i}",
+                    "description": f"{alertname} has been {status} for 1m",
+                    "runbook_url": f"https://runbooks.example.com/{alertname}",
+                },
+                "startsAt": starts_at,
+                "endsAt": "2030-01-01T00:05:00Z"
+                if status == "resolved"
+                else "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.local/graph?g0.expr=up",
+                "fingerprint": fp,
+            }
+        )
     group_key = group or f'{{}}/{{severity="{severity}"}}:{{alertname="{alertname}"}}'
     return {
-        "version": "4", "groupKey": group_key, "truncatedAlerts": 0, "status": status,
-        "receiver": severity, "groupLabels": {"alertname": alertname},
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": severity,
+        "groupLabels": {"alertname": alertname},
         "commonLabels": {"alertname": alertname, "severity": severity},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager.local", "alerts": alerts,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.local",
+        "alerts": alerts,
         **extra,
     }
 
@@ -56,24 +74,34 @@ def write_alert_config(path: Path, recipients: dict[str, Any]) -> Path:
 
 def recipients_for(smtp: Any = None, twilio: Any = None, hooks: Any = None) -> dict[str, Any]:
     """The standard test recipients: every channel, every severity the matrix allows."""
-    cfg: dict[str, Any] = {"email": {
-        "critical": ["oncall@example.com", "ops@example.com"],
-        "warning": ["lead@example.com"],
-        "info": ["monitoring@example.com"],
-    }}
+    cfg: dict[str, Any] = {
+        "email": {
+            "critical": ["oncall@example.com", "ops@example.com"],
+            "warning": ["lead@example.com"],
+            "info": ["monitoring@example.com"],
+        }
+    }
     if twilio is not None:
         cfg["sms"] = {"critical": ["+14155550100"]}
     if hooks is not None:
         cfg["webhook"] = {
-            "critical": [{"url": hooks.url_for("slack/crit"), "format": "slack"},
-                         {"url": hooks.url_for("discord/crit"), "format": "discord"}],
+            "critical": [
+                {"url": hooks.url_for("slack/crit"), "format": "slack"},
+                {"url": hooks.url_for("discord/crit"), "format": "discord"},
+            ],
             "warning": [hooks.url_for("json/warn")],
         }
     return cfg
 
 
-def bridge_env(tmp: Path, config_file: Path, smtp: Any = None, twilio: Any = None,
-               hooks: Any = None, **overrides: Any) -> dict[str, str]:
+def bridge_env(
+    tmp: Path,
+    config_file: Path,
+    smtp: Any = None,
+    twilio: Any = None,
+    hooks: Any = None,
+    **overrides: Any,
+) -> dict[str, str]:
     """Environment for a bridge wired to the given sinks, with fast test timings."""
     env = {
         "TRACETRACK_VAR_DIR": str(tmp / "var"),
@@ -85,18 +113,32 @@ def bridge_env(tmp: Path, config_file: Path, smtp: Any = None, twilio: Any = Non
         "BRIDGE_POLL_INTERVAL_SECONDS": "0.1",
         "BRIDGE_WATCHDOG_TIMEOUT_SECONDS": "0",
         "BRIDGE_WORKER_THREADS": "4",
-        "ENABLE_EMAIL_ALERTS": "false", "ENABLE_SMS_ALERTS": "false",
+        "ENABLE_EMAIL_ALERTS": "false",
+        "ENABLE_SMS_ALERTS": "false",
         "ENABLE_WEBHOOK_ALERTS": "false",
     }
     if smtp is not None:
-        env.update({"ENABLE_EMAIL_ALERTS": "true", "SMTP_SERVER": "127.0.0.1",
-                    "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "none",
-                    "ALERT_SENDER_EMAIL": "alerts@tracetrack.example.com",
-                    "SMTP_TIMEOUT_SECONDS": "3"})
+        env.update(
+            {
+                "ENABLE_EMAIL_ALERTS": "true",
+                "SMTP_SERVER": "127.0.0.1",
+                "SMTP_PORT": str(smtp.port),
+                "SMTP_SECURITY": "none",
+                "ALERT_SENDER_EMAIL": "alerts@tracetrack.example.com",
+                "SMTP_TIMEOUT_SECONDS": "3",
+            }
+        )
     if twilio is not None:
-        env.update({"ENABLE_SMS_ALERTS": "true", "TWILIO_ACCOUNT_SID": twilio.account_sid,
-                    "TWILIO_AUTH_TOKEN": twilio.auth_token, "TWILIO_FROM_NUMBER": "+15005550006",
-                    "TWILIO_API_BASE_URL": twilio.url, "TWILIO_TIMEOUT_SECONDS": "3"})
+        env.update(
+            {
+                "ENABLE_SMS_ALERTS": "true",
+                "TWILIO_ACCOUNT_SID": twilio.account_sid,
+                "TWILIO_AUTH_TOKEN": twilio.auth_token,
+                "TWILIO_FROM_NUMBER": "+15005550006",
+                "TWILIO_API_BASE_URL": twilio.url,
+                "TWILIO_TIMEOUT_SECONDS": "3",
+            }
+        )
     if hooks is not None:
         env.update({"ENABLE_WEBHOOK_ALERTS": "true", "WEBHOOK_TIMEOUT_SECONDS": "3"})
     env.update({k.upper(): str(v) for k, v in overrides.items()})
@@ -122,10 +164,15 @@ class BridgeClient:
         self.url = f"http://127.0.0.1:{port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
-    def post(self, severity: str, payload: Any, headers: dict[str, str] | None = None,
-             **kw: Any) -> httpx.Response:
-        return self.http.post(f"/alertmanager/{severity}", json=payload,
-                              headers=AUTH if headers is None else headers, **kw)
+    def post(
+        self, severity: str, payload: Any, headers: dict[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
+        return self.http.post(
+            f"/alertmanager/{severity}",
+            json=payload,
+            headers=AUTH if headers is None else headers,
+            **kw,
+        )
 
     def notifications(self, **params: Any) -> dict[str, Any]:
         resp = self.http.get("/notifications", params=params, headers=AUTH)
@@ -147,9 +194,11 @@ class BridgeClient:
 
     def wait_settled(self, timeout: float = 20.0) -> dict[str, int]:
         """Until nothing is pending or in flight."""
+
         def settled() -> bool:
             c = self.counts()
             return c.get("pending", 0) == 0 and c.get("sending", 0) == 0
+
         wait_until(settled, timeout, "the bridge's outbox to drain")
         return self.counts()
 
@@ -166,9 +215,16 @@ class InProcessBridge(BridgeClient):
         super().__init__(port or free_port())
         self.settings = settings_from_env(env)
         self.service = BridgeService(self.settings, self.port)
-        self.server = uvicorn.Server(uvicorn.Config(
-            create_app(self.service), host="127.0.0.1", port=self.port, log_level="warning",
-            access_log=False, lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.service),
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+            )
+        )
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> InProcessBridge:
@@ -194,8 +250,9 @@ class BridgeProcess(BridgeClient):
     def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
         super().__init__(port or free_port())
         exe = Path(sys.executable).with_name("tracetrack")
-        self.proc = ManagedProcess("bridge", [str(exe), "bridge", "--port", str(self.port)],
-                                   log, env=env)
+        self.proc = ManagedProcess(
+            "bridge", [str(exe), "bridge", "--port", str(self.port)], log, env=env
+        )
 
     def start(self) -> BridgeProcess:
         self.proc.start().wait_ready(http_ok(f"{self.url}/readyz"), timeout=30)

@@ -14,36 +14,57 @@ from websockets.sync.client import ClientConnection, connect
 
 from common.procs import ManagedProcess, require_binary, wait_until
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--remote-debugging-port=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+]
 
 
 class Browser:
     def __init__(self, workdir: Path, width: int = 1280, height: int = 1400) -> None:
         self.profile = workdir / "chromium-profile"
         self.profile.mkdir(parents=True, exist_ok=True)
-        self.proc = ManagedProcess("chromium", [
-            require_binary("chromium"), *FLAGS, f"--user-data-dir={self.profile}",
-            f"--window-size={width},{height}", "about:blank"], workdir / "chromium.log")
+        self.proc = ManagedProcess(
+            "chromium",
+            [
+                require_binary("chromium"),
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            workdir / "chromium.log",
+        )
         self.ws: ClientConnection | None = None
         self._ids = itertools.count(1)
 
     def start(self) -> Browser:
         self.proc.start()
         port_file = self.profile / "DevToolsActivePort"
-        self.proc.wait_ready(lambda: port_file.exists() and port_file.read_text().strip() != "",
-                             timeout=30)
+        self.proc.wait_ready(
+            lambda: port_file.exists() and port_file.read_text().strip() != "", timeout=30
+        )
         port = int(port_file.read_text().splitlines()[0])
         pages: list[dict[str, Any]] = []
 
         def page_target() -> bool:
-            pages[:] = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list",
-                                             timeout=5).json() if t["type"] == "page"]
+            pages[:] = [
+                t
+                for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
+                if t["type"] == "page"
+            ]
             return bool(pages)
+
         wait_until(page_target, 15, "a Chromium page target")
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20,
-                          open_timeout=15)
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=15)
         self.call("Page.enable")
         self.call("Runtime.enable")
         return self
@@ -78,8 +99,10 @@ class Browser:
 
     def submit_form(self, fields: dict[str, str]) -> None:
         """Type into the form's inputs and submit it, waiting for the next page."""
-        script = "".join(f"document.querySelector('input[name={name}]').value = {json.dumps(v)};"
-                         for name, v in fields.items())
+        script = "".join(
+            f"document.querySelector('input[name={name}]').value = {json.dumps(v)};"
+            for name, v in fields.items()
+        )
         self.evaluate(script + "document.querySelector('form').submit(); true")
         self.wait_event("Page.loadEventFired")
 

@@ -60,13 +60,18 @@ def up(samples_: Samples, collector: str) -> float:
 
 
 @contextmanager
-def running_exporter(database_url: str | None, redis_url: str | None = None,
-                     timezone: str = "UTC", clock: Callable[[], datetime] = utc_now,
-                     **xsettings: Any) -> Iterator[str]:
+def running_exporter(
+    database_url: str | None,
+    redis_url: str | None = None,
+    timezone: str = "UTC",
+    clock: Callable[[], datetime] = utc_now,
+    **xsettings: Any,
+) -> Iterator[str]:
     """The exporter's real HTTP server on a free port in this process; yields its base URL."""
     settings = Settings(database_url=database_url, redis_url=redis_url, timezone=timezone)
-    scraper = Scraper(build_collectors(settings, ExporterSettings(**xsettings), database_url,
-                                       clock=clock))
+    scraper = Scraper(
+        build_collectors(settings, ExporterSettings(**xsettings), database_url, clock=clock)
+    )
     server = start_server("127.0.0.1", 0, scraper, default_timeout=10.0)
     try:
         yield f"http://127.0.0.1:{server.port}"
@@ -76,15 +81,27 @@ def running_exporter(database_url: str | None, redis_url: str | None = None,
         scraper.close()
 
 
-def start_exporter_process(workdir: Path, database_url: str, redis_url: str | None = None,
-                           env: dict[str, str] | None = None) -> tuple[ManagedProcess, int]:
+def start_exporter_process(
+    workdir: Path,
+    database_url: str,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[ManagedProcess, int]:
     """`tracetrack exporter` as a subprocess on a free port, ready to scrape."""
     port = free_port()
-    full_env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url or "",
-                "TRACETRACK_VAR_DIR": str(workdir), **(env or {})}
+    full_env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url or "",
+        "TRACETRACK_VAR_DIR": str(workdir),
+        **(env or {}),
+    }
     exe = str(Path(sys.executable).with_name("tracetrack"))
-    proc = ManagedProcess(f"exporter:{port}", [exe, "exporter", "--port", str(port)],
-                          workdir / f"exporter-{port}.log", env=full_env).start()
+    proc = ManagedProcess(
+        f"exporter:{port}",
+        [exe, "exporter", "--port", str(port)],
+        workdir / f"exporter-{port}.log",
+        env=full_env,
+    ).start()
     proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=30)
     return proc, port
 

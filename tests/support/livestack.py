@@ -22,8 +22,12 @@ from tests.support.stack import start_alertmanager, start_prometheus
 
 ALERTMANAGER_CONFIG = {
     # Alerts only need to be held and listed; nobody is notified.
-    "route": {"receiver": "nobody", "group_wait": "1s", "group_interval": "1s",
-              "repeat_interval": "1h"},
+    "route": {
+        "receiver": "nobody",
+        "group_wait": "1s",
+        "group_interval": "1s",
+        "repeat_interval": "1h",
+    },
     "receivers": [{"name": "nobody"}],
 }
 
@@ -48,9 +52,11 @@ class LiveStack:
 
     def post_alert(self, alertname: str, severity: str, summary: str, **labels: str) -> None:
         """Fire an alert in Alertmanager through its v2 API, as Prometheus would."""
-        alert = {"labels": {"alertname": alertname, "severity": severity, **labels},
-                 "annotations": {"summary": summary},
-                 "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        alert = {
+            "labels": {"alertname": alertname, "severity": severity, **labels},
+            "annotations": {"summary": summary},
+            "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         r = httpx.post(f"{self.alertmanager_url}/api/v2/alerts", json=[alert], timeout=10)
         assert r.status_code == 200, r.text
 
@@ -61,41 +67,71 @@ class LiveStack:
             proc.stop()
 
 
-def start_live_stack(workdir: Path, database_url: str, *, with_bridge: bool = False,
-                     rule_files: list[str] = (),  # type: ignore[assignment]
-                     app_env: dict[str, str] | None = None) -> LiveStack:
+def start_live_stack(
+    workdir: Path,
+    database_url: str,
+    *,
+    with_bridge: bool = False,
+    rule_files: list[str] = (),  # type: ignore[assignment]
+    app_env: dict[str, str] | None = None,
+) -> LiveStack:
     workdir.mkdir(parents=True, exist_ok=True)
     add_user(database_url, "admin", "admin")
     add_user(database_url, "dispatcher", "dispatcher")
     procs: dict[str, ManagedProcess] = {}
     bridge = None
     try:
-        am = start_alertmanager(workdir / "alertmanager",
-                                config_text=yaml.safe_dump(ALERTMANAGER_CONFIG))
+        am = start_alertmanager(
+            workdir / "alertmanager", config_text=yaml.safe_dump(ALERTMANAGER_CONFIG)
+        )
         procs["alertmanager"], am_url = am.proc, am.url
         prom_port = free_port()
         prom_url = f"http://127.0.0.1:{prom_port}"
-        procs["app"], app_port = start_app_process(workdir, database_url, env={
-            "PROMETHEUS_URL": prom_url, "ALERTMANAGER_URL": am_url, "GRAFANA_URL": "",
-            **(app_env or {})})
+        procs["app"], app_port = start_app_process(
+            workdir,
+            database_url,
+            env={
+                "PROMETHEUS_URL": prom_url,
+                "ALERTMANAGER_URL": am_url,
+                "GRAFANA_URL": "",
+                **(app_env or {}),
+            },
+        )
         procs["exporter"], exporter_port = start_exporter_process(workdir, database_url)
-        targets = {"tracetrack-app": [f"127.0.0.1:{app_port}"],
-                   "tracetrack-exporter": [f"127.0.0.1:{exporter_port}"]}
+        targets = {
+            "tracetrack-app": [f"127.0.0.1:{app_port}"],
+            "tracetrack-exporter": [f"127.0.0.1:{exporter_port}"],
+        }
         if with_bridge:
             bridge = start_bridge(workdir)
             targets["tracetrack-bridge"] = [f"127.0.0.1:{bridge.port}"]
         # The shipped prometheus.yml (common.stackconfig) on these ports, scraping every second.
-        prom = start_prometheus(workdir / "prometheus", targets=targets,
-                                rule_files=[Path(f) for f in rule_files], alertmanager=am,
-                                port=prom_port)
+        prom = start_prometheus(
+            workdir / "prometheus",
+            targets=targets,
+            rule_files=[Path(f) for f in rule_files],
+            alertmanager=am,
+            port=prom_port,
+        )
         procs["prometheus"] = prom.proc
         with httpx.Client(base_url=f"http://127.0.0.1:{app_port}", timeout=30) as client:
             admin = token(client, "admin")
-        stack = LiveStack(workdir, database_url, f"http://127.0.0.1:{app_port}",
-                          f"http://127.0.0.1:{exporter_port}", prom_url, am_url, admin,
-                          bridge, procs)
-        wait_until(lambda: len(stack.query("up == 1")) == len(targets), 30,
-                   "Prometheus to scrape every target")
+        stack = LiveStack(
+            workdir,
+            database_url,
+            f"http://127.0.0.1:{app_port}",
+            f"http://127.0.0.1:{exporter_port}",
+            prom_url,
+            am_url,
+            admin,
+            bridge,
+            procs,
+        )
+        wait_until(
+            lambda: len(stack.query("up == 1")) == len(targets),
+            30,
+            "Prometheus to scrape every target",
+        )
         return stack
     except BaseException:
         if bridge is not None:
@@ -128,10 +164,15 @@ def drive_traffic(stack: LiveStack, bags: int = 20, rounds: int = 2) -> None:
     """
     run = f"{time.time_ns() % 10**9}"
     qr_ids = [f"LIVE{run}-{i}" for i in range(bags)]
-    with httpx.Client(base_url=stack.app_url, headers=auth(stack.admin_token),
-                      timeout=30) as client:
-        r = client.post("/api/bags/bulk", json={"bags": [
-            {"qr_id": qr, "bag_type": "child", "location": "dock-1"} for qr in qr_ids]})
+    with httpx.Client(
+        base_url=stack.app_url, headers=auth(stack.admin_token), timeout=30
+    ) as client:
+        r = client.post(
+            "/api/bags/bulk",
+            json={
+                "bags": [{"qr_id": qr, "bag_type": "child", "location": "dock-1"} for qr in qr_ids]
+            },
+        )
         assert r.status_code in (200, 201), r.text
         for n in range(rounds):
             if n:
@@ -140,10 +181,12 @@ def drive_traffic(stack: LiveStack, bags: int = 20, rounds: int = 2) -> None:
                 for qr in qr_ids:
                     assert client.get(f"/api/bags/{qr}").status_code == 200
             assert client.get("/api/bags", params={"q": f"LIVE{run}"}).status_code == 200
-            for qr in qr_ids[5 * n:5 * n + 5]:
+            for qr in qr_ids[5 * n : 5 * n + 5]:
                 r = client.post("/api/scans", json={"qr_id": qr, "location": "hub-7"})
                 assert r.status_code in (200, 201), r.text
-            r = client.post("/api/bills", json={"bill_number": f"B{run}-{n}",
-                                                "bag_qr_ids": qr_ids[3 * n:3 * n + 3]})
+            r = client.post(
+                "/api/bills",
+                json={"bill_number": f"B{run}-{n}", "bag_qr_ids": qr_ids[3 * n : 3 * n + 3]},
+            )
             assert r.status_code in (200, 201), r.text
             assert client.get("/api/bags/NO-SUCH-BAG").status_code == 404

@@ -16,7 +16,7 @@ class Image:
 
     def pixel(self, x: int, y: int) -> tuple[int, int, int]:
         i = x * self.channels
-        r, g, b = self.rows[y][i:i + 3]
+        r, g, b = self.rows[y][i : i + 3]
         return r, g, b
 
 
@@ -32,8 +32,8 @@ def decode(data: bytes) -> Image:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", chunk)
@@ -51,7 +51,7 @@ def decode(data: bytes) -> Image:
     prev = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             up = prev[i]

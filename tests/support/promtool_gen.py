@@ -27,10 +27,10 @@ from common import rules_gen
 from common.stackconfig import duration_seconds
 from common.thresholds import BY_KEY, Threshold
 
-EVAL = 10                      # seconds; the shipped evaluation_interval
+EVAL = 10  # seconds; the shipped evaluation_interval
 APP = {"job": "tracetrack-app", "instance": "127.0.0.1:8000"}
 EXPORTER = {"job": "tracetrack-exporter", "instance": "127.0.0.1:9817"}
-SAMPLES = 75                   # 12.5 minutes of samples at EVAL spacing
+SAMPLES = 75  # 12.5 minutes of samples at EVAL spacing
 
 Series = list[dict[str, str]]
 
@@ -50,6 +50,7 @@ def counter(per_interval: float) -> str:
 
 # --- how Prometheus' template functions print $value (Go's %.4g) ---------------
 
+
 def humanize_percentage(v: float) -> str:
     return f"{v * 100:.4g}%"
 
@@ -65,11 +66,14 @@ def printf_0f(v: float) -> str:
 
 
 HUMANIZE: dict[str, Callable[[float], str]] = {
-    "seconds": humanize_duration, "ratio": humanize_percentage, "count": printf_0f,
+    "seconds": humanize_duration,
+    "ratio": humanize_percentage,
+    "count": printf_0f,
 }
 
 
 # --- input builders: a value of the row -> (series, labels of the alert) --------
+
 
 def gauge_input(metric: str, target: dict[str, str]) -> Callable[[float], Series]:
     return lambda v: [series(metric, target, gauge(v))]
@@ -87,10 +91,10 @@ def db_connections_input(v: float) -> Series:
 # histogram_quantile interpolates linearly inside the bucket holding rank 95.
 LATENCY_CASES = {
     # p95 -> cumulative counts for le = 0.5, 1, 2, 5, 10, +Inf
-    1 + 5 / 6: (80, 90, 96, 100, 100, 100),          # 4 % above 2 s
-    2 + 3 * 1 / 6: (80, 90, 94, 100, 100, 100),      # 6 % above 2 s
-    2 + 3 * 45 / 46: (20, 30, 50, 96, 100, 100),     # 4 % above 5 s
-    5 + 5 * 1 / 6: (20, 30, 50, 94, 100, 100),       # 6 % above 5 s
+    1 + 5 / 6: (80, 90, 96, 100, 100, 100),  # 4 % above 2 s
+    2 + 3 * 1 / 6: (80, 90, 94, 100, 100, 100),  # 6 % above 2 s
+    2 + 3 * 45 / 46: (20, 30, 50, 96, 100, 100),  # 4 % above 5 s
+    5 + 5 * 1 / 6: (20, 30, 50, 94, 100, 100),  # 6 % above 5 s
 }
 LATENCY_BUCKETS = ("0.5", "1", "2", "5", "10", "+Inf")
 
@@ -114,15 +118,19 @@ def _latency_series(cumulative: tuple[float, ...]) -> Series:
     """The histogram's buckets and the request counter the traffic guard reads."""
     name = f"{m.HTTP_REQUEST_DURATION}_bucket"
     return [
-        *(series(name, {**LATENCY_LABELS, "le": le}, counter(c))
-          for le, c in zip(LATENCY_BUCKETS, cumulative, strict=True)),
+        *(
+            series(name, {**LATENCY_LABELS, "le": le}, counter(c))
+            for le, c in zip(LATENCY_BUCKETS, cumulative, strict=True)
+        ),
         series(m.HTTP_REQUESTS, {**LATENCY_LABELS, "status": "200"}, counter(cumulative[-1])),
     ]
 
 
-def ratio_input(metric: str, label: str, bad: str, good: str, bad_is_numerator: bool,
-                per_interval: int = 1000) -> Callable[[float], Series]:
+def ratio_input(
+    metric: str, label: str, bad: str, good: str, bad_is_numerator: bool, per_interval: int = 1000
+) -> Callable[[float], Series]:
     """Two counters whose ratio is the row's value (errors/all or hits/all)."""
+
     def build(v: float) -> Series:
         numerator = round(v * per_interval)
         assert abs(numerator / per_interval - v) < 1e-9, v
@@ -131,6 +139,7 @@ def ratio_input(metric: str, label: str, bad: str, good: str, bad_is_numerator: 
             series(metric, {**APP, **_split(label, first)}, counter(numerator)),
             series(metric, {**APP, **_split(label, second)}, counter(per_interval - numerator)),
         ]
+
     return build
 
 
@@ -144,20 +153,34 @@ def _split(label: str, value: str) -> dict[str, str]:
 class Row:
     key: str
     build: Callable[[float], Series]
-    labels: dict[str, str]       # the alert's labels besides alertname and severity
-    first_true: int              # seconds until the expression can be true
-    step: float                  # "just past" the threshold
-    exact: bool                  # the input reproduces the threshold exactly
+    labels: dict[str, str]  # the alert's labels besides alertname and severity
+    first_true: int  # seconds until the expression can be true
+    step: float  # "just past" the threshold
+    exact: bool  # the input reproduces the threshold exactly
 
 
 ROWS = (
     Row("response_time", latency_input, APP, EVAL, 0.0, False),
-    Row("error_rate", ratio_input(m.HTTP_REQUESTS, "status", "500", "200", True), APP, EVAL, 0.001, False),
+    Row(
+        "error_rate",
+        ratio_input(m.HTTP_REQUESTS, "status", "500", "200", True),
+        APP,
+        EVAL,
+        0.001,
+        False,
+    ),
     Row("cpu_usage", gauge_input(m.CPU_USAGE, EXPORTER), EXPORTER, 0, 0.01, True),
     Row("memory_usage", gauge_input(m.MEMORY_USAGE, EXPORTER), EXPORTER, 0, 0.01, True),
     Row("concurrent_users", gauge_input(m.ACTIVE_USERS, APP), APP, 0, 1, True),
     Row("db_connections", db_connections_input, EXPORTER, 0, 1, True),
-    Row("cache_hit_rate", ratio_input(m.CACHE_REQUESTS, "result", "hit", "miss", True), APP, EVAL, 0.001, False),
+    Row(
+        "cache_hit_rate",
+        ratio_input(m.CACHE_REQUESTS, "result", "hit", "miss", True),
+        APP,
+        EVAL,
+        0.001,
+        False,
+    ),
 )
 
 
@@ -166,8 +189,12 @@ def _values(t: Threshold, row: Row) -> dict[str, float]:
     sign = 1 if t.direction == "above" else -1
     if row.key == "response_time":
         below_w, above_w, below_c, above_c = sorted(LATENCY_CASES)
-        return {"inside_warning": below_w, "past_warning": above_w,
-                "inside_critical": below_c, "past_critical": above_c}
+        return {
+            "inside_warning": below_w,
+            "past_warning": above_w,
+            "inside_critical": below_c,
+            "past_critical": above_c,
+        }
     inside = 0 if row.exact else row.step
     return {
         "inside_warning": t.warning - sign * inside,
@@ -183,8 +210,10 @@ def _expected(row: Row, level: str, value: float) -> dict[str, Any]:
     shown = HUMANIZE[t.unit](value)
 
     def fill(text: str) -> str:
-        return (text.replace(rules_gen.VALUE_TEMPLATE[t.unit], shown)
-                .replace("{{ $labels.instance }}", row.labels["instance"]))
+        return text.replace(rules_gen.VALUE_TEMPLATE[t.unit], shown).replace(
+            "{{ $labels.instance }}", row.labels["instance"]
+        )
+
     return {
         "exp_labels": {"severity": level, **row.labels},
         "exp_annotations": {k: fill(v) for k, v in rule["annotations"].items()},
@@ -226,7 +255,9 @@ def row_tests(row: Row) -> list[dict[str, Any]]:
             "name": f"{t.title} {at_or_inside} the critical limit ({c}) is a warning, not critical",
             "interval": f"{EVAL}s",
             "input_series": row.build(v["inside_critical"]),
-            "alert_rule_test": [_check(alert, late, [_expected(row, "warning", v["inside_critical"])])],
+            "alert_rule_test": [
+                _check(alert, late, [_expected(row, "warning", v["inside_critical"])])
+            ],
         },
         {
             "name": f"{t.title} just past the critical limit ({c}) pages after {rules_gen.FOR['critical']}, warns after {rules_gen.FOR['warning']}",
@@ -235,17 +266,22 @@ def row_tests(row: Row) -> list[dict[str, Any]]:
             "alert_rule_test": [
                 _check(alert, crit_at - EVAL, []),
                 _check(alert, crit_at, [_expected(row, "critical", v["past_critical"])]),
-                _check(alert, late, [
-                    _expected(row, "critical", v["past_critical"]),
-                    _expected(row, "warning", v["past_critical"]),
-                ]),
+                _check(
+                    alert,
+                    late,
+                    [
+                        _expected(row, "critical", v["past_critical"]),
+                        _expected(row, "warning", v["past_critical"]),
+                    ],
+                ),
             ],
         },
     ]
 
 
-def guard_tests(key: str, build: Callable[[float], Series], worst: float, minimum: float,
-                unit: str) -> list[dict[str, Any]]:
+def guard_tests(
+    key: str, build: Callable[[float], Series], worst: float, minimum: float, unit: str
+) -> list[dict[str, Any]]:
     """The worst value, traffic just under / exactly at the minimum rate.
 
     `build(n)` gives the input series with n requests (or lookups) per interval. A
@@ -268,9 +304,16 @@ def guard_tests(key: str, build: Callable[[float], Series], worst: float, minimu
             "name": f"{t.title} at {shown} with exactly {minimum:g} {unit}/s alerts",
             "interval": f"{EVAL}s",
             "input_series": build(minimum * EVAL),
-            "alert_rule_test": [_check(alert, late, [
-                _expected(row, "critical", worst), _expected(row, "warning", worst),
-            ])],
+            "alert_rule_test": [
+                _check(
+                    alert,
+                    late,
+                    [
+                        _expected(row, "critical", worst),
+                        _expected(row, "warning", worst),
+                    ],
+                )
+            ],
         },
     ]
 
@@ -285,14 +328,25 @@ def tests_document() -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for row in ROWS:
         tests.extend(row_tests(row))
-    tests += guard_tests("response_time", all_slow_latency_input, 10.0,
-                         rules_gen.MIN_REQUEST_RATE, "requests")
-    tests += guard_tests("error_rate",
-                         only_counter(m.HTTP_REQUESTS,
-                                      {"method": "GET", "route": "/api/bags/{qr_id}", "status": "500"}),
-                         1.0, rules_gen.MIN_REQUEST_RATE, "requests")
-    tests += guard_tests("cache_hit_rate", only_counter(m.CACHE_REQUESTS, {"result": "miss"}),
-                         0.0, rules_gen.MIN_CACHE_LOOKUP_RATE, "lookups")
+    tests += guard_tests(
+        "response_time", all_slow_latency_input, 10.0, rules_gen.MIN_REQUEST_RATE, "requests"
+    )
+    tests += guard_tests(
+        "error_rate",
+        only_counter(
+            m.HTTP_REQUESTS, {"method": "GET", "route": "/api/bags/{qr_id}", "status": "500"}
+        ),
+        1.0,
+        rules_gen.MIN_REQUEST_RATE,
+        "requests",
+    )
+    tests += guard_tests(
+        "cache_hit_rate",
+        only_counter(m.CACHE_REQUESTS, {"result": "miss"}),
+        0.0,
+        rules_gen.MIN_CACHE_LOOKUP_RATE,
+        "lookups",
+    )
     return {"rule_files": ["../rules.yml"], "evaluation_interval": f"{EVAL}s", "tests": tests}
 
 
@@ -303,7 +357,9 @@ HEADER = (
 
 
 def render() -> str:
-    return HEADER + yaml.safe_dump(tests_document(), sort_keys=False, width=1000, allow_unicode=True)
+    return HEADER + yaml.safe_dump(
+        tests_document(), sort_keys=False, width=1000, allow_unicode=True
+    )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,7 @@ class Faults:
 
 # --- HTTP sinks --------------------------------------------------------------------
 
+
 @dataclass
 class HttpRequest:
     path: str
@@ -147,8 +148,9 @@ class HttpSink:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                req = HttpRequest(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  body, time.time())
+                req = HttpRequest(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()
+                )
                 status, headers, payload = sink._handle(req)
                 self.send_response(status)
                 for k, v in {"Content-Type": "application/json", **headers}.items():
@@ -238,20 +240,30 @@ class TwilioSink(HttpSink):
 
     def messages(self) -> list[dict[str, str]]:
         with self._lock:
-            return [{k: v[0] for k, v in parse_qs(r.body.decode()).items()}
-                    for r in self.received]
+            return [{k: v[0] for k, v in parse_qs(r.body.decode()).items()} for r in self.received]
 
     @staticmethod
     def _error(status: int, code: int, message: str) -> tuple[int, dict[str, str], bytes]:
-        return status, {}, json.dumps({
-            "code": code, "message": message, "status": status,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        }).encode()
+        return (
+            status,
+            {},
+            json.dumps(
+                {
+                    "code": code,
+                    "message": message,
+                    "status": status,
+                    "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                }
+            ).encode(),
+        )
 
     def failure(self, action: Action) -> tuple[int, dict[str, str], bytes]:
         codes = {429: 20429, 500: 20500, 503: 20503}
-        return self._error(action.code, action.extra.get("code", codes.get(action.code, 20001)),
-                           f"injected {action.code}")
+        return self._error(
+            action.code,
+            action.extra.get("code", codes.get(action.code, 20001)),
+            f"injected {action.code}",
+        )
 
     def respond(self, req: HttpRequest) -> tuple[int, dict[str, str], bytes]:
         expected_path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
@@ -263,22 +275,36 @@ class TwilioSink(HttpSink):
             return self._error(401, 20003, "Authenticate")
         form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
         if not E164.match(form.get("To", "")):
-            return self._error(400, 21211, f"The 'To' number {form.get('To')} is not a valid "
-                                           "phone number.")
+            return self._error(
+                400, 21211, f"The 'To' number {form.get('To')} is not a valid phone number."
+            )
         if form.get("To", "").startswith("+1999"):  # a number Twilio knows is unreachable
             return self._error(400, 21614, "'To' number is not a valid mobile number")
         if not form.get("Body"):
             return self._error(400, 21602, "Message body is required.")
         sid = "SM" + uuid.uuid4().hex
-        return 201, {}, json.dumps({
-            "sid": sid, "account_sid": self.account_sid, "to": form["To"],
-            "from": form.get("From"), "body": form["Body"], "status": "queued",
-            "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
-        }).encode()
+        return (
+            201,
+            {},
+            json.dumps(
+                {
+                    "sid": sid,
+                    "account_sid": self.account_sid,
+                    "to": form["To"],
+                    "from": form.get("From"),
+                    "body": form["Body"],
+                    "status": "queued",
+                    "num_segments": "1",
+                    "direction": "outbound-api",
+                    "api_version": "2010-04-01",
+                    "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+                }
+            ).encode(),
+        )
 
 
 # --- SMTP --------------------------------------------------------------------------
+
 
 @dataclass
 class Mail:
@@ -293,10 +319,26 @@ def make_tls_cert(directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -319,11 +361,13 @@ class _SmtpHandler:
             return "421 4.3.0 dropped while held"
         if action.kind == "fail":
             return f"{action.code} {'4.3.0' if action.code < 500 else '5.6.0'} injected"
-        msg = email.message_from_bytes(envelope.original_content or envelope.content,
-                                       policy=email.policy.default)
+        msg = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default
+        )
         with self.sink.lock:
-            self.sink.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos),
-                                           msg, time.time()))  # type: ignore[arg-type]
+            self.sink.received.append(
+                Mail(envelope.mail_from, list(envelope.rcpt_tos), msg, time.time())
+            )  # type: ignore[arg-type]
         return "250 OK queued"
 
 
@@ -331,13 +375,17 @@ class SmtpSink:
     """A real aiosmtpd server. `security`: none | starttls | ssl; with `login`,
     AUTH is required and only that (user, password) is accepted."""
 
-    def __init__(self, tls_dir: Path | None = None, security: str = "none",
-                 login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tls_dir: Path | None = None,
+        security: str = "none",
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.security = security
         self.login = login
-        self.faults = Faults()        # at end of DATA
-        self.rcpt_faults = Faults()   # per recipient
+        self.faults = Faults()  # at end of DATA
+        self.rcpt_faults = Faults()  # per recipient
         self.received: list[Mail] = []
         self.attempts = 0
         self.lock = threading.Lock()
@@ -353,24 +401,28 @@ class SmtpSink:
     def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
         from aiosmtpd.smtp import AuthResult
 
-        ok = self.login is not None and (
-            auth_data.login.decode(), auth_data.password.decode()) == self.login
+        ok = (
+            self.login is not None
+            and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        )
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> SmtpSink:
         from aiosmtpd.controller import Controller
 
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port,
-                                  "ready_timeout": 10}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, "ready_timeout": 10}
         if self.security == "ssl":
             kwargs["ssl_context"] = self._ctx
         elif self.security == "starttls":
             kwargs["tls_context"] = self._ctx
             kwargs["require_starttls"] = True
         if self.login is not None:
-            kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          # aiosmtpd only counts STARTTLS as TLS; implicit TLS is TLS too.
-                          auth_require_tls=self.security == "starttls")
+            kwargs.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                # aiosmtpd only counts STARTTLS as TLS; implicit TLS is TLS too.
+                auth_require_tls=self.security == "starttls",
+            )
         self.controller = Controller(_SmtpHandler(self), **kwargs)
         self.controller.start()
         return self
@@ -403,6 +455,7 @@ class SmtpSink:
 
 
 # --- fixtures ----------------------------------------------------------------------
+
 
 @pytest.fixture()
 def smtp_sink() -> Iterator[SmtpSink]:
@@ -449,4 +502,6 @@ def webhook_sink() -> Iterator[WebhookSink]:
 
 
 def wait_count(sink: Any, n: int, timeout: float = 20.0, what: str = "") -> None:
-    wait_until(lambda: sink.count() >= n, timeout, what or f"{n} deliveries at {type(sink).__name__}")
+    wait_until(
+        lambda: sink.count() >= n, timeout, what or f"{n} deliveries at {type(sink).__name__}"
+    )

@@ -76,11 +76,16 @@ class PrometheusHandle(ServiceHandle):
         def up() -> bool:
             healthy = {t["labels"]["job"] for t in self.targets() if t["health"] == "up"}
             return wanted <= healthy
+
         _wait(up, timeout, f"targets {sorted(wanted)} up in Prometheus", self.proc)
 
     def wait_alertmanager_connected(self, timeout: float = 30) -> None:
-        _wait(lambda: bool(self.api("alertmanagers")["activeAlertmanagers"]), timeout,
-              "Prometheus to discover its Alertmanager", self.proc)
+        _wait(
+            lambda: bool(self.api("alertmanagers")["activeAlertmanagers"]),
+            timeout,
+            "Prometheus to discover its Alertmanager",
+            self.proc,
+        )
 
 
 @dataclass
@@ -107,12 +112,17 @@ class AlertmanagerHandle(ServiceHandle):
         def present() -> bool:
             found[:] = self.alerts(alertname=alertname, **labels)
             return bool(found)
+
         _wait(present, timeout, f"alert {alertname} {labels} in Alertmanager", self.proc)
         return found[0]
 
     def wait_alert_gone(self, alertname: str, timeout: float = 60, **labels: str) -> None:
-        _wait(lambda: not self.alerts(alertname=alertname, **labels), timeout,
-              f"alert {alertname} {labels} to resolve in Alertmanager", self.proc)
+        _wait(
+            lambda: not self.alerts(alertname=alertname, **labels),
+            timeout,
+            f"alert {alertname} {labels} to resolve in Alertmanager",
+            self.proc,
+        )
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str, proc: ManagedProcess) -> None:
@@ -120,15 +130,19 @@ def _wait(check: Callable[[], bool], timeout: float, what: str, proc: ManagedPro
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited while waiting for {what}; log:\n{proc.log_tail()}")
+            raise RuntimeError(
+                f"{proc.name} exited while waiting for {what}; log:\n{proc.log_tail()}"
+            )
         try:
             if check():
                 return
         except (httpx.HTTPError, KeyError, AssertionError) as exc:
             last_error = exc
         time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
-                       f" (last error: {last_error}); {proc.name} log:\n{proc.log_tail()}")
+    raise TimeoutError(
+        f"timed out after {timeout:.0f}s waiting for {what}"
+        f" (last error: {last_error}); {proc.name} log:\n{proc.log_tail()}"
+    )
 
 
 def start_prometheus(
@@ -152,8 +166,12 @@ def start_prometheus(
     elif alertmanager:
         am = [alertmanager]
     config = stackconfig.write_prometheus_config(
-        workdir / "prometheus.yml", targets=targets, rule_files=list(rule_files), alertmanagers=am,
-        scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
+        workdir / "prometheus.yml",
+        targets=targets,
+        rule_files=list(rule_files),
+        alertmanagers=am,
+        scrape_interval=scrape_interval,
+        evaluation_interval=evaluation_interval,
     )
     # Resolved alerts are sent at once anyway; a short resend delay keeps firing
     # ones fresh in Alertmanager when a test runs longer than a minute.
@@ -182,7 +200,11 @@ def start_alertmanager(
             credentials_file = workdir / "bridge_token"
             credentials_file.write_text("test-token\n")
         stackconfig.write_alertmanager_config(
-            config, bridge_url=bridge_url, credentials_file=credentials_file, route_timings=route_timings)
+            config,
+            bridge_url=bridge_url,
+            credentials_file=credentials_file,
+            route_timings=route_timings,
+        )
     else:
         config.write_text(config_text)
     proc = alertmanager_process(config, workdir / "data", port).start()
@@ -193,7 +215,9 @@ def start_alertmanager(
 _H = TypeVar("_H", bound=ServiceHandle)
 
 
-def _stopping_factory(directory: Path, start: Callable[..., _H], prefix: str) -> Iterator[Callable[..., _H]]:
+def _stopping_factory(
+    directory: Path, start: Callable[..., _H], prefix: str
+) -> Iterator[Callable[..., _H]]:
     """A fixture body: `start` in a fresh directory per call; all stopped at teardown."""
     started: list[_H] = []
 
@@ -201,6 +225,7 @@ def _stopping_factory(directory: Path, start: Callable[..., _H], prefix: str) ->
         handle = start(directory / f"{prefix}{len(started)}", **kwargs)
         started.append(handle)
         return handle
+
     try:
         yield factory
     finally:

@@ -74,8 +74,10 @@ def rules_problems(rules_doc: Mapping[str, Any]) -> list[str]:
             if match is None:
                 problems.append(f"rules: {name} ({level}): no comparison in {rule['expr']!r}")
             elif not _agrees(t, level, match.group(1), float(match.group(2))):
-                problems.append(f"rules: {name} ({level}) compares {match.group(1)} {match.group(2)},"
-                                f" thresholds.py says {format_limit(t, level)}")
+                problems.append(
+                    f"rules: {name} ({level}) compares {match.group(1)} {match.group(2)},"
+                    f" thresholds.py says {format_limit(t, level)}"
+                )
             if not rule.get("for"):
                 problems.append(f"rules: {name} ({level}) has no for:")
     return problems
@@ -110,14 +112,18 @@ def markdown_table_problems(text: str, source: str) -> list[str]:
         for row in rows:
             t = by_title.get(row[0].lower())
             if t is None:
-                problems.append(f"{source}: thresholds table row {row[0]!r} is not in thresholds.py")
+                problems.append(
+                    f"{source}: thresholds table row {row[0]!r} is not in thresholds.py"
+                )
                 continue
             titles.add(t.title)
             for level, cell in zip(LEVELS, row[1:3], strict=True):
                 parsed = parse_limit(cell, t.unit)
                 if parsed is None or not _agrees(t, level, *parsed):
-                    problems.append(f"{source}: {t.title} {level} is {cell!r},"
-                                    f" thresholds.py says {format_limit(t, level)}")
+                    problems.append(
+                        f"{source}: {t.title} {level} is {cell!r},"
+                        f" thresholds.py says {format_limit(t, level)}"
+                    )
         missing = {t.title for t in THRESHOLDS} - titles
         if missing:
             problems.append(f"{source}: thresholds table lacks {sorted(missing)}")
@@ -156,7 +162,9 @@ def sections(text: str) -> dict[str, str]:
     return found
 
 
-def runbook_problems(text: str, rules_doc: Mapping[str, Any], source: str = "docs/runbook.md") -> list[str]:
+def runbook_problems(
+    text: str, rules_doc: Mapping[str, Any], source: str = "docs/runbook.md"
+) -> list[str]:
     problems = markdown_table_problems(text, source)
     parts = sections(text)
     anchors = heading_anchors(text)
@@ -171,8 +179,10 @@ def runbook_problems(text: str, rules_doc: Mapping[str, Any], source: str = "doc
         if body is None:
             problems.append(f"{source}: no '## {name}' section")
             continue
-        bullets = {m.group(1).lower(): m.group(2)
-                   for m in re.finditer(r"^- (Critical|Warning|Info): (.*)$", body, re.M)}
+        bullets = {
+            m.group(1).lower(): m.group(2)
+            for m in re.finditer(r"^- (Critical|Warning|Info): (.*)$", body, re.M)
+        }
         for rule in rules:
             level = rule["labels"]["severity"]
             line = bullets.get(level)
@@ -181,22 +191,29 @@ def runbook_problems(text: str, rules_doc: Mapping[str, Any], source: str = "doc
                 continue
             wanted_for = rule.get("for")
             if wanted_for and not line.rstrip().split(" (")[0].endswith(f"for {wanted_for}"):
-                problems.append(f"{source}: {name} {level} line {line!r} should say 'for {wanted_for}'")
+                problems.append(
+                    f"{source}: {name} {level} line {line!r} should say 'for {wanted_for}'"
+                )
             for phrase in phrases.get(name, ()):
                 if phrase not in line:
-                    problems.append(f"{source}: {name} {level} line {line!r} should quote {phrase!r}"
-                                    " (thresholds.py MAINTENANCE)")
+                    problems.append(
+                        f"{source}: {name} {level} line {line!r} should quote {phrase!r}"
+                        " (thresholds.py MAINTENANCE)"
+                    )
             t = row_of.get(name)
             if t is not None:
                 parsed = parse_limit(line, t.unit)
                 if parsed is None or not _agrees(t, level, *parsed):
-                    problems.append(f"{source}: {name} {level} line {line!r},"
-                                    f" thresholds.py says {format_limit(t, level)}")
+                    problems.append(
+                        f"{source}: {name} {level} line {line!r},"
+                        f" thresholds.py says {format_limit(t, level)}"
+                    )
     return problems
 
 
-def dashboard_problems(board: Mapping[str, Any], source: str,
-                       titles: Mapping[str, str] | None = None) -> list[str]:
+def dashboard_problems(
+    board: Mapping[str, Any], source: str, titles: Mapping[str, str] | None = None
+) -> list[str]:
     """Panels titled after a row (or listed in `titles`: panel title -> row key) must
     have exactly that row's warning and critical as threshold steps."""
     mapping = {t.title.lower(): t.key for t in THRESHOLDS}
@@ -207,11 +224,15 @@ def dashboard_problems(board: Mapping[str, Any], source: str,
         if key is None:
             continue
         t = BY_KEY[key]
-        steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+        steps = (
+            panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+        )
         values = sorted(s["value"] for s in steps if s.get("value") is not None)
         if values != sorted([t.warning, t.critical]):
-            problems.append(f"{source}: panel {panel['title']!r} steps {values},"
-                            f" thresholds.py says {t.warning:g} / {t.critical:g}")
+            problems.append(
+                f"{source}: panel {panel['title']!r} steps {values},"
+                f" thresholds.py says {t.warning:g} / {t.critical:g}"
+            )
     return problems
 
 
@@ -219,4 +240,3 @@ def _panels(board: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     for panel in board.get("panels", []):
         yield panel
         yield from _panels(panel)  # rows nest panels
-
