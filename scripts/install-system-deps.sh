@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack and the tests run for real:
 # Prometheus + promtool, Alertmanager + amtool, redis-server, Chromium for browser tests,
-# and openssl (the bridge tests make a throwaway TLS certificate).
+# openssl (the bridge tests make a throwaway TLS certificate), and the HA stack's engines:
+# VictoriaMetrics (long-term storage), PgBouncer and HAProxy (app replicas).
 # Quick when everything is already there; a no-op (with a note) when not root or not Debian/Ubuntu.
 set -euo pipefail
 
@@ -13,11 +14,15 @@ declare -A wanted=(
   [redis-server]=redis-server
   [chromium]=chromium
   [openssl]=openssl
+  [victoria-metrics]=victoria-metrics
+  [pgbouncer]=pgbouncer
+  [haproxy]=haproxy
 )
 
 missing=()
 for bin in "${!wanted[@]}"; do
-  command -v "$bin" >/dev/null 2>&1 || missing+=("${wanted[$bin]}")
+  # pgbouncer and haproxy live in /usr/sbin, not on every user's PATH.
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("${wanted[$bin]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -31,7 +36,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts packaged daemons on install; our stack starts its own, on its own ports.
-for svc in prometheus prometheus-alertmanager redis-server prometheus-node-exporter; do
+for svc in prometheus prometheus-alertmanager redis-server prometheus-node-exporter \
+  victoria-metrics pgbouncer haproxy; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

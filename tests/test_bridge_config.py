@@ -195,3 +195,16 @@ def test_token_file_shared_with_alertmanager(
     monkeypatch.setenv("BRIDGE_AUTH_TOKEN_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="does not exist"):
         resolve_auth_token(BridgeSettings())
+
+
+def test_bridge_refuses_an_outbox_url_it_cannot_use(tmp_path: Path) -> None:
+    out = _run(
+        ["bridge", "--port", str(free_port())],
+        {
+            "ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG),
+            "TRACETRACK_VAR_DIR": str(tmp_path / "var"),
+            "BRIDGE_DATABASE_URL": "mysql://bridge@db/outbox",
+        },
+    )
+    assert out.returncode == 2
+    assert "BRIDGE_DATABASE_URL: scheme 'mysql' is not supported" in out.stderr

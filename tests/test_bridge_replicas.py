@@ -40,11 +40,11 @@ def test_two_replicas_share_the_work_and_send_each_delivery_once(
     tmp_path: Path, database_url: str, webhook_sink: WebhookSink, smtp_sink: SmtpSink
 ) -> None:
     cfg = hooks_config(tmp_path, webhook_sink, smtp_sink)
-    base = bridge_env(
-        tmp_path, cfg, smtp_sink, hooks=webhook_sink, BRIDGE_DATABASE_URL=database_url
-    )
+    # The libpq form docker-compose.yml and the docs use for DATABASE_URL.
+    libpq_url = database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    base = bridge_env(tmp_path, cfg, smtp_sink, hooks=webhook_sink, BRIDGE_DATABASE_URL=libpq_url)
     with (
-        InProcessBridge({**base, "BRIDGE_INSTANCE_ID": "replica-a"}) as a,
+        BridgeProcess({**base, "BRIDGE_INSTANCE_ID": "replica-a"}, tmp_path / "a.log") as a,
         InProcessBridge({**base, "BRIDGE_INSTANCE_ID": "replica-b"}) as b,
     ):
         n = 30

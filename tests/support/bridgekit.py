@@ -265,6 +265,12 @@ class BridgeProcess(BridgeClient):
         self.proc.stop()
         self.http.close()
 
+    def __enter__(self) -> BridgeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def wait_for(check: Any, timeout: float = 20.0, what: str = "condition") -> None:
     wait_until(check, timeout, what)
