@@ -17,6 +17,7 @@ from app import repository as repo
 from app.analytics import router as analytics_router
 from app.cache import Cache
 from app.db import make_engine, make_sessionmaker, migrate
+from app.middleware import install_middleware
 from app.routes import auth, bags, bills, health, scans
 from app.security import TokenCodec, secret_key
 from common.pgserver import resolve_database_url
@@ -87,10 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(debug.router)
 
     _add_error_handlers(app)
-    if settings.metrics_enabled:
-        from app.instrumentation import instrument
-
-        instrument(app, settings, engine)
+    install_middleware(app, settings, engine)
     return app
 
 

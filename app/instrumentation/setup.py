@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -20,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from sqlalchemy import Engine
+from starlette.middleware import Middleware
 
 from app.instrumentation.active_users import ActiveUsers
 from app.instrumentation.middleware import MetricsMiddleware
@@ -84,7 +86,16 @@ def forget_dead_workers(path: Path) -> None:
             mark_process_dead(int(pid), str(path))
 
 
-def instrument(
+def instrument(app: FastAPI, settings: Settings, engine: Engine, **options: Any) -> None:
+    """Instrument `app` alone: the metrics middleware becomes its outermost layer.
+
+    The real app does not call this: app/middleware.py places `metrics_middleware`'s
+    layer in the one ordered stack. Tests and benches instrumenting a bare app do.
+    """
+    app.user_middleware.insert(0, metrics_middleware(app, settings, engine, **options))
+
+
+def metrics_middleware(
     app: FastAPI,
     settings: Settings,
     engine: Engine,
@@ -92,8 +103,9 @@ def instrument(
     registry: CollectorRegistry | None = None,
     pool_sample_interval: float = SAMPLE_INTERVAL_SECONDS,
     active_users_write_interval: float | None = None,
-) -> None:
-    """Instrument `app` (see the package docstring). `registry`: tests' fresh registry."""
+) -> Middleware:
+    """Add `GET /metrics` and the pool sampler to `app`, and return the metrics middleware
+    (see the package docstring) for the caller to place. `registry`: tests' fresh registry."""
     metrics = make_http_metrics(registry) if registry is not None else HTTP
     shared_dir = multiprocess_dir()
     store = ActiveUsers(shared_dir / ACTIVE_USERS_FILE if shared_dir else None)
@@ -107,7 +119,7 @@ def instrument(
         if shared_dir is not None:
             mark_process_dead(os.getpid(), str(shared_dir))
 
-    app.add_middleware(
+    layer = Middleware(
         MetricsMiddleware,
         metrics=metrics,
         active_users=store,
@@ -133,3 +145,5 @@ def instrument(
         if shared_dir is not None:
             forget_dead_workers(shared_dir)
         return Response(generate_latest(scrape), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
+
+    return layer
