@@ -10,12 +10,12 @@ its own copy and another worker's invalidation cannot reach it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from typing import Any
 
+import orjson
 import redis
 from cachetools import TTLCache
 
@@ -38,7 +38,7 @@ class Cache:
         probe_interval: float = 1.0,
     ) -> None:
         self.ttl = ttl
-        self._memory: TTLCache[str, str] = TTLCache(maxsize=max_entries, ttl=min(ttl, memory_ttl))
+        self._memory: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=min(ttl, memory_ttl))
         self._lock = threading.Lock()
         self._probe_interval = probe_interval
         self._next_probe = 0.0
@@ -49,7 +49,6 @@ class Cache:
                 socket_timeout=0.25,
                 socket_connect_timeout=0.25,
                 health_check_interval=0,
-                decode_responses=True,
             )
         self._on_redis = False
         self._set_backend(self._probe())
@@ -116,9 +115,9 @@ class Cache:
             _MISS.inc()
             return None
         _HIT.inc()
-        return json.loads(raw)
+        return orjson.loads(raw)
 
-    def _get_raw(self, key: str) -> str | None:
+    def _get_raw(self, key: str) -> bytes | None:
         if not self._on_redis:
             self._maybe_return_to_redis()
         if self._on_redis:
@@ -133,7 +132,7 @@ class Cache:
         self.set_many({key: value})
 
     def set_many(self, items: dict[str, Any]) -> None:
-        encoded = {PREFIX + k: json.dumps(v, separators=(",", ":")) for k, v in items.items()}
+        encoded = {PREFIX + k: orjson.dumps(v) for k, v in items.items()}
         if not self._on_redis:
             self._maybe_return_to_redis()
         if self._on_redis:
