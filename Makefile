@@ -26,7 +26,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy app exporter alert_bridge common tracetrack
+	$(BIN)/mypy app exporter alert_bridge common tooling tracetrack
 
 clean:
 	rm -rf $(VENV) var

@@ -5,7 +5,7 @@
 
 The whole real chain, started here on free ports and stopped by PID:
 `tracetrack app` -> Prometheus (the shipped prometheus.yml and rules.yml, rendered
-by common.stackconfig for the ports) -> Alertmanager (the shipped routes and
+by tooling.stackconfig for the ports) -> Alertmanager (the shipped routes and
 timings) -> `tracetrack bridge` with email, SMS and webhooks enabled -> a real
 aiosmtpd server, the Twilio-speaking server reached through the twilio SDK, and
 a webhook sink (tests/support/sinks.py), one critical recipient per channel.
@@ -17,7 +17,7 @@ configuration's worst case rather than a lucky one. A channel's figure is the ti
 from the kill to its sink receiving the notification.
 
 Two runs: the shipped configuration (budget 70 s) and the fast test configuration
-(common.stackconfig FAST_*: 1 s scrape and evaluation, `for: 1s`, 1 s group_wait,
+(tooling.stackconfig FAST_*: 1 s scrape and evaluation, `for: 1s`, 1 s group_wait,
 the tests' bridge timings; budget 5 s). Each gives up `timeout` s after the breach.
 """
 
@@ -39,12 +39,12 @@ from urllib.parse import parse_qs
 import httpx
 import yaml
 
-from common import stackconfig
-from common.procs import free_port, http_ok, prometheus_process
 from tests.support.appkit import start_app_process
 from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_alert_config
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import PrometheusHandle, start_alertmanager
+from tooling import stackconfig
+from tooling.procs import free_port, http_ok, prometheus_process
 
 ALERT = "TraceTrackTargetDown"
 EMAIL_TO = "oncall@example.com"

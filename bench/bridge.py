@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from bench.stats import summarize_ms
-from common.procs import ManagedProcess, free_port, http_ok, wait_until
 from tests.support.sinks import WebhookSink
+from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
 
 TOKEN = "bench-bridge-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

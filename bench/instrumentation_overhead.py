@@ -50,7 +50,7 @@ from typing import Any
 import httpx
 
 from bench.stats import percentile
-from common.procs import ManagedProcess, free_port, http_ok
+from tooling.procs import ManagedProcess, free_port, http_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_PCT = 2.0
@@ -649,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.db import migrate
     from app.seed import seed_database
-    from common.pgserver import PostgresServer
+    from tooling.pgserver import PostgresServer
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     pg = None

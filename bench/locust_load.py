@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from common.stackconfig import duration_seconds
+from tooling.stackconfig import duration_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"

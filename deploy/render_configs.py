@@ -4,7 +4,7 @@
     .venv/bin/python deploy/render_configs.py --check   # exit 1 if they are stale
 
 They are the shipped prometheus/prometheus.yml and alertmanager/alertmanager.yml
-(the single source, via common.stackconfig) with the compose service names as
+(the single source, via tooling.stackconfig) with the compose service names as
 addresses and the compose secret as the bridge token; tests/test_compose.py fails
 when the committed files differ from this rendering.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from common import stackconfig  # noqa: E402
-from common.generated import write_or_check  # noqa: E402
+from tooling import stackconfig  # noqa: E402
+from tooling.generated import write_or_check  # noqa: E402
 
 PROMETHEUS_OUT = HERE / "prometheus" / "prometheus.yml"
 ALERTMANAGER_OUT = HERE / "alertmanager" / "alertmanager.yml"

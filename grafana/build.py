@@ -26,8 +26,8 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from common import metric_names as m
-from common.generated import write_or_check
 from common.thresholds import BY_KEY, Threshold
+from tooling.generated import write_or_check
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from common.pgserver import PostgresServer
-from common.procs import ManagedProcess, start_redis
+from tooling.pgserver import PostgresServer
+from tooling.procs import ManagedProcess, start_redis
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from common import stackconfig
-from common.procs import ManagedProcess, http_ok, wait_until
 from tests.support.appkit import start_app_process
 from tests.support.exporterkit import start_exporter_process
 from tests.support.sinks import WebhookSink
@@ -24,6 +22,8 @@ from tests.support.stack import (
     AlertmanagerHandle,
     PrometheusHandle,
 )
+from tooling import stackconfig
+from tooling.procs import ManagedProcess, http_ok, wait_until
 
 TOKEN = "integration-bridge-token-0123456789"
 

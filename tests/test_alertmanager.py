@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from common import stackconfig
-from common.procs import require_binary, wait_until
 from tests.support.sinks import WebhookSink
 from tests.support.stack import AlertmanagerHandle
+from tooling import stackconfig
+from tooling.procs import require_binary, wait_until
 
 pytest_plugins = [
     "tests.support.sinks",

@@ -21,11 +21,11 @@ from app.analytics.queries import QUERIES, REALTIME
 from app.analytics.service import Analytics
 from app.analytics.settings import AnalyticsSettings
 from app.main import create_app
-from common.pgserver import PostgresServer
-from common.procs import free_port, wait_until
 from tests.support.appkit import add_user, app_settings, auth, token
 from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
 from tests.support.stack import start_prometheus
+from tooling.pgserver import PostgresServer
+from tooling.procs import free_port, wait_until
 
 ENDPOINTS = [
     "/analytics/api/metrics/realtime",

@@ -11,8 +11,8 @@ from app.seed import seed_database
 from bench.breach_to_delivery import measure_breach_to_delivery
 from bench.bridge import run_bridge_bench
 from bench.locust_load import run_locust
-from common.procs import free_port
 from tests.support.appkit import start_app_process
+from tooling.procs import free_port
 
 
 def _cells(row: str) -> list[str]:

@@ -19,8 +19,8 @@ from alert_bridge.config import (
     webhook_format_for,
 )
 from alert_bridge.settings import DEFAULT_ALERT_CONFIG
-from common.procs import free_port
 from tests.support.bridgekit import write_alert_config
+from tooling.procs import free_port
 
 TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from prometheus_client import CollectorRegistry, start_http_server
 
-from common import stackconfig
-from common.procs import free_port
 from tests.support.appkit import start_app_process
 from tests.support.bridgekit import (
     TOKEN,
@@ -25,6 +23,8 @@ from tests.support.bridgekit import (
     wait_for,
     write_alert_config,
 )
+from tooling import stackconfig
+from tooling.procs import free_port
 
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink

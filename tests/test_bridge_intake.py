@@ -10,7 +10,6 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from common.pgserver import PostgresServer
 from tests.support.bridgekit import (
     AUTH,
     InProcessBridge,
@@ -20,6 +19,7 @@ from tests.support.bridgekit import (
     wait_for,
     write_alert_config,
 )
+from tooling.pgserver import PostgresServer
 
 
 @pytest.fixture()

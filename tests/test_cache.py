@@ -11,8 +11,8 @@ from prometheus_client import REGISTRY
 
 from app.cache import PREFIX, Cache
 from app.main import create_app
-from common.procs import port_open, redis_process, wait_until
 from tests.support.appkit import add_user, app_settings, auth, token
+from tooling.procs import port_open, redis_process, wait_until
 
 
 def backend_gauge(backend: str) -> float | None:

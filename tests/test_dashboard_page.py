@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from common.pgserver import PostgresServer
 from tests.support import png
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, token
 from tests.support.chromium import Browser
 from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
+from tooling.pgserver import PostgresServer
 
 SECTIONS = {
     "system": "System metrics",

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from common import stackconfig
-from common.pgserver import PostgresServer
 from grafana import build
 from tests.support.bridgekit import am_payload
 from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
+from tooling import stackconfig
+from tooling.pgserver import PostgresServer
 
 # What Grafana puts in place of its variables for the default view: instance=All,
 # and a rate window of several scrapes (timeInterval 10s -> $__rate_interval >= 40s).

@@ -15,11 +15,11 @@ import psycopg2
 import pytest
 
 from app.db import migrate
-from common.procs import start_redis, wait_until
 from exporter.pg import libpq_dsn
 from exporter.server import TIMEOUT_HEADER, scrape_budget
 from exporter.system import CpuSampler
 from tests.support.exporterkit import running_exporter, scrape, sql, types, up, value
+from tooling.procs import start_redis, wait_until
 
 KOLKATA = "Asia/Kolkata"  # UTC+5:30, no DST: local midnight is 18:30 UTC the day before
 
@@ -528,7 +528,7 @@ def test_day_counts_are_not_sealed_when_other_transactions_are_invisible(
 
 
 def test_postgres_restart_is_survived_without_restarting_the_exporter(tmp_path: Path) -> None:
-    from common.pgserver import PostgresServer
+    from tooling.pgserver import PostgresServer
 
     server = PostgresServer(tmp_path / "pg").start()
     try:

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from app.db import migrate
-from common.pgserver import PostgresServer
-from common.procs import ManagedProcess, free_port, http_ok, prometheus_process, wait_until
 from tests.support.exporterkit import start_exporter_process
+from tooling.pgserver import PostgresServer
+from tooling.procs import ManagedProcess, free_port, http_ok, prometheus_process, wait_until
 
 COLLECTORS = ("system", "postgres", "business", "redis")
 
@@ -43,7 +43,7 @@ def scalar(prom_port: int, promql: str) -> float | None:
 def stack(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    from common.procs import start_redis
+    from tooling.procs import start_redis
 
     workdir = tmp_path_factory.mktemp("promstack")
     database_url = postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")

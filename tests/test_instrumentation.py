@@ -32,8 +32,8 @@ from app.instrumentation.active_users import ActiveUsers
 from app.instrumentation.multiproc import ACTIVE_USERS_FILE, DIR_PREFIX, ENV
 from app.instrumentation.setup import forget_dead_workers
 from app.metrics import UNMATCHED_ROUTE
-from common.procs import wait_until
 from common.settings import Settings
+from tooling.procs import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 

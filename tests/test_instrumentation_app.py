@@ -15,8 +15,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from common.procs import wait_until
 from tests.support.appkit import add_user, app_settings, auth, start_app_process, token
+from tooling.procs import wait_until
 
 BAG_ROUTE = "/api/bags/{qr_id}"
 

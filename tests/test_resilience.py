@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from common.pgserver import PostgresServer
 from tests.support.appkit import add_user, app_settings, auth, token
+from tooling.pgserver import PostgresServer
 
 
 def test_app_answers_503_while_postgres_is_down_and_recovers_after_restart(tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from common import metric_names, rules_gen, stackconfig
-from common.procs import require_binary
+from common import metric_names
 from common.thresholds import MAINTENANCE, THRESHOLDS
 from tests.support import promtool_gen
 from tests.support import threshold_check as check
+from tooling import rules_gen, stackconfig
+from tooling.procs import require_binary
 
 REPO = stackconfig.REPO
 RULES = REPO / "prometheus" / "rules.yml"
@@ -51,7 +52,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def test_committed_rules_are_what_the_generator_produces() -> None:
     assert RULES.read_text() == rules_gen.render_rules(), (
-        "prometheus/rules.yml is stale: python -m common.rules_gen > prometheus/rules.yml"
+        "prometheus/rules.yml is stale: python -m tooling.rules_gen > prometheus/rules.yml"
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from common.procs import free_port, wait_until
+from tooling.procs import free_port, wait_until
 
 
 def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_path: Path) -> None:

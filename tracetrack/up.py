@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.procs import ManagedProcess, http_ok, port_open, redis_process
+from tooling.procs import ManagedProcess, http_ok, port_open, redis_process
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -137,8 +137,8 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
     """The exporter, the bridge, Alertmanager (routing to the bridge) and Prometheus
     (scraping everything, loading the rules, pointing at Alertmanager)."""
     from alert_bridge.settings import BridgeSettings, ensure_token_file
-    from common import stackconfig
-    from common.procs import alertmanager_process, prometheus_process
+    from tooling import stackconfig
+    from tooling.procs import alertmanager_process, prometheus_process
 
     host, var = settings.host, stack.var_dir
     exe = _tracetrack_exe()
@@ -193,7 +193,7 @@ def _report_prometheus(prom_url: str) -> None:
     """Say what an SRE checks first: rules loaded, Alertmanager connected."""
     import httpx
 
-    from common.procs import wait_until
+    from tooling.procs import wait_until
 
     def connected() -> bool:
         r = httpx.get(f"{prom_url}/api/v1/alertmanagers", timeout=2).json()

@@ -10,8 +10,8 @@ import httpx
 from fastapi.testclient import TestClient
 
 from app import users
-from common.procs import ManagedProcess, free_port, http_ok
 from common.settings import Settings
+from tooling.procs import ManagedProcess, free_port, http_ok
 
 PASSWORD = "correct-horse-battery"
 

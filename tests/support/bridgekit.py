@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from common.procs import ManagedProcess, free_port, http_ok, wait_until
+from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
 
 TOKEN = "test-bridge-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from common.procs import ManagedProcess, require_binary, wait_until
+from tooling.procs import ManagedProcess, require_binary, wait_until
 
 FLAGS = [
     "--headless",

@@ -14,7 +14,6 @@ import httpx
 import psycopg2
 from prometheus_client.parser import text_string_to_metric_families
 
-from common.procs import ManagedProcess, free_port, http_ok
 from common.settings import Settings
 from exporter.business import utc_now
 from exporter.pg import libpq_dsn
@@ -22,6 +21,7 @@ from exporter.scrape import Scraper
 from exporter.server import TIMEOUT_HEADER
 from exporter.service import build_collectors, start_server
 from exporter.settings import ExporterSettings
+from tooling.procs import ManagedProcess, free_port, http_ok
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import yaml
 
-from common.procs import ManagedProcess, free_port, wait_until
 from tests.support.appkit import add_user, auth, start_app_process, token
 from tests.support.exporterkit import start_exporter_process
 from tests.support.stack import start_alertmanager, start_prometheus
+from tooling.procs import ManagedProcess, free_port, wait_until
 
 ALERTMANAGER_CONFIG = {
     # Alerts only need to be held and listed; nobody is notified.
@@ -105,7 +105,7 @@ def start_live_stack(
         if with_bridge:
             bridge = start_bridge(workdir)
             targets["tracetrack-bridge"] = [f"127.0.0.1:{bridge.port}"]
-        # The shipped prometheus.yml (common.stackconfig) on these ports, scraping every second.
+        # The shipped prometheus.yml (tooling.stackconfig) on these ports, scraping every second.
         prom = start_prometheus(
             workdir / "prometheus",
             targets=targets,

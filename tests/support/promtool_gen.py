@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from common import metric_names as m
-from common import rules_gen
-from common.stackconfig import duration_seconds
 from common.thresholds import BY_KEY, Threshold
+from tooling import rules_gen
+from tooling.stackconfig import duration_seconds
 
 EVAL = 10  # seconds; the shipped evaluation_interval
 APP = {"job": "tracetrack-app", "instance": "127.0.0.1:8000"}

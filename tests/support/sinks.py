@@ -38,7 +38,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from common.procs import free_port, wait_until
+from tooling.procs import free_port, wait_until
 
 # Tests log in over plain SMTP on loopback on purpose; aiosmtpd warns on every session.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")

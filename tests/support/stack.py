@@ -11,7 +11,7 @@ Use the fixtures by importing them into a test module:
         prom.wait_targets_up({"tracetrack-app"})
         am.wait_for_alert("TraceTrackTargetDown", severity="warning")
 
-Both start from the shipped configuration (common.stackconfig) with the fast
+Both start from the shipped configuration (tooling.stackconfig) with the fast
 test timings unless told otherwise, so a test exercises the real routes and rules.
 """
 
@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from common import stackconfig
-from common.procs import (
+from tooling import stackconfig
+from tooling.procs import (
     ManagedProcess,
     alertmanager_process,
     free_port,

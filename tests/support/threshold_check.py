@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from common.rules_gen import ROW_ALERT_BY_KEY, format_limit, maintenance_phrases
 from common.thresholds import BY_KEY, THRESHOLDS, Threshold
+from tooling.rules_gen import ROW_ALERT_BY_KEY, format_limit, maintenance_phrases
 
 LEVELS = ("warning", "critical")
 _LIMIT = re.compile(r"([<>])\s*(\d+(?:\.\d+)?)\s*(%|s\b|seconds\b)?")
