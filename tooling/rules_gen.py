@@ -21,6 +21,7 @@ import yaml
 
 from common import metric_names as m
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
+from tooling import slo_rules
 
 LEVELS = ("warning", "critical")
 
@@ -381,7 +382,13 @@ def maintenance_group() -> dict[str, Any]:
 
 def rules_document() -> dict[str, Any]:
     return {
-        "groups": [threshold_group(), availability_group(), delivery_group(), maintenance_group()]
+        "groups": [
+            threshold_group(),
+            availability_group(),
+            delivery_group(),
+            maintenance_group(),
+            *slo_rules.slo_groups(runbook_url(slo_rules.ALERT)),
+        ]
     }
 
 

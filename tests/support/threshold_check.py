@@ -20,7 +20,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from common import slo
 from common.thresholds import BY_KEY, THRESHOLDS, Threshold
+from tooling import slo_rules
 from tooling.rules_gen import ROW_ALERT_BY_KEY, format_limit, maintenance_phrases
 
 LEVELS = ("warning", "critical")
@@ -162,6 +164,15 @@ def sections(text: str) -> dict[str, str]:
     return found
 
 
+def _rule_phrases(rule: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the runbook line of a burn-rate rule must quote: its factor and windows."""
+    labels = rule.get("labels", {})
+    if rule.get("alert") != slo_rules.ALERT:
+        return ()
+    alert = next(a for a in slo.BURN_RATE_ALERTS if a.long == labels.get("long_window"))
+    return (f"burn rate > {alert.factor:g}", f"over {alert.long} and {alert.short}")
+
+
 def runbook_problems(
     text: str, rules_doc: Mapping[str, Any], source: str = "docs/runbook.md"
 ) -> list[str]:
@@ -179,26 +190,29 @@ def runbook_problems(
         if body is None:
             problems.append(f"{source}: no '## {name}' section")
             continue
-        bullets = {
-            m.group(1).lower(): m.group(2)
-            for m in re.finditer(r"^- (Critical|Warning|Info): (.*)$", body, re.M)
-        }
+        bullets: dict[str, list[str]] = {}
+        for match in re.finditer(r"^- (Critical|Warning|Info): (.*)$", body, re.M):
+            bullets.setdefault(match.group(1).lower(), []).append(match.group(2))
         for rule in rules:
             level = rule["labels"]["severity"]
-            line = bullets.get(level)
-            if line is None:
+            lines = bullets.get(level)
+            if not lines:
                 problems.append(f"{source}: {name} section lacks a '- {level.title()}: ...' line")
                 continue
+            # A name with several rules of one severity (the SLO's burn-rate windows) has
+            # one line per rule: the one quoting the rule's own phrases.
+            wanted = (*phrases.get(name, ()), *_rule_phrases(rule))
+            line = next((li for li in lines if all(p in li for p in wanted)), lines[0])
             wanted_for = rule.get("for")
             if wanted_for and not line.rstrip().split(" (")[0].endswith(f"for {wanted_for}"):
                 problems.append(
                     f"{source}: {name} {level} line {line!r} should say 'for {wanted_for}'"
                 )
-            for phrase in phrases.get(name, ()):
+            for phrase in wanted:
                 if phrase not in line:
                     problems.append(
                         f"{source}: {name} {level} line {line!r} should quote {phrase!r}"
-                        " (thresholds.py MAINTENANCE)"
+                        " (thresholds.py MAINTENANCE, slo.py)"
                     )
             t = row_of.get(name)
             if t is not None:

@@ -1,0 +1,88 @@
+"""The SLO rule family: recording rules and burn-rate alerts built from common/slo.py.
+
+Two groups. `tracetrack-slo` records the error ratio over each alert window and
+holds the alerts after them (same group, so an alert sees this evaluation's
+values). `tracetrack-slo-budget` records the 30-day error budget every 5 minutes:
+a 30-day range is too costly to read every 10 s and the budget moves slowly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import slo
+
+ALERT = "TraceTrackErrorBudgetBurn"
+BUDGET_INTERVAL = "5m"
+
+
+def _recordings(window: str) -> list[dict[str, str]]:
+    errors = slo.recorded(slo.REQUEST_ERRORS, window)
+    up = slo.recorded(slo.UPTIME, window)
+    return [
+        {"record": errors, "expr": slo.request_errors(window)},
+        {"record": up, "expr": slo.uptime(window)},
+        {"record": slo.recorded(slo.ERRORS, window), "expr": slo.combine(errors, up)},
+    ]
+
+
+def threshold(alert: slo.BurnRateAlert) -> str:
+    """The limit as people read it: the burn rate and the error ratio it means."""
+    ratio = alert.factor * slo.BUDGET
+    return f"burn rate > {alert.factor:g} (error ratio > {ratio * 100:.3g} %)"
+
+
+def _alert(alert: slo.BurnRateAlert, runbook_url: str) -> dict[str, Any]:
+    long_ = slo.recorded(slo.ERRORS, alert.long)
+    short = slo.recorded(slo.ERRORS, alert.short)
+    limit = f"{alert.factor:g}"
+    # The value is the long window's burn rate: how fast the budget goes.
+    expr = f"{slo.burn_rate(long_)} > {limit}\nand on (job)\n{slo.burn_rate(short)} > {limit}"
+    action = "page" if alert.severity == "critical" else "ticket"
+    return {
+        "alert": ALERT,
+        "expr": expr,
+        "for": alert.for_,
+        "labels": {
+            "severity": alert.severity,
+            "long_window": alert.long,
+            "short_window": alert.short,
+        },
+        "annotations": {
+            "summary": f"The app is burning its {slo.objective_percent()} availability error budget"
+            f" {limit}x too fast ({alert.long} and {alert.short} windows)",
+            "description": "Over the last "
+            + alert.long
+            + ' the app\'s error budget burned at {{ $value | printf "%.1f" }}x the rate that'
+            f" lasts {slo.WINDOW_DAYS} days (5xx answers and down time), and it is still"
+            f" burning over the last {alert.short}. The {action} threshold is {threshold(alert)}:"
+            f" that burn spends {alert.budget_spent} of the {slo.WINDOW_DAYS}-day budget"
+            f" in {alert.long}.",
+            "runbook_url": runbook_url,
+        },
+    }
+
+
+def slo_groups(runbook_url: str) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for window in slo.ALERT_WINDOWS:
+        rules.extend(_recordings(window))
+    rules.extend(_alert(a, runbook_url) for a in slo.BURN_RATE_ALERTS)
+    budget_ratio = slo.error_ratio(slo.BUDGET_WINDOW)
+    return [
+        {"name": "tracetrack-slo", "rules": rules},
+        {
+            "name": "tracetrack-slo-budget",
+            "interval": BUDGET_INTERVAL,
+            "rules": [
+                {
+                    "record": slo.recorded(slo.ERRORS, slo.BUDGET_WINDOW),
+                    "expr": budget_ratio,
+                },
+                {
+                    "record": slo.BUDGET_REMAINING,
+                    "expr": slo.budget_remaining(slo.recorded(slo.ERRORS, slo.BUDGET_WINDOW)),
+                },
+            ],
+        },
+    ]
