@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app import repository as repo
 from app.analytics import router as analytics_router
 from app.cache import Cache
 from app.db import make_engine, make_sessionmaker, migrate
+from app.errors import add_error_handlers
 from app.middleware import install_middleware
 from app.routes import auth, bags, bills, health, scans
 from app.security import TokenCodec, secret_key
@@ -87,36 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.include_router(debug.router)
 
-    _add_error_handlers(app)
+    add_error_handlers(app)
     install_middleware(app, settings, engine)
     return app
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database error: %s", exc.orig)
-        return JSONResponse(
-            {"detail": "database unavailable, retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(SQLAlchemyTimeoutError)
-    async def pool_exhausted(_req: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
-        log.error("no database connection free within the pool timeout: %s", exc)
-        return JSONResponse(
-            {"detail": "server busy: no database connection free, retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(IntegrityError)
-    async def integrity(_req: Request, exc: IntegrityError) -> JSONResponse:
-        # A concurrent insert won the race past our own existence check.
-        return JSONResponse(
-            {"detail": f"conflicts with existing data: {exc.orig}".strip()}, status_code=409
-        )
 
 
 def app_from_env() -> FastAPI:

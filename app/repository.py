@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
+from app.cursors import encode_bag_cursor, encode_scan_cursor
 from app.models import Bag, Bill, BillBag, Scan, User
 
 
@@ -18,23 +18,6 @@ class NotFound(Exception):
 
 class Conflict(Exception):
     """A unique value is already taken; the message names it."""
-
-
-class BadCursor(ValueError):
-    pass
-
-
-# --- cursors: opaque to clients, a qr_id or a (time, id) pair inside ------------------
-def encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        return raw.decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadCursor("cursor is not one this API returned") from exc
 
 
 # --- users -------------------------------------------------------------------------
@@ -141,7 +124,7 @@ def search_bags(
         conditions.append(Bag.bag_type == bag_type)
     query = _bag_select().where(and_(*conditions)).order_by(Bag.qr_id).limit(limit + 1)
     rows = [dict(r) for r in db.execute(query).mappings()]
-    next_cursor = encode_cursor(rows[limit - 1]["qr_id"]) if len(rows) > limit else None
+    next_cursor = encode_bag_cursor(rows[limit - 1]["qr_id"]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
@@ -181,7 +164,7 @@ def bag_scans(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(f"{last['scanned_at'].isoformat()}|{last['id']}")
+        next_cursor = encode_scan_cursor(last["scanned_at"], last["id"])
     return rows[:limit], next_cursor
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 QR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 QR_PREFIX_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -13,17 +14,41 @@ BILL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-/]{0,63}$"
 Role = Literal["admin", "dispatcher", "biller"]
 BagType = Literal["parent", "child"]
 BagStatus = Literal["created", "in_transit", "delivered", "billed", "lost"]
+# What a client may set on a bag or a scan: "billed" is reached only by billing it.
+SettableBagStatus = Literal["created", "in_transit", "delivered", "lost"]
+BILLED_BY_BILLING = "Only adding a bag to a bill (POST /api/bills) marks it billed."
 MAX_BULK = 1000
 QrId = Annotated[str, Field(pattern=QR_PATTERN)]
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@\-]+$"
+
+# PostgreSQL's text types cannot hold NUL, and a lone surrogate cannot be encoded as
+# UTF-8: either would fail in the database driver, far from the field that carried it.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> str:
+    """The value unchanged, or ValueError naming the character PostgreSQL cannot store."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return value
+    if found.group() == "\x00":
+        raise ValueError("must not contain the NUL character (U+0000)")
+    raise ValueError("must not contain an unpaired surrogate (U+D800 to U+DFFF)")
+
+
+# Free text that reaches the database, trimmed of surrounding whitespace.
+Text = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(storable)]
+# A secret is kept exactly as typed: "pw   " and "pw" are different passwords.
+Secret = Annotated[str, AfterValidator(storable)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class LoginIn(Strict):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: Text = Field(min_length=1, max_length=64)
+    password: Secret = Field(min_length=1, max_length=256)
 
 
 class TokenOut(BaseModel):
@@ -34,8 +59,8 @@ class TokenOut(BaseModel):
 
 
 class UserIn(Strict):
-    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
-    password: str = Field(min_length=8, max_length=256)
+    username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
+    password: Secret = Field(min_length=8, max_length=256)
     role: Role
 
 
@@ -50,8 +75,8 @@ class BagIn(Strict):
     qr_id: str = Field(pattern=QR_PATTERN)
     bag_type: BagType
     parent_qr_id: str | None = Field(None, pattern=QR_PATTERN)
-    status: BagStatus = "created"
-    location: str | None = Field(None, max_length=128)
+    status: SettableBagStatus = Field("created", description=BILLED_BY_BILLING)
+    location: Text | None = Field(None, max_length=128)
 
 
 class BulkBagsIn(Strict):
@@ -79,8 +104,8 @@ class BulkBagsOut(BaseModel):
 
 class ScanIn(Strict):
     qr_id: str = Field(pattern=QR_PATTERN)
-    location: str = Field(min_length=1, max_length=128)
-    status: BagStatus | None = None
+    location: Text = Field(min_length=1, max_length=128)
+    status: SettableBagStatus | None = Field(None, description=BILLED_BY_BILLING)
 
 
 class ScanOut(BaseModel):

@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app import repository as repo
+from app.schemas import storable
 from app.security import Principal, TokenCodec, TokenError, verify_password
 
 COOKIE = "tracetrack_analytics"
@@ -76,6 +77,11 @@ async def login_admin(
     what is wrong."""
     if not username or not password:
         raise LoginError("enter a username and a password")
+    try:
+        storable(username)
+        storable(password)
+    except ValueError as exc:
+        raise LoginError(f"the username or password {exc}") from exc
     user = await run_in_threadpool(repo.user_by_name, db, username)
     ok = await run_in_threadpool(verify_password, password, user.password_hash if user else None)
     if not ok or user is None:

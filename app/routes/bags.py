@@ -3,7 +3,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from app import repository as repo
+from app.cursors import BadCursor, decode_bag_cursor
 from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
+from app.errors import unprocessable
 from app.metrics import BAGS_CREATED
 from app.schemas import (
     QR_PATTERN,
@@ -31,9 +33,9 @@ def _create(db: SessionDep, bags: list[BagIn]) -> int:
     except repo.Conflict as exc:
         raise HTTPException(409, str(exc)) from exc
     except repo.NotFound as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise unprocessable(str(exc), "parent_qr_id") from exc
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise unprocessable(str(exc), "parent_qr_id") from exc
     db.commit()
     BAGS_CREATED.inc(created)
     return created
@@ -75,8 +77,8 @@ def search_bags(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BagPage:
     try:
-        after = repo.decode_cursor(cursor) if cursor else None
-    except repo.BadCursor as exc:
+        after = decode_bag_cursor(cursor) if cursor else None
+    except BadCursor as exc:
         raise HTTPException(400, str(exc)) from exc
     rows, next_cursor = repo.search_bags(db, q, status, type, limit, after)
     return BagPage(items=[BagOut.model_validate(r) for r in rows], next_cursor=next_cursor)

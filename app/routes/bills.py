@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from app import repository as repo
 from app.deps import BillerDep, CacheDep, SessionDep, UserDep
+from app.errors import unprocessable
 from app.metrics import BILLS_CREATED
 from app.routes.bags import bag_cache_key
 from app.schemas import BILL_PATTERN, BillIn, BillOut
@@ -18,7 +19,7 @@ def create_bill(body: BillIn, db: SessionDep, cache: CacheDep, user: BillerDep) 
     except repo.Conflict as exc:
         raise HTTPException(409, str(exc)) from exc
     except repo.NotFound as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise unprocessable(str(exc), "bag_qr_ids") from exc
     db.commit()
     BILLS_CREATED.inc()
     if body.bag_qr_ids:
@@ -26,7 +27,8 @@ def create_bill(body: BillIn, db: SessionDep, cache: CacheDep, user: BillerDep) 
     return repo.bill_dict(db, body.bill_number)
 
 
-@router.get("/{bill_number}", response_model=BillOut)
+# `:path` because a bill number may contain "/" (BILL_PATTERN), e.g. INV/2024/17.
+@router.get("/{bill_number:path}", response_model=BillOut)
 def get_bill(
     bill_number: Annotated[str, Path(pattern=BILL_PATTERN)], db: SessionDep, _user: UserDep
 ) -> Any:

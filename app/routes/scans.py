@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from app import repository as repo
+from app.cursors import BadCursor, decode_scan_cursor
 from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
 from app.metrics import SCANS
 from app.routes.bags import bag_cache_key
@@ -37,10 +38,9 @@ def record_scan(body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDe
 
 def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
     try:
-        ts, scan_id = repo.decode_cursor(cursor).split("|", 1)
-        return datetime.fromisoformat(ts), int(scan_id)
-    except (repo.BadCursor, ValueError) as exc:
-        raise HTTPException(400, "cursor is not one this API returned") from exc
+        return decode_scan_cursor(cursor)
+    except BadCursor as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 @router.get("/bags/{qr_id}/scans", response_model=ScanPage)

@@ -1,0 +1,103 @@
+"""How the app answers errors: one documented JSON shape per kind, never the input.
+
+- 4xx from HTTPException: `{"detail": "reason"}` (schemas.ErrorOut).
+- 422, from request validation and from domain rules alike:
+  `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}` (FastAPI's
+  HTTPValidationError). The rejected input is never echoed back: it may be a password,
+  megabytes long, or not serialisable at all (NaN, an unpaired surrogate), and a 500
+  while rendering a 422 would page on-call for a client's typo.
+- 409 when a concurrent write won a race past our own checks: a plain reason; the
+  constraint name goes to the log, never SQL details to the client.
+- 503 when the database is down or the pool is exhausted, with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+
+log = logging.getLogger(__name__)
+
+# Enough to fix a request; a 1000-item bulk body with every item wrong stays small.
+MAX_ERRORS = 20
+# A location element is a field name or index, but extra keys are client-chosen.
+MAX_LOC_CHARS = 64
+
+
+def printable(text: str, limit: int = MAX_LOC_CHARS) -> str:
+    """`text` shortened to `limit` characters, unpaired surrogates escaped, so it
+    always encodes as UTF-8 JSON."""
+    short = text if len(text) <= limit else text[: limit - 1] + "…"
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _loc(loc: Sequence[Any]) -> list[str | int]:
+    return [p if isinstance(p, int) else printable(str(p)) for p in loc]
+
+
+def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    detail = [
+        {"loc": _loc(e["loc"]), "msg": printable(str(e["msg"]), 300), "type": str(e["type"])}
+        for e in errors[:MAX_ERRORS]
+    ]
+    if len(errors) > MAX_ERRORS:
+        detail.append(
+            {
+                "loc": ["body"],
+                "msg": f"{len(errors) - MAX_ERRORS} more problem(s) not listed",
+                "type": "too_many_errors",
+            }
+        )
+    return detail
+
+
+def unprocessable(msg: str, *loc: str | int, kind: str = "value_error") -> HTTPException:
+    """A domain rule's 422, in the same shape as a validation error."""
+    return HTTPException(422, [{"loc": ["body", *loc], "msg": msg, "type": kind}])
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc.orig)
+        return JSONResponse(
+            {"detail": "database unavailable, retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def pool_exhausted(_req: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        log.error("no database connection free within the pool timeout: %s", exc)
+        return JSONResponse(
+            {"detail": "server busy: no database connection free, retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(req: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent insert won the race past our own existence check. The client
+        # learns what to do; the constraint (never the SQL or its DETAIL) is logged.
+        diag = getattr(exc.orig, "diag", None)
+        log.warning(
+            "integrity conflict on %s %s: constraint %s",
+            req.method,
+            req.url.path,
+            getattr(diag, "constraint_name", None) or "unknown",
+        )
+        return JSONResponse(
+            {"detail": "conflicts with a concurrent change to the same data; reload and retry"},
+            status_code=409,
+        )
