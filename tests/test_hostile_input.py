@@ -96,7 +96,7 @@ def test_a_surrogate_or_nan_in_a_stored_field_is_422(
         assert_422_at(post_raw(client, "/api/scans", body, dispatcher), "location")
 
 
-def test_an_unknown_key_with_a_surrogate_is_named_safely(
+def test_a_surrogate_in_an_unknown_key_is_422(
     client: TestClient, admin: dict[str, str]
 ) -> None:
     r = post_raw(client, "/api/bills", b'{"bill_number": "B1", "\\ud800x": 1}', admin)
