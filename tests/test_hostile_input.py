@@ -96,9 +96,7 @@ def test_a_surrogate_or_nan_in_a_stored_field_is_422(
         assert_422_at(post_raw(client, "/api/scans", body, dispatcher), "location")
 
 
-def test_a_surrogate_in_an_unknown_key_is_422(
-    client: TestClient, admin: dict[str, str]
-) -> None:
+def test_a_surrogate_in_an_unknown_key_is_422(client: TestClient, admin: dict[str, str]) -> None:
     r = post_raw(client, "/api/bills", b'{"bill_number": "B1", "\\ud800x": 1}', admin)
     assert r.status_code == 422
     assert_422_at(r, "body")  # rejected while parsing, before any field is named
