@@ -1,11 +1,14 @@
-"""Render the Prometheus and Alertmanager configs docker-compose.yml mounts.
+"""Render the configuration files docker-compose.yml mounts.
 
-    .venv/bin/python deploy/render_configs.py           # rewrite deploy/*/…yml
+    .venv/bin/python deploy/render_configs.py           # rewrite deploy/*/…
     .venv/bin/python deploy/render_configs.py --check   # exit 1 if they are stale
 
-They are the shipped prometheus/prometheus.yml and alertmanager/alertmanager.yml
-(the single source, via tooling.stackconfig) with the compose service names as
-addresses and the compose secret as the bridge token; tests/test_compose.py fails
+Prometheus and Alertmanager: the shipped prometheus/prometheus.yml and
+alertmanager/alertmanager.yml (the single source, via tooling.stackconfig) with the
+production topology's addresses (docs/scaling.md): two Prometheus servers (one file,
+each naming itself through PROMETHEUS_REPLICA) remote-writing to VictoriaMetrics and
+alerting to both Alertmanagers, whose receivers post to both bridges. PgBouncer and
+HAProxy: tooling.haconfig, sized by its connection budget. tests/test_compose.py fails
 when the committed files differ from this rendering.
 """
 
@@ -18,34 +21,59 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tooling import stackconfig  # noqa: E402
+from common.settings import Settings  # noqa: E402
+from tooling import haconfig, stackconfig  # noqa: E402
 from tooling.generated import write_or_check  # noqa: E402
 
 PROMETHEUS_OUT = HERE / "prometheus" / "prometheus.yml"
 ALERTMANAGER_OUT = HERE / "alertmanager" / "alertmanager.yml"
+PGBOUNCER_OUT = HERE / "pgbouncer" / "pgbouncer.ini"
+HAPROXY_OUT = HERE / "haproxy" / "haproxy.cfg"
 
-# Compose service name and port of each scrape job (docker-compose.yml).
+# The replicas docker-compose.yml runs; adding one means a service block there and a
+# name here (tests/test_compose.py checks both agree).
+APP_REPLICAS = ("app-1", "app-2")
+BRIDGES = ("bridge-1", "bridge-2")
+ALERTMANAGERS = ("alertmanager-1", "alertmanager-2")
+PROMETHEUSES = ("prometheus-1", "prometheus-2")
+
+HAPROXY_JOB = "haproxy"
+VICTORIAMETRICS_JOB = "victoriametrics"
+LB_SERVICE = "loadbalancer"
+LB_STATS_PORT = 8404
+VICTORIAMETRICS = "victoriametrics:8428"
+
 TARGETS = {
-    stackconfig.APP_JOB: ["app:8000"],
+    stackconfig.APP_JOB: [f"{name}:8000" for name in APP_REPLICAS],
     stackconfig.EXPORTER_JOB: ["exporter:9817"],
-    stackconfig.BRIDGE_JOB: ["bridge:9818"],
-    stackconfig.ALERTMANAGER_JOB: ["alertmanager:9093"],
-    stackconfig.PROMETHEUS_JOB: ["localhost:9090"],
+    stackconfig.BRIDGE_JOB: [f"{name}:9818" for name in BRIDGES],
+    stackconfig.ALERTMANAGER_JOB: [f"{name}:9093" for name in ALERTMANAGERS],
+    # Each Prometheus scrapes both: either one sees the other go down.
+    stackconfig.PROMETHEUS_JOB: [f"{name}:9090" for name in PROMETHEUSES],
+    HAPROXY_JOB: [f"{LB_SERVICE}:{LB_STATS_PORT}"],
+    VICTORIAMETRICS_JOB: [VICTORIAMETRICS],
 }
 RULES_IN_CONTAINER = "/etc/prometheus/rules.yml"
-BRIDGE_URL = "http://bridge:9818"
 TOKEN_SECRET = "/run/secrets/bridge_auth_token"
+# Expanded by Prometheus itself (--enable-feature=expand-external-labels).
+REPLICA_FROM_ENV = "${PROMETHEUS_REPLICA}"
+
+# The app's database, as docker-compose.yml names it; PgBouncer listens on 6432.
+DB_HOST, DB_PORT, DB_NAME, DB_USER = "postgres", 5432, "tracetrack", "tracetrack"
+PGBOUNCER_PORT = 6432
+PGBOUNCER_USERLIST = "/run/pgbouncer/userlist.txt"  # written by deploy/pgbouncer/entrypoint.sh
+BUDGET = haconfig.ConnectionBudget(app_replicas=len(APP_REPLICAS))
 
 
-def _header(source: Path) -> str:
+def _header(source: str) -> str:
     return (
-        f"# docker-compose.yml's copy of {source.relative_to(HERE.parent)}, rendered by\n"
+        f"# docker-compose.yml's copy of {source}, rendered by\n"
         f"# deploy/render_configs.py: edit the source, then rerun it.\n"
     )
 
 
 def _body(rendered: str) -> str:
-    # stackconfig's own first line names the source by absolute path: machine-specific.
+    # The first line names the source, by absolute path for stackconfig: machine-specific.
     return rendered.split("\n", 1)[1]
 
 
@@ -54,13 +82,36 @@ def render() -> dict[Path, str]:
         targets=TARGETS,
         alertmanagers=TARGETS[stackconfig.ALERTMANAGER_JOB],
         rule_files=[RULES_IN_CONTAINER],
+        external_labels={stackconfig.REPLICA_LABEL: REPLICA_FROM_ENV},
+        remote_write=[f"http://{VICTORIAMETRICS}/api/v1/write"],
     )
     alertmanager = stackconfig.render_alertmanager_config(
-        bridge_url=BRIDGE_URL, credentials_file=TOKEN_SECRET
+        bridge_urls=[f"http://{name}:9818" for name in BRIDGES], credentials_file=TOKEN_SECRET
+    )
+    pgbouncer = haconfig.render_pgbouncer_ini(
+        listen_addr="0.0.0.0",
+        listen_port=PGBOUNCER_PORT,
+        db_host=DB_HOST,
+        db_port=DB_PORT,
+        db_name=DB_NAME,
+        auth_type="scram-sha-256",
+        auth_file=PGBOUNCER_USERLIST,
+        stats_users=[DB_USER],
+        budget=BUDGET,
+        settings=Settings.model_construct(),  # the defaults, whatever this shell exports
+        extra={"unix_socket_dir": ""},
+    )
+    haproxy = haconfig.render_haproxy_cfg(
+        bind=":8000",
+        servers={name: f"{name}:8000" for name in APP_REPLICAS},
+        stats_bind=f":{LB_STATS_PORT}",
+        docker_dns=True,
     )
     return {
-        PROMETHEUS_OUT: _header(stackconfig.PROMETHEUS_CONFIG) + _body(prometheus),
-        ALERTMANAGER_OUT: _header(stackconfig.ALERTMANAGER_CONFIG) + _body(alertmanager),
+        PROMETHEUS_OUT: _header("prometheus/prometheus.yml") + _body(prometheus),
+        ALERTMANAGER_OUT: _header("alertmanager/alertmanager.yml") + _body(alertmanager),
+        PGBOUNCER_OUT: _header("tooling/haconfig.py").replace("#", ";") + _body(pgbouncer),
+        HAPROXY_OUT: _header("tooling/haconfig.py") + _body(haproxy),
     }
 
 

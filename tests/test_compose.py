@@ -22,12 +22,12 @@ from alert_bridge.settings import BridgeSettings
 from app.analytics.settings import AnalyticsSettings
 from common.settings import Settings
 from exporter.settings import ExporterSettings
+from tooling import haconfig, stackconfig
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
-OUR_IMAGE_SERVICES = ("app", "exporter", "bridge")
-# Ports of the third-party images, as their commands in docker-compose.yml set them.
+OUR_IMAGE = "tracetrack-monitor:latest"
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
@@ -72,17 +72,42 @@ def env_names(*models: type[BaseSettings]) -> set[str]:
     return names
 
 
+def render_configs_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "render_configs", ROOT / "deploy/render_configs.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def ours(service: dict[str, Any]) -> bool:
+    return service.get("image") == OUR_IMAGE
+
+
+def long_running(service: dict[str, Any]) -> bool:
+    """Not a one-shot job (those run to completion: `restart: "no"`)."""
+    return service.get("restart") != "no"
+
+
 def listen_port(service: dict[str, Any]) -> int:
-    """The port a service's process listens on, read from its command."""
+    """The port a service's process listens on, read from its command or config."""
     command = [str(c) for c in service.get("command", [])]
     if "--port" in command:
         return int(command[command.index("--port") + 1])
     for arg in command:
-        if arg.startswith("--web.listen-address="):
+        if arg.startswith(("--web.listen-address=", "-httpListenAddr=")):
             return int(arg.rsplit(":", 1)[1])
-    image = service["image"]
+    image = service["image"].split(":")[0]
+    if image == "haproxy":
+        cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
+        return int(re.search(r"frontend app\n    bind :(\d+)", cfg)[1])  # type: ignore[index]
+    if image == "tracetrack-pgbouncer":
+        ini = (ROOT / "deploy/pgbouncer/pgbouncer.ini").read_text()
+        return int(re.search(r"^listen_port = (\d+)", ini, re.M)[1])  # type: ignore[index]
     known = {"postgres": 5432, "redis": 6379, "grafana/grafana": 3000}
-    return known[image.split(":")[0]]
+    return known[image]
 
 
 def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -120,7 +145,7 @@ def test_compose_file_is_valid_against_the_compose_spec(compose, validator) -> N
 
 def test_the_schema_check_catches_mistakes(compose, validator) -> None:
     broken = copy.deepcopy(compose)
-    broken["services"]["app"]["depends_on"]["postgres"]["condition"] = "service_healty"
+    broken["services"]["app-1"]["depends_on"]["redis"]["condition"] = "service_healty"
     broken["services"]["grafana"]["healthcheck"]["retrys"] = 3
     messages = " ".join(e.message for e in validator.iter_errors(broken))
     assert "service_healty" in messages and "retrys" in messages
@@ -158,10 +183,13 @@ def test_named_volumes_hold_the_data(compose) -> None:
     assert used == declared
     for service, path in [
         ("postgres", "/var/lib/postgresql/data"),
-        ("prometheus", "/prometheus"),
-        ("alertmanager", "/alertmanager"),
+        ("outbox-db", "/var/lib/postgresql/data"),
+        ("prometheus-1", "/prometheus"),
+        ("prometheus-2", "/prometheus"),
+        ("victoriametrics", "/storage"),
+        ("alertmanager-1", "/alertmanager"),
+        ("alertmanager-2", "/alertmanager"),
         ("grafana", "/var/lib/grafana"),
-        ("bridge", "/var/lib/tracetrack"),
     ]:
         targets = {
             v.split(":")[1]
@@ -169,28 +197,52 @@ def test_named_volumes_hold_the_data(compose) -> None:
             if not v.startswith(".")
         }
         assert path in targets, f"{service} keeps {path} in a container layer"
+    # Two replicas never share one data volume.
+    sources = [
+        v.split(":")[0]
+        for s in compose["services"].values()
+        for v in s.get("volumes", [])
+        if not v.startswith(".")
+    ]
+    assert len(sources) == len(set(sources)), sources
 
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(compose) -> None:
     services = compose["services"]
-    assert set(services) == {
+    assert {
         "postgres",
+        "outbox-db",
+        "pgbouncer",
         "redis",
-        "app",
+        "migrate",
+        "app-1",
+        "app-2",
+        "loadbalancer",
         "exporter",
-        "bridge",
-        "prometheus",
-        "alertmanager",
+        "bridge-1",
+        "bridge-2",
+        "alertmanager-1",
+        "alertmanager-2",
+        "prometheus-1",
+        "prometheus-2",
+        "victoriametrics",
         "grafana",
-    }
+    } <= set(services)
     for name, service in services.items():
-        assert "healthcheck" in service, name
+        if long_running(service):
+            assert "healthcheck" in service, f"{name} has no healthcheck"
+            assert service["healthcheck"]["test"][0] == "CMD", name
         for dep, cond in (service.get("depends_on") or {}).items():
             assert dep in services, f"{name} depends on unknown {dep}"
-            assert cond["condition"] == "service_healthy", f"{name} -> {dep}"
-    assert int(services["app"]["command"][-1].split(":-")[1].rstrip("}")) > 1, (
-        "the app runs several workers"
-    )
+            wanted = (
+                "service_healthy"
+                if long_running(services[dep])
+                else ("service_completed_successfully")
+            )
+            assert cond["condition"] == wanted, f"{name} -> {dep}"
+    for name in render_configs_module().APP_REPLICAS:
+        workers = services[name]["command"][-1]
+        assert int(workers.split(":-")[1].rstrip("}")) > 1, "the app runs several workers"
 
 
 # --- consistency with the repository ------------------------------------------------------
@@ -213,12 +265,18 @@ def test_mounted_files_and_build_inputs_exist(compose) -> None:
 def test_env_names_are_settings_the_services_read(compose) -> None:
     readers = {
         "app": env_names(Settings, AnalyticsSettings),
+        "db": env_names(Settings),
         "exporter": env_names(Settings, ExporterSettings),
         "bridge": env_names(BridgeSettings),
     }
-    for name in OUR_IMAGE_SERVICES:
-        unknown = set(compose["services"][name]["environment"]) - readers[name]
-        assert not unknown, f"{name} sets env vars nothing reads: {sorted(unknown)}"
+    checked = set()
+    for name, service in compose["services"].items():
+        if ours(service):
+            subcommand = service["command"][0]
+            checked.add(subcommand)
+            unknown = set(service["environment"]) - readers[subcommand]
+            assert not unknown, f"{name} sets env vars nothing reads: {sorted(unknown)}"
+    assert checked == set(readers)
 
 
 def test_published_ports_match_settings_and_listeners(compose) -> None:
@@ -230,13 +288,18 @@ def test_published_ports_match_settings_and_listeners(compose) -> None:
             var, default, container = m[1], int(m[2]), int(m[3])
             assert getattr(defaults, var.lower()) == default, f"{name}: {var} default"
             assert container == listen_port(service), f"{name} listens elsewhere"
+        if not long_running(service):
+            continue
         check = " ".join(service["healthcheck"]["test"])
         port = re.search(r"127\.0\.0\.1:(\d+)", check)
         if port:
             assert int(port[1]) == listen_port(service), f"{name} healthcheck port"
     assert listen_port(compose["services"]["exporter"]) == defaults.exporter_port
-    assert listen_port(compose["services"]["bridge"]) == defaults.bridge_port
-    assert listen_port(compose["services"]["app"]) == defaults.app_port
+    for name in render_configs_module().BRIDGES:
+        assert listen_port(compose["services"][name]) == defaults.bridge_port
+    for name in render_configs_module().APP_REPLICAS:
+        assert listen_port(compose["services"][name]) == defaults.app_port
+    assert listen_port(compose["services"]["loadbalancer"]) == defaults.app_port
 
 
 def service_url_ok(compose: dict[str, Any], url: str) -> bool:
@@ -247,11 +310,17 @@ def service_url_ok(compose: dict[str, Any], url: str) -> bool:
 
 
 def test_app_reaches_prometheus_and_alertmanager_by_service_name(compose) -> None:
-    env = compose["services"]["app"]["environment"]
-    assert service_url_ok(compose, env["PROMETHEUS_URL"])
-    assert service_url_ok(compose, env["ALERTMANAGER_URL"])
-    assert env["REDIS_URL"].startswith("redis://redis:6379")
-    assert "@postgres:5432/" in env["DATABASE_URL"]
+    for name in render_configs_module().APP_REPLICAS:
+        env = compose["services"][name]["environment"]
+        assert service_url_ok(compose, env["PROMETHEUS_URL"])
+        assert service_url_ok(compose, env["ALERTMANAGER_URL"])
+        assert env["REDIS_URL"].startswith("redis://redis:6379")
+        # Through the pooler; migrations (direct) ran before the replicas start.
+        assert "@pgbouncer:6432/" in env["DATABASE_URL"]
+        assert env["TRACETRACK_MIGRATE_ON_START"] == "false"
+        assert "migrate" in compose["services"][name]["depends_on"]
+    assert "@postgres:5432/" in compose["services"]["migrate"]["environment"]["DATABASE_URL"]
+    assert compose["services"]["migrate"]["command"] == ["db", "upgrade"]
 
 
 def mounted_config(compose: dict[str, Any], service: str, target: str) -> Path:
@@ -262,17 +331,20 @@ def mounted_config(compose: dict[str, Any], service: str, target: str) -> Path:
 
 
 def test_prometheus_scrapes_every_service_and_loads_the_rules(compose, tmp_path) -> None:
-    prom = compose["services"]["prometheus"]
-    config_path = mounted_config(compose, "prometheus", "/etc/prometheus/prometheus.yml")
+    prom = compose["services"]["prometheus-1"]
+    config_path = mounted_config(compose, "prometheus-1", "/etc/prometheus/prometheus.yml")
     config = yaml.safe_load(config_path.read_text())
     targets = {
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     }
-    for service in ("app", "exporter", "bridge", "alertmanager"):
-        assert f"{service}:{listen_port(compose['services'][service])}" in targets, service
-    am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-    assert am == [f"alertmanager:{listen_port(compose['services']['alertmanager'])}"]
-    rules_path = mounted_config(compose, "prometheus", config["rule_files"][0])
+    for name, service in compose["services"].items():
+        if ours(service) and long_running(service):
+            assert f"{name}:{listen_port(service)}" in targets, name
+    for prefix in ("alertmanager-", "prometheus-", "victoriametrics"):
+        for name, service in compose["services"].items():
+            if name.startswith(prefix):
+                assert f"{name}:{listen_port(service)}" in targets, name
+    rules_path = mounted_config(compose, "prometheus-1", config["rule_files"][0])
     assert rules_path == ROOT / "prometheus" / "rules.yml"
     assert any(
         a.startswith("--config.file=/etc/prometheus/prometheus.yml") for a in prom["command"]
@@ -290,19 +362,17 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules(compose, tmp_path)
 
 
 def test_compose_configs_are_rendered_from_the_shipped_ones() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "render_configs", ROOT / "deploy/render_configs.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = render_configs_module()
     assert module.main(["--check"]) == 0, "run .venv/bin/python deploy/render_configs.py"
     compose_prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     shipped = yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())
+    labels = compose_prom["global"].pop("external_labels")
+    assert labels == {stackconfig.REPLICA_LABEL: "${PROMETHEUS_REPLICA}"}
     assert compose_prom["global"] == shipped["global"]
-    assert [j["job_name"] for j in compose_prom["scrape_configs"]] == [
-        j["job_name"] for j in shipped["scrape_configs"]
-    ]
+    jobs = [j["job_name"] for j in compose_prom["scrape_configs"]]
+    shipped_jobs = [j["job_name"] for j in shipped["scrape_configs"]]
+    assert jobs[: len(shipped_jobs)] == shipped_jobs
+    assert set(jobs) - set(shipped_jobs) == {module.HAPROXY_JOB, module.VICTORIAMETRICS_JOB}
     # Grafana's $__rate_interval assumes this scrape interval.
     datasources = yaml.safe_load(
         (ROOT / "grafana/provisioning/datasources/datasources.yml").read_text()
@@ -311,20 +381,31 @@ def test_compose_configs_are_rendered_from_the_shipped_ones() -> None:
     assert prom["jsonData"]["timeInterval"] == shipped["global"]["scrape_interval"]
 
 
-def test_alertmanager_routes_to_the_bridge_with_the_shared_token(compose, tmp_path) -> None:
-    am = compose["services"]["alertmanager"]
-    config_path = mounted_config(compose, "alertmanager", "/etc/alertmanager/alertmanager.yml")
+def test_alertmanager_routes_to_every_bridge_with_the_shared_token(compose, tmp_path) -> None:
+    config_path = mounted_config(compose, "alertmanager-1", "/etc/alertmanager/alertmanager.yml")
     config = yaml.safe_load(config_path.read_text())
-    bridge = compose["services"]["bridge"]
-    token_file = bridge["environment"]["BRIDGE_AUTH_TOKEN_FILE"]
+    bridges = render_configs_module().BRIDGES
+    token_file = compose["services"]["bridge-1"]["environment"]["BRIDGE_AUTH_TOKEN_FILE"]
     paths = set()
     for receiver in config["receivers"]:
-        for hook in receiver["webhook_configs"]:
+        hosts = []
+        for hook in receiver.get("webhook_configs", []):
+            if "/alertmanager/" not in hook["url"]:
+                continue  # not a bridge receiver
             assert service_url_ok(compose, hook["url"]), hook["url"]
             paths.add(hook["url"].rsplit("/", 1)[1])
+            hosts.append(hook["url"].split("/")[2].split(":")[0])
             assert hook["http_config"]["authorization"]["credentials_file"] == token_file
+        if hosts:
+            assert sorted(hosts) == sorted(bridges), f"{receiver['name']} misses a bridge"
     assert paths == {"critical", "warning", "info", "watchdog"}
-    assert token_file.removeprefix("/run/secrets/") in am["secrets"]
+    for name in bridges:
+        bridge_env = compose["services"][name]["environment"]
+        assert bridge_env["BRIDGE_AUTH_TOKEN_FILE"] == token_file
+    for name in render_configs_module().ALERTMANAGERS:
+        am = compose["services"][name]
+        assert token_file.removeprefix("/run/secrets/") in am["secrets"]
+        assert ROOT / bind_mounts(am)[0][0] == config_path
     result = subprocess.run(
         [shutil.which("amtool") or "amtool", "check-config", str(config_path)],
         capture_output=True,
@@ -347,3 +428,119 @@ def test_grafana_gets_the_provisioning_and_the_dashboards(compose) -> None:
         name = var[0]
         assert name in grafana["environment"], f"datasources.yml needs {name}"
         assert service_url_ok(compose, grafana["environment"][name])
+
+
+# --- the HA topology: replicas wired to each other ----------------------------------------
+
+
+def flag_values(service: dict[str, Any], flag: str) -> list[str]:
+    return [str(a).split("=", 1)[1] for a in service["command"] if str(a).startswith(flag + "=")]
+
+
+def test_alertmanagers_form_one_cluster_and_every_prometheus_alerts_to_all(compose) -> None:
+    rc = render_configs_module()
+    services = compose["services"]
+    assert len(rc.ALERTMANAGERS) >= 2
+    gossip = {}
+    for name in rc.ALERTMANAGERS:
+        (listen,) = flag_values(services[name], "--cluster.listen-address")
+        gossip[name] = int(listen.rsplit(":", 1)[1])
+    for name in rc.ALERTMANAGERS:
+        peers = set(flag_values(services[name], "--cluster.peer"))
+        others = {f"{o}:{gossip[o]}" for o in rc.ALERTMANAGERS if o != name}
+        assert peers == others, f"{name} must peer with every other Alertmanager"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (am,) = config["alerting"]["alertmanagers"]
+    targets = am["static_configs"][0]["targets"]
+    # Each Alertmanager directly, never one address in front of them.
+    assert sorted(targets) == sorted(f"{n}:{listen_port(services[n])}" for n in rc.ALERTMANAGERS)
+    drop = [{"action": "labeldrop", "regex": stackconfig.REPLICA_LABEL}]
+    assert config["alerting"]["alert_relabel_configs"] == drop
+
+
+def test_prometheus_pair_is_identical_but_for_its_replica_label(compose) -> None:
+    rc = render_configs_module()
+    services = compose["services"]
+    replicas = [services[n] for n in rc.PROMETHEUSES]
+    assert len(replicas) == 2
+    assert len({s["environment"]["PROMETHEUS_REPLICA"] for s in replicas}) == 2
+    for s in replicas:
+        assert "--enable-feature=expand-external-labels" in s["command"]
+        assert s["command"] == replicas[0]["command"]
+        assert [v for v in s["volumes"] if v.startswith(".")] == [
+            v for v in replicas[0]["volumes"] if v.startswith(".")
+        ]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (write,) = config["remote_write"]
+    assert service_url_ok(compose, write["url"]) and write["url"].endswith("/api/v1/write")
+    assert write["url"].split("/")[2].split(":")[0] == "victoriametrics"
+    assert write["write_relabel_configs"] == [
+        {"action": "labeldrop", "regex": stackconfig.REPLICA_LABEL}
+    ]
+    vm = services["victoriametrics"]
+    assert vm["command"] == haconfig.victoriametrics_args(
+        listen=":8428",
+        data_path="/storage",
+        scrape_interval=config["global"]["scrape_interval"],
+    )
+    # Readers get the de-duplicated long-term store.
+    grafana = services["grafana"]["environment"]["PROMETHEUS_URL"]
+    assert grafana.split("/")[2].split(":")[0] == "victoriametrics"
+
+
+def test_bridges_share_one_outbox_of_their_own(compose) -> None:
+    rc = render_configs_module()
+    services = compose["services"]
+    envs = [services[n]["environment"] for n in rc.BRIDGES]
+    assert len(envs) >= 2
+    assert len({e["BRIDGE_DATABASE_URL"] for e in envs}) == 1
+    assert len({e["BRIDGE_INSTANCE_ID"] for e in envs}) == len(envs)
+    outbox = envs[0]["BRIDGE_DATABASE_URL"]
+    assert outbox.startswith("postgresql://") and "@outbox-db:5432/" in outbox
+    app_db = services["migrate"]["environment"]["DATABASE_URL"]
+    assert app_db.split("@")[1].split("/")[0] != outbox.split("@")[1].split("/")[0]
+
+
+def test_load_balancer_and_pgbouncer_front_every_app_replica(compose, tmp_path) -> None:
+    rc = render_configs_module()
+    services = compose["services"]
+    replicas = [n for n, s in services.items() if ours(s) and s["command"][0] == "app"]
+    assert sorted(replicas) == sorted(rc.APP_REPLICAS) and len(replicas) >= 2
+    for name in replicas:
+        assert services[name] == services[replicas[0]], f"{name} differs from its siblings"
+    cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
+    servers = re.findall(r"^    server (\S+) (\S+) check", cfg, re.M)
+    assert servers == [(n, f"{n}:{listen_port(services[n])}") for n in rc.APP_REPLICAS]
+    assert "option httpchk GET /readyz" in cfg
+    stats = int(re.search(r"frontend stats\n    bind :(\d+)", cfg)[1])  # type: ignore[index]
+    assert stats == rc.LB_STATS_PORT
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    result = subprocess.run(
+        [haproxy, "-c", "-f", str(ROOT / "deploy/haproxy/haproxy.cfg")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    ini = (ROOT / "deploy/pgbouncer/pgbouncer.ini").read_text()
+    database = re.search(r"^tracetrack = host=(\S+) port=(\d+) dbname=(\S+)", ini, re.M)
+    assert database and (database[1], int(database[2])) == ("postgres", 5432)
+    assert "pool_mode = transaction" in ini
+    command = services["postgres"]["command"]
+    assert f"max_connections={haconfig.MAX_CONNECTIONS}" in command
+    assert rc.BUDGET.app_replicas == len(replicas)
+    assert rc.BUDGET.problems() == []
+    assert f"max_db_connections = {rc.BUDGET.pooler}" in ini
+
+
+def test_the_connection_budget_refuses_what_would_page_or_exhaust_postgres() -> None:
+    assert haconfig.ConnectionBudget().problems() == []
+    too_big = haconfig.ConnectionBudget(pool=180, reserve=40)
+    assert any("warning threshold" in p for p in too_big.problems())
+    assert any("100-250" in p for p in haconfig.ConnectionBudget(pool=50, reserve=20).problems())
+    # Replicas and workers grow the client side only.
+    settings = Settings.model_construct()
+    small = haconfig.ConnectionBudget(app_replicas=2)
+    large = haconfig.ConnectionBudget(app_replicas=10)
+    assert small.server_connections == large.server_connections
+    assert large.max_client_connections(settings) == 5 * small.max_client_connections(settings)

@@ -8,6 +8,7 @@ hand-written copy. Rendered files use absolute paths so they work from any direc
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,11 @@ ALERTMANAGER_JOB = "alertmanager"
 PROMETHEUS_JOB = "prometheus"
 JOBS = (APP_JOB, EXPORTER_JOB, BRIDGE_JOB, ALERTMANAGER_JOB, PROMETHEUS_JOB)
 
+# Prometheus HA: each server of a pair sets this external label to its own name. It is
+# dropped from the alerts it sends (so Alertmanager sees one alert, not two) and from
+# the samples it remote-writes (so long-term storage sees one series and de-duplicates).
+REPLICA_LABEL = "replica"
+
 # The fast test configuration: a critical breach reaches the bridge in ~4 s.
 FAST_SCRAPE_INTERVAL = "1s"
 FAST_EVALUATION_INTERVAL = "1s"
@@ -35,6 +41,8 @@ FAST_FOR = "1s"
 FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"}
 
 ROUTE_TIMING_KEYS = ("group_wait", "group_interval", "repeat_interval")
+# Every webhook under this path goes to the alert bridge (the others are left alone).
+BRIDGE_PATH_PREFIX = "/alertmanager/"
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 
@@ -117,6 +125,8 @@ def render_prometheus_config(
     scrape_interval: str | None = None,
     evaluation_interval: str | None = None,
     scrape_timeout: str | None = None,
+    external_labels: Mapping[str, str] | None = None,
+    remote_write: Sequence[str] | None = None,
     source: Path = PROMETHEUS_CONFIG,
 ) -> str:
     """The shipped prometheus.yml with the given changes.
@@ -127,6 +137,9 @@ def render_prometheus_config(
     alertmanagers: ["host:port", ...]; [] removes alerting entirely.
     rule_files: default the shipped rule files (made absolute).
     scrape_timeout: default the shipped one, shortened to the scrape interval if longer.
+    external_labels: set on everything this server sends; with REPLICA_LABEL among
+      them it is one of an HA pair, and that label is dropped from alerts and writes.
+    remote_write: URLs of long-term storage (VictoriaMetrics' /api/v1/write).
     """
     doc = _load(source)
     glob = doc.setdefault("global", {})
@@ -147,13 +160,31 @@ def render_prometheus_config(
     else:
         doc["rule_files"] = [str(Path(f).resolve()) for f in rule_files]
 
+    if external_labels:
+        glob["external_labels"] = dict(external_labels)
+
+    def drop_replica() -> list[dict[str, str]]:  # a fresh list each time: no YAML anchors
+        return [{"action": "labeldrop", "regex": REPLICA_LABEL}]
+
+    ha_pair = REPLICA_LABEL in glob.get("external_labels", {})
+
     if alertmanagers is not None:
         if alertmanagers:
+            # Every Alertmanager of a cluster gets every alert, never through a load
+            # balancer: the cluster de-duplicates notifications, not alerts.
             doc["alerting"] = {
                 "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
             }
         else:
             doc.pop("alerting", None)
+    if ha_pair and "alerting" in doc:
+        doc["alerting"]["alert_relabel_configs"] = drop_replica()
+
+    if remote_write is not None:
+        doc["remote_write"] = [
+            {"url": url, **({"write_relabel_configs": drop_replica()} if ha_pair else {})}
+            for url in remote_write
+        ]
 
     if targets is not None:
         shipped = {job["job_name"]: job for job in doc.get("scrape_configs", [])}
@@ -211,28 +242,38 @@ def render_alertmanager_config(
     bridge_url: str | None = None,
     credentials_file: str | Path | None = None,
     route_timings: Mapping[str, str] | None = None,
+    bridge_urls: Sequence[str] | None = None,
     source: Path = ALERTMANAGER_CONFIG,
 ) -> str:
     """The shipped alertmanager.yml with the given changes.
 
     bridge_url: `http://host:port` of the alert bridge; each webhook keeps its
       path (/alertmanager/critical, ...).
+    bridge_urls: several bridge replicas on one outbox: each receiver posts to
+      every one of them (each de-duplicates into the shared outbox), so any one
+      alive is enough. Exclusive with bridge_url.
     credentials_file: file holding the bridge's bearer token; default the
       shipped one, made absolute.
     route_timings: group_wait / group_interval / repeat_interval set on every
       route (the root and each child), e.g. FAST_ROUTE_TIMINGS.
     """
     doc = _load(source)
-    base = urlsplit(bridge_url) if bridge_url else None
-    if base is not None and (base.scheme not in ("http", "https") or not base.netloc):
-        raise ConfigError(f"bridge_url must be http(s)://host:port, got {bridge_url!r}")
+    if bridge_url and bridge_urls:
+        raise ConfigError("give bridge_url or bridge_urls, not both")
+    bases = [urlsplit(u) for u in (bridge_urls or ([bridge_url] if bridge_url else []))]
+    for base in bases:
+        if base.scheme not in ("http", "https") or not base.netloc:
+            field = "bridge_urls" if bridge_urls else "bridge_url"
+            raise ConfigError(f"{field} must be http(s)://host:port, got {base.geturl()!r}")
     for receiver in doc.get("receivers", []):
-        for hook in receiver.get("webhook_configs", []) or []:
-            if base is not None:
-                url = urlsplit(hook["url"])
-                hook["url"] = urlunsplit(
-                    (base.scheme, base.netloc, url.path, url.query, url.fragment)
-                )
+        hooks = receiver.get("webhook_configs", []) or []
+        if bases:
+            receiver["webhook_configs"] = hooks = [
+                _at_bridge(hook, base) if _is_bridge_hook(hook) else hook
+                for hook in hooks
+                for base in (bases if _is_bridge_hook(hook) else bases[:1])
+            ]
+        for hook in hooks:
             auth = hook.get("http_config", {}).get("authorization")
             if auth is None:
                 continue
@@ -251,6 +292,18 @@ def render_alertmanager_config(
         for route in _walk_routes(doc["route"]):
             route.update(route_timings)
     return _dump(doc, source)
+
+
+def _is_bridge_hook(hook: Mapping[str, Any]) -> bool:
+    return urlsplit(str(hook.get("url", ""))).path.startswith(BRIDGE_PATH_PREFIX)
+
+
+def _at_bridge(hook: Mapping[str, Any], base: Any) -> dict[str, Any]:
+    """A copy of `hook` posting to the same path on another bridge."""
+    url = urlsplit(hook["url"])
+    out = copy.deepcopy(dict(hook))
+    out["url"] = urlunsplit((base.scheme, base.netloc, url.path, url.query, url.fragment))
+    return out
 
 
 def write_alertmanager_config(path: Path, **kwargs: Any) -> Path:
