@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db_deadline import (
+    DEADLINE_GRACE_SECONDS,
+    Deadlines,
+    connection_factory,
+    report_pre_ping_timeout,
+)
 from common.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -22,9 +28,15 @@ def pool_sizes(settings: Settings, workers: int) -> tuple[int, int]:
     return size, overflow
 
 
+def statement_deadline_seconds(settings: Settings) -> float:
+    """How long the app waits for any answer from PostgreSQL (app/db_deadline.py)."""
+    return settings.db_statement_timeout_ms / 1000 + DEADLINE_GRACE_SECONDS
+
+
 def make_engine(url: str, settings: Settings, workers: int = 1) -> Engine:
     size, overflow = pool_sizes(settings, workers)
-    return create_engine(
+    deadlines = Deadlines(statement_deadline_seconds(settings))
+    engine = create_engine(
         url,
         pool_size=size,
         max_overflow=overflow,
@@ -32,11 +44,17 @@ def make_engine(url: str, settings: Settings, workers: int = 1) -> Engine:
         pool_recycle=settings.db_pool_recycle_seconds,
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "options": (
+                f"-c statement_timeout={settings.db_statement_timeout_ms}"
+                f" -c lock_timeout={settings.db_lock_timeout_ms}"
+            ),
             "application_name": "tracetrack-app",
-            "connect_timeout": 5,
+            "connect_timeout": settings.db_connect_timeout_seconds,
+            "connection_factory": connection_factory(deadlines),
         },
     )
+    event.listen(engine, "handle_error", report_pre_ping_timeout)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

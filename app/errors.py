@@ -8,7 +8,8 @@
   while rendering a 422 would page on-call for a client's typo.
 - 409 when a concurrent write won a race past our own checks: a plain reason; the
   constraint name goes to the log, never SQL details to the client.
-- 503 when the database is down or the pool is exhausted, with Retry-After.
+- 503 when the database is down or the pool is exhausted, with Retry-After; when it did
+  not answer in time (app/db_deadline.py), Retry-After 5 and tracetrack_db_timeouts_total.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
+from app.db import statement_deadline_seconds
+from app.db_deadline import timeout_kind
+from app.metrics import DB_TIMEOUTS
+
 log = logging.getLogger(__name__)
+
+# Retry-After of a 503 for a database timeout.
+TIMEOUT_RETRY_AFTER_SECONDS = 5
 
 # Enough to fix a request; a 1000-item bulk body with every item wrong stays small.
 MAX_ERRORS = 20
@@ -69,7 +77,22 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
     @app.exception_handler(OperationalError)
-    async def database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
+    async def database_unavailable(req: Request, exc: OperationalError) -> JSONResponse:
+        kind = timeout_kind(exc.orig)
+        if kind is not None:
+            # Bounded by app/db_deadline.py: answered at once, counted, and the client
+            # told when to come back (a database in trouble is rarely fine a second later).
+            DB_TIMEOUTS.labels(kind).inc()
+            log.warning("database timeout (%s): %s", kind, str(exc.orig).strip())
+            limit = statement_deadline_seconds(req.app.state.settings)
+            return JSONResponse(
+                {
+                    "detail": f"database did not answer in time ({kind.replace('_', ' ')},"
+                    f" limit {limit:g} s), retry shortly"
+                },
+                status_code=503,
+                headers={"Retry-After": str(TIMEOUT_RETRY_AFTER_SECONDS)},
+            )
         log.error("database error: %s", exc.orig)
         return JSONResponse(
             {"detail": "database unavailable, retry shortly"},

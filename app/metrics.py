@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from app.db_deadline import TIMEOUT_KINDS
 from common import metric_names as names
 
 # The `route` label of requests that matched no route: one value, so that scanners
@@ -84,3 +85,11 @@ CACHE_BACKEND = Gauge(
 SCANS = Counter(names.SCANS.removesuffix("_total"), "Bag scans recorded.")
 BAGS_CREATED = Counter(names.BAGS_CREATED.removesuffix("_total"), "Bags created (single and bulk).")
 BILLS_CREATED = Counter(names.BILLS_CREATED.removesuffix("_total"), "Bills created.")
+DB_TIMEOUTS = Counter(
+    names.DB_TIMEOUTS.removesuffix("_total"),
+    "Requests answered 503 because PostgreSQL did not answer in time: statement_timeout,"
+    " lock_timeout, no_answer (the client deadline passed), failed_fast (while it is stalled).",
+    ["kind"],
+)
+for _kind in TIMEOUT_KINDS:
+    DB_TIMEOUTS.labels(_kind)

@@ -18,6 +18,9 @@ DB_POOL_CONNECTIONS = "tracetrack_db_pool_connections"
 SCANS = "tracetrack_scans_total"
 BAGS_CREATED = "tracetrack_bags_created_total"
 BILLS_CREATED = "tracetrack_bills_created_total"
+# Requests answered 503 because PostgreSQL did not answer in time, by kind
+# (app/db_deadline.py TIMEOUT_KINDS).
+DB_TIMEOUTS = "tracetrack_db_timeouts_total"
 # security (a later issue)
 LOGIN_FAILURES = "tracetrack_login_failures_total"
 RATE_LIMITED = "tracetrack_rate_limited_total"

@@ -47,7 +47,14 @@ class Settings(BaseSettings):
     db_pool_max_overflow_total: int = Field(150, ge=0)
     db_pool_recycle_seconds: int = 1800
     db_pool_timeout_seconds: float = 10.0
-    db_statement_timeout_ms: int = 15000
+    # Every statement is bounded: PostgreSQL cancels it after statement_timeout (and a
+    # wait for a row or table lock after lock_timeout); when the server does not answer
+    # at all, the app gives up 1 s later (app/db_deadline.py). Either way a request
+    # answers 503 with Retry-After within seconds instead of hanging with the database.
+    db_statement_timeout_ms: int = Field(5000, ge=100)
+    db_lock_timeout_ms: int = Field(2000, ge=0)
+    # libpq waits this long for a new connection (it counts 1 as 2).
+    db_connect_timeout_seconds: int = Field(3, ge=2)
 
     # --- app ---------------------------------------------------------------
     app_workers: int = Field(1, ge=1)
