@@ -25,11 +25,11 @@ from app.db_deadline import (
     timeout_kind,
 )
 from app.main import create_app
-from tooling.pgserver import PostgresServer
-from tooling.procs import wait_until
 from common.settings import Settings
 from tests.support.appkit import add_user, app_settings, auth, token
 from tests.support.faults import frozen
+from tooling.pgserver import PostgresServer
+from tooling.procs import wait_until
 
 # Short bounds keep the test quick: the client deadline is 0.5 + 1 s.
 FAST = {"db_statement_timeout_ms": 500, "db_lock_timeout_ms": 200, "db_connect_timeout_seconds": 2}
