@@ -62,7 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache.close()
         engine.dispose()
 
-    app = FastAPI(title="TraceTrack", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="TraceTrack",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

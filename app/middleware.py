@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.middleware import Middleware
 
+from app.body_limit import BodyLimitMiddleware
+from app.security_headers import SecurityHeadersMiddleware
 from common.settings import Settings
 
 
@@ -31,8 +33,8 @@ def install_middleware(app: FastAPI, settings: Settings, engine: Engine) -> None
         from app.instrumentation import metrics_middleware
 
         layers.append(metrics_middleware(app, settings, engine))  # (1)
-    # (2) security headers: the hardening layer goes here.
+    layers.append(Middleware(SecurityHeadersMiddleware))  # (2)
     # (3) client identity and IP blocks: app/guard.
-    # (4) request body size limit: the hardening layer goes here.
+    layers.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes))  # (4)
     # (5) rate limits: app/guard.
     app.user_middleware = layers

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     # multiprocess mode); None -> a fresh directory under var_dir.
     prometheus_multiproc_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
 
+    # Request bodies larger than this get 413 before parsing (a 1000-bag bulk body of
+    # the longest allowed fields is ~0.75 MB).
+    max_request_body_bytes: int = Field(
+        1_048_576, ge=1024, validation_alias="TRACETRACK_MAX_REQUEST_BODY_BYTES"
+    )
+    # Serves Swagger UI at /docs and ReDoc at /redoc. Off by default: those pages load
+    # their scripts from a CDN. /openapi.json is always served.
+    api_docs: bool = Field(False, validation_alias="TRACETRACK_API_DOCS")
     # Mounts /api/debug/slow and /api/debug/error, for alerting tests only.
     debug_endpoints: bool = Field(False, validation_alias="TRACETRACK_DEBUG_ENDPOINTS")
     migrate_on_start: bool = Field(True, validation_alias="TRACETRACK_MIGRATE_ON_START")
