@@ -217,8 +217,20 @@ def alertmanager_process(
     port: int,
     extra_args: Sequence[str] = (),
     host: str = "127.0.0.1",
+    cluster_port: int | None = None,
+    peers: Sequence[str] = (),
 ) -> ManagedProcess:
-    """Debian's `prometheus-alertmanager`, single node (no cluster listener)."""
+    """Debian's `prometheus-alertmanager`: single node (no cluster listener), or with
+    `cluster_port` a member of a gossip cluster that joins `peers` ("host:port")."""
+    if cluster_port is None:
+        cluster = ["--cluster.listen-address="]
+    else:
+        cluster = [
+            f"--cluster.listen-address={host}:{cluster_port}",
+            # Loopback is not a private address: Alertmanager will not guess it.
+            f"--cluster.advertise-address={host}:{cluster_port}",
+            *(f"--cluster.peer={peer}" for peer in peers),
+        ]
     return _prometheus_family(
         "alertmanager",
         "prometheus-alertmanager",
@@ -226,7 +238,7 @@ def alertmanager_process(
         config_file,
         datadir,
         f"{host}:{port}",
-        ["--cluster.listen-address=", *extra_args],
+        [*cluster, *extra_args],
     )
 
 

@@ -90,9 +90,17 @@ class PrometheusHandle(ServiceHandle):
 
 @dataclass
 class AlertmanagerHandle(ServiceHandle):
+    cluster_port: int | None = None
+
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def cluster_peers(self) -> list[dict[str, Any]]:
+        """The members this Alertmanager sees in its gossip cluster (itself included)."""
+        resp = httpx.get(f"{self.url}/api/v2/status", timeout=5)
+        resp.raise_for_status()
+        return list(resp.json()["cluster"].get("peers") or [])
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """`GET /api/v2/alerts`; filters are label matchers, e.g. alertname="X"."""
@@ -150,21 +158,25 @@ def start_prometheus(
     *,
     targets: Mapping[str, Sequence[str]],
     rule_files: Sequence[Path] = (),
-    alertmanager: AlertmanagerHandle | str | None = None,
+    alertmanager: AlertmanagerHandle | str | Sequence[AlertmanagerHandle] | None = None,
     scrape_interval: str = stackconfig.FAST_SCRAPE_INTERVAL,
     evaluation_interval: str = stackconfig.FAST_EVALUATION_INTERVAL,
     extra_args: Sequence[str] = (),
     port: int | None = None,
+    external_labels: Mapping[str, str] | None = None,
+    remote_write: Sequence[str] | None = None,
 ) -> PrometheusHandle:
     """Prometheus scraping `targets` (job -> ["host:port"]), loading `rule_files`,
-    alerting to `alertmanager` (a handle or "host:port"; None: no alerting)."""
+    alerting to `alertmanager` (a handle, "host:port", or a list of them for a
+    cluster; None: no alerting). external_labels / remote_write: as in
+    stackconfig.render_prometheus_config (an HA pair, long-term storage)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    am: list[str] = []
-    if isinstance(alertmanager, AlertmanagerHandle):
-        am = [alertmanager.address]
-    elif alertmanager:
-        am = [alertmanager]
+    if alertmanager is None or isinstance(alertmanager, (AlertmanagerHandle, str)):
+        managers = [alertmanager] if alertmanager else []
+    else:
+        managers = list(alertmanager)
+    am = [m.address if isinstance(m, AlertmanagerHandle) else m for m in managers]
     config = stackconfig.write_prometheus_config(
         workdir / "prometheus.yml",
         targets=targets,
@@ -172,6 +184,8 @@ def start_prometheus(
         alertmanagers=am,
         scrape_interval=scrape_interval,
         evaluation_interval=evaluation_interval,
+        external_labels=external_labels,
+        remote_write=remote_write,
     )
     # Resolved alerts are sent at once anyway; a short resend delay keeps firing
     # ones fresh in Alertmanager when a test runs longer than a minute.
@@ -189,9 +203,14 @@ def start_alertmanager(
     route_timings: Mapping[str, str] | None = stackconfig.FAST_ROUTE_TIMINGS,
     config_text: str | None = None,
     port: int | None = None,
+    bridge_urls: Sequence[str] | None = None,
+    cluster_port: int | None = None,
+    peers: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
 ) -> AlertmanagerHandle:
-    """Alertmanager with the shipped routes (bridge address, token file and timings
-    substituted), or with `config_text` verbatim."""
+    """Alertmanager with the shipped routes (bridge address(es), token file and timings
+    substituted), or with `config_text` verbatim. With `cluster_port`, a member of a
+    gossip cluster joining `peers` (see start_alertmanager_cluster)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
@@ -202,14 +221,63 @@ def start_alertmanager(
         stackconfig.write_alertmanager_config(
             config,
             bridge_url=bridge_url,
+            bridge_urls=bridge_urls,
             credentials_file=credentials_file,
             route_timings=route_timings,
         )
     else:
         config.write_text(config_text)
-    proc = alertmanager_process(config, workdir / "data", port).start()
+    proc = alertmanager_process(
+        config,
+        workdir / "data",
+        port,
+        extra_args=extra_args,
+        cluster_port=cluster_port,
+        peers=peers,
+    ).start()
     proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/-/ready"), timeout=30)
-    return AlertmanagerHandle(proc, port, config)
+    return AlertmanagerHandle(proc, port, config, cluster_port)
+
+
+# Gossip fast enough for a test: the second member waits this long for the first one's
+# notification log before sending itself (the shipped default is 15 s).
+TEST_PEER_TIMEOUT = "3s"
+
+
+def start_alertmanager_cluster(
+    workdir: Path, size: int = 2, peer_timeout: str = TEST_PEER_TIMEOUT, **kwargs: Any
+) -> list[AlertmanagerHandle]:
+    """`size` Alertmanagers in one gossip cluster (every member lists every other as a
+    peer), each with `start_alertmanager(**kwargs)`; returns when all see each other."""
+    gossip = [free_port() for _ in range(size)]
+    members = []
+    try:
+        for i, port in enumerate(gossip):
+            members.append(
+                start_alertmanager(
+                    workdir / f"alertmanager{i}",
+                    cluster_port=port,
+                    peers=[f"127.0.0.1:{p}" for p in gossip if p != port],
+                    extra_args=[
+                        f"--cluster.peer-timeout={peer_timeout}",
+                        "--cluster.gossip-interval=100ms",
+                        "--cluster.pushpull-interval=2s",
+                    ],
+                    **kwargs,
+                )
+            )
+        for member in members:
+            _wait(
+                lambda m=member: len(m.cluster_peers()) == size,
+                30,
+                f"{size} Alertmanagers to form one cluster",
+                member.proc,
+            )
+    except BaseException:
+        for member in members:
+            member.proc.stop()
+        raise
+    return members
 
 
 _H = TypeVar("_H", bound=ServiceHandle)

@@ -1,0 +1,196 @@
+"""Alerting HA with the real parts: two Prometheus servers (an HA pair, replica label
+dropped on the way out) alerting to two Alertmanagers clustered by gossip, whose
+receivers post to two alert bridges sharing one PostgreSQL outbox (given in the
+`postgresql://` form compose uses). A stream of critical alerts reaches every recipient
+(email, SMS through the twilio SDK, Slack and Discord webhooks) exactly once, also when
+one Alertmanager and one bridge are killed with -9 in the middle of the stream."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from tests.support.bridgekit import (
+    TOKEN,
+    BridgeProcess,
+    bridge_env,
+    recipients_for,
+    wait_for,
+    write_alert_config,
+)
+from tests.support.stack import start_alertmanager_cluster, start_prometheus
+from tooling import stackconfig
+from tooling.procs import free_port
+
+if TYPE_CHECKING:
+    from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
+
+pytest_plugins = ["tests.support.sinks"]
+
+# One alert per breach, each its own group (instance = breach-<n>): one page per breach.
+RULES = """\
+groups:
+  - name: ha-stream
+    rules:
+      - alert: HaBreach
+        expr: label_replace(ha_breach > 0, "instance", "breach-$1", "n", "(.*)")
+        for: 1s
+        labels:
+          severity: critical
+        annotations:
+          summary: "HA breach n{{ $labels.n }} at {{ $value }}"
+          description: "Breach {{ $labels.n }} of the HA stream test."
+          runbook_url: https://runbooks.example.com/HaBreach
+"""
+BREACHES = 6
+KILL_AT = 3  # the breach during which one Alertmanager and one bridge die
+
+
+class BreachTarget:
+    """A scrape target whose `ha_breach{n}` series the test sets, one breach at a time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.gauge = Gauge("ha_breach", "A breach the test raises.", ["n"], registry=self.registry)
+        self.port = free_port()
+        self.server, self.thread = start_http_server(
+            self.port, addr="127.0.0.1", registry=self.registry
+        )
+
+    def breach(self, n: int) -> None:
+        self.gauge.labels(n=str(n)).set(1)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def breach_target() -> Iterator[BreachTarget]:
+    target = BreachTarget()
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+def pages_by_recipient(
+    smtp: SmtpSink, twilio: TwilioSink, hooks: WebhookSink, recipients: dict
+) -> dict[str, Counter[int]]:
+    """recipient -> how many times each breach number reached it."""
+
+    def breaches(text: str) -> list[int]:
+        return [int(n) for n in re.findall(r"HA breach n(\d+)", text)]
+
+    out: dict[str, Counter[int]] = {}
+    for address in recipients["email"]["critical"]:
+        out[address] = Counter(
+            n for m in smtp.messages(to=address) for n in set(breaches(m.message["Subject"]))
+        )
+    for number in recipients["sms"]["critical"]:
+        out[number] = Counter(
+            n for m in twilio.messages() if m["To"] == number for n in set(breaches(m["Body"]))
+        )
+    for hook in recipients["webhook"]["critical"]:
+        path = "/" + hook["url"].split("/", 3)[3]
+        out[path] = Counter(
+            n
+            for r in list(hooks.received)
+            if r.path == path
+            for n in set(breaches(r.body.decode()))
+        )
+    return out
+
+
+def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
+    tmp_path: Path,
+    database_url: str,
+    smtp_sink: SmtpSink,
+    twilio_sink: TwilioSink,
+    webhook_sink: WebhookSink,
+    breach_target: BreachTarget,
+) -> None:
+    recipients = recipients_for(smtp_sink, twilio_sink, webhook_sink)
+    config = write_alert_config(tmp_path / "alert_config.py", recipients)
+    outbox = database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    env = bridge_env(
+        tmp_path,
+        config,
+        smtp_sink,
+        twilio_sink,
+        webhook_sink,
+        BRIDGE_DATABASE_URL=outbox,
+        BRIDGE_LEASE_SECONDS=3,
+    )
+    token_file = tmp_path / "bridge_token"
+    token_file.write_text(TOKEN + "\n")
+    sinks = (smtp_sink.faults, twilio_sink.faults, webhook_sink.faults)
+
+    with ExitStack() as stack:
+        bridges = []
+        for name in ("bridge-1", "bridge-2"):
+            bridge = BridgeProcess({**env, "BRIDGE_INSTANCE_ID": name}, tmp_path / f"{name}.log")
+            stack.callback(bridge.stop)
+            bridges.append(bridge.start())
+        ams = start_alertmanager_cluster(
+            tmp_path,
+            bridge_urls=[b.url for b in bridges],
+            credentials_file=token_file,
+            route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+        )
+        for am in ams:
+            stack.callback(am.proc.stop)
+        rules = tmp_path / "rules.yml"
+        rules.write_text(RULES)
+        for replica in ("prometheus-1", "prometheus-2"):
+            prom = start_prometheus(
+                tmp_path / replica,
+                targets={"breach": [f"127.0.0.1:{breach_target.port}"]},
+                rule_files=[rules],
+                alertmanager=ams,
+                external_labels={stackconfig.REPLICA_LABEL: replica},
+            )
+            stack.callback(prom.proc.stop)
+
+        def delivered(n: int) -> bool:
+            pages = pages_by_recipient(smtp_sink, twilio_sink, webhook_sink, recipients)
+            return all(counts[n] >= 1 for counts in pages.values())
+
+        for n in range(BREACHES):
+            if n == KILL_AT:
+                # Freeze the providers so what is in flight is never received, then kill
+                # an Alertmanager and a bridge while this breach's page is under way.
+                for faults in sinks:
+                    faults.hold()
+            breach_target.breach(n)
+            if n == KILL_AT:
+                wait_for(lambda: sum(f.held for f in sinks) >= 3, 60, f"breach {n}'s deliveries")
+                ams[0].proc.kill9()
+                bridges[0].kill9()
+                for faults in sinks:
+                    faults.release(discard=True)
+            wait_for(lambda n=n: delivered(n), 90, f"breach {n} at every recipient")
+
+        survivor = bridges[1]
+        counts = survivor.wait_settled(60)
+        assert set(counts) <= {"sent"}, counts
+        pages = pages_by_recipient(smtp_sink, twilio_sink, webhook_sink, recipients)
+        assert len(pages) == 2 + 1 + 2  # two emails, one phone, two webhooks
+        for recipient, got in pages.items():
+            assert got == Counter(range(BREACHES)), f"{recipient} got {dict(got)}"
+
+        # The survivors really carried the second half: the killed Alertmanager and
+        # bridge are gone, and the surviving bridge sent the pages after the kill.
+        assert not ams[0].proc.alive() and not bridges[0].proc.alive()
+        assert ams[1].cluster_peers(), "the surviving Alertmanager still answers"
+        sent_by_survivor = survivor.metric(
+            "tracetrack_notifications_total", channel="sms", severity="critical", outcome="sent"
+        )
+        assert sent_by_survivor >= BREACHES - KILL_AT - 1
