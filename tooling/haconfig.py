@@ -82,6 +82,15 @@ class ConnectionBudget:
 # --- PgBouncer -------------------------------------------------------------------------
 
 
+def session_settings(settings: Settings) -> dict[str, int]:
+    """The per-session PostgreSQL settings the app asks for at connect time (app/db.py's
+    `options`), which PgBouncer sets on its server connections instead."""
+    return {
+        "statement_timeout": settings.db_statement_timeout_ms,
+        "lock_timeout": settings.db_lock_timeout_ms,
+    }
+
+
 def render_pgbouncer_ini(
     *,
     listen_addr: str,
@@ -101,12 +110,11 @@ def render_pgbouncer_ini(
     Transaction pooling hands a server connection to a client for one transaction,
     so the app must keep no session state (it keeps none: no SET, LISTEN, temp
     tables or session advisory locks outside migrations, which go direct). psycopg2
-    sends the statement timeout as a startup `options` parameter, which PgBouncer
-    cannot forward; it is ignored there and set on every server connection instead
-    (connect_query), from the same setting.
+    sends the statement and lock timeouts as a startup `options` parameter (asyncpg as
+    startup settings), which PgBouncer cannot forward; they are ignored there and set
+    on every server connection instead (connect_query), from the same settings.
     """
-    timeout_ms = settings.db_statement_timeout_ms
-    connect_query = f"SET statement_timeout = {timeout_ms}"
+    connect_query = "; ".join(f"SET {k} = {v}" for k, v in session_settings(settings).items())
     database = (
         f"{db_name} = host={db_host} port={db_port} dbname={db_name} "
         f"connect_query='{connect_query}'"
@@ -123,7 +131,9 @@ def render_pgbouncer_ini(
         "reserve_pool_size": str(budget.reserve),
         "reserve_pool_timeout": str(budget.reserve_timeout_seconds),
         "max_db_connections": str(budget.pooler),
-        "ignore_startup_parameters": "extra_float_digits,options",
+        "ignore_startup_parameters": ",".join(
+            ["extra_float_digits", "options", *session_settings(settings)]
+        ),
         # A client waiting longer than the app's own pool timeout has given up.
         "query_wait_timeout": str(int(settings.db_pool_timeout_seconds) + 5),
         "server_idle_timeout": "600",
