@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, select, tuple_, update
+from sqlalchemy import and_, case, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from app.cursors import encode_bag_cursor, encode_scan_cursor
@@ -139,9 +139,13 @@ def record_scan(
     ).one()
     values: dict[str, Any] = {"location": location, "updated_at": scanned_at}
     if status:
-        values["status"] = status
-    db.execute(update(Bag).where(Bag.id == bag_id).values(**values))
-    return {"id": scan_id, "scanned_at": scanned_at}
+        # Only billing marks a bag billed, and no scan takes it off its bill.
+        values["status"] = case((Bag.status == "billed", Bag.status), else_=literal(status))
+    bag_status = db.execute(
+        update(Bag).where(Bag.id == bag_id).values(**values).returning(Bag.status)
+    ).scalar_one()
+    # A client cannot set "billed" (schemas.SettableBagStatus): billed now was billed before.
+    return {"id": scan_id, "scanned_at": scanned_at, "bag_billed": bag_status == "billed"}
 
 
 def bag_scans(
@@ -173,10 +177,14 @@ def create_bill(db: Session, bill_number: str, user_id: int, qr_ids: list[str]) 
     if db.scalar(select(Bill.id).where(Bill.bill_number == bill_number)) is not None:
         raise Conflict(f"bill_number {bill_number!r} already exists")
     unique_qrs = list(dict.fromkeys(qr_ids))
-    ids = bag_ids(db, unique_qrs) if unique_qrs else {}
+    ids = _lock_bags(db, unique_qrs) if unique_qrs else {}
     missing = [q for q in unique_qrs if q not in ids]
     if missing:
         raise NotFound(f"bag not found: {', '.join(missing[:10])}")
+    billed = _open_bills_of(db, list(ids.values()))
+    if billed:
+        listed = ", ".join(f"{qr} (bill {number})" for qr, number in billed[:10])
+        raise Conflict(f"already on an open bill: {listed}")
     bill_id = db.execute(
         insert(Bill).values(bill_number=bill_number, created_by=user_id).returning(Bill.id)
     ).scalar_one()
@@ -187,6 +195,27 @@ def create_bill(db: Session, bill_number: str, user_id: int, qr_ids: list[str]) 
             .where(Bag.id.in_(list(ids.values())))
             .values(status="billed", updated_at=func.now())
         )
+
+
+def _lock_bags(db: Session, qr_ids: list[str]) -> dict[str, int]:
+    """The bags' ids, their rows locked until commit (in id order, so two bills over
+    the same bags queue instead of deadlocking): a bag goes on one open bill at most."""
+    rows = db.execute(
+        select(Bag.qr_id, Bag.id).where(Bag.qr_id.in_(qr_ids)).order_by(Bag.id).with_for_update()
+    ).all()
+    return {qr: bag_id for qr, bag_id in rows}
+
+
+def _open_bills_of(db: Session, bag_ids_: list[int]) -> list[tuple[str, str]]:
+    """(qr_id, bill_number) of each of these bags already on an open bill."""
+    rows = db.execute(
+        select(Bag.qr_id, Bill.bill_number)
+        .join(BillBag, BillBag.bag_id == Bag.id)
+        .join(Bill, Bill.id == BillBag.bill_id)
+        .where(BillBag.bag_id.in_(bag_ids_), Bill.status == "open")
+        .order_by(Bag.qr_id)
+    ).all()
+    return [(qr, number) for qr, number in rows]
 
 
 def bill_dict(db: Session, bill_number: str) -> dict[str, Any] | None:
