@@ -121,6 +121,8 @@ def watchdog_message(key: str, event: str, body: dict[str, Any]) -> Message:
             f"(last: {last_txt}). Alerts may not be reaching anyone: check Prometheus, "
             f"Alertmanager and the bridge route."
         )
+        if body.get("outbox_error"):
+            note += f" Sent bypassing the bridge's outbox, which cannot be written: {body['outbox_error']}."
     else:
         note = f"Watchdog heartbeats resumed at {last_txt}; the alerting pipeline is back."
     return Message(

@@ -7,6 +7,11 @@ tracetrack_notification_queue_depth
     deliveries pending or in flight, read from the store at scrape time
 tracetrack_notification_delivery_seconds{channel}
     from acceptance to the provider's confirmation, retries included
+tracetrack_bridge_outbox_writable
+    1 while the last write to the outbox succeeded, 0 while writes fail (disk full,
+    store down); a write is probed at scrape time when none was tried recently
+tracetrack_bridge_outbox_write_failures_total
+    write transactions to the outbox that failed
 """
 
 from __future__ import annotations
@@ -14,11 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alert_bridge.config import CHANNEL_MATRIX
-from common.metric_names import NOTIFICATION_DELIVERY, NOTIFICATION_QUEUE_DEPTH, NOTIFICATIONS
+from alert_bridge.store import WriteHealth
+from common.metric_names import (
+    NOTIFICATION_DELIVERY,
+    NOTIFICATION_QUEUE_DEPTH,
+    NOTIFICATIONS,
+    OUTBOX_WRITABLE,
+    OUTBOX_WRITE_FAILURES,
+)
 
 OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate")
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -37,6 +49,24 @@ class QueueDepthCollector(Collector):
         except Exception:  # noqa: BLE001 - an unreadable store shows as a missing sample
             return []
         return [family]
+
+
+class OutboxHealthCollector(Collector):
+    def __init__(self, health: Callable[[], WriteHealth]) -> None:
+        self.health = health
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        h = self.health()
+        yield GaugeMetricFamily(
+            OUTBOX_WRITABLE,
+            "1 while the last write to the outbox succeeded, 0 while writes fail.",
+            value=1.0 if h.ok else 0.0,
+        )
+        yield CounterMetricFamily(
+            OUTBOX_WRITE_FAILURES.removesuffix("_total"),
+            "Write transactions to the outbox that failed (disk full, store down).",
+            value=float(h.failures),
+        )
 
 
 class BridgeMetrics:
@@ -67,6 +97,9 @@ class BridgeMetrics:
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.registry.register(QueueDepthCollector(depth))
+
+    def watch_outbox(self, health: Callable[[], WriteHealth]) -> None:
+        self.registry.register(OutboxHealthCollector(health))
 
     def count(self, channel: str, severity: str, outcome: str, n: int = 1) -> None:
         self.notifications.labels(channel, severity, outcome).inc(n)

@@ -8,15 +8,19 @@ import time
 from dataclasses import dataclass
 
 from alert_bridge.config import AlertConfig, load_config
+from alert_bridge.direct import DirectPager
 from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.payload import WebhookPayload
 from alert_bridge.providers import build_providers
 from alert_bridge.settings import BridgeSettings, resolve_auth_token
-from alert_bridge.store import Store
+from alert_bridge.store import Store, WriteHealth
 from alert_bridge.watchdog import Watchdog
 from alert_bridge.worker import Deliverer
 
 log = logging.getLogger("alert_bridge")
+
+# A readiness check or scrape writes a probe row unless some write was tried this recently.
+OUTBOX_PROBE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class BridgeService:
         )
         self.metrics = BridgeMetrics()
         self.metrics.watch_queue(self.store.queue_depth)
+        self.metrics.watch_outbox(self.outbox_health)
         self.providers = build_providers(settings)
         self.deliverer = Deliverer(self.store, self.providers, self.metrics, settings, self.owner)
         self.watchdog = Watchdog(
@@ -47,6 +52,7 @@ class BridgeService:
             settings.bridge_watchdog_timeout_seconds,
             settings.bridge_watchdog_check_interval_seconds,
             on_enqueue=self.deliverer.wake.set,
+            direct=DirectPager(self.providers, self.metrics),
         )
 
     def start(self) -> None:
@@ -94,11 +100,21 @@ class BridgeService:
             self.deliverer.wake.set()
         return Accepted(key=key, new=len(new), duplicates=len(dup))
 
+    def outbox_health(self) -> WriteHealth:
+        """Whether the outbox takes writes: the last write's outcome, or a probe write
+        when nothing was written for OUTBOX_PROBE_SECONDS (reads still work on a full
+        disk, so only a write can tell)."""
+        return self.store.probe_write(self.owner, max_age=OUTBOX_PROBE_SECONDS)
+
     def ready(self) -> tuple[bool, str]:
         try:
             self.store.ping()
         except Exception as exc:  # noqa: BLE001
             return False, f"store unreachable: {type(exc).__name__}"
+        health = self.outbox_health()
+        if not health.ok:
+            since = time.strftime("%H:%M:%S", time.gmtime(health.failing_since or time.time()))
+            return False, f"outbox not writable since {since} UTC: {health.error}"
         if not self.deliverer.alive():
             return False, "delivery worker not running"
         return True, "ok"

@@ -94,8 +94,36 @@ watchdog = Table(
     Column("changed_at", Float, nullable=False),
 )
 
+# One row per bridge instance, rewritten by `probe_write`: readiness and the
+# outbox-writable gauge need a real write, since reads keep working on a full disk.
+probes = Table(
+    "bridge_probe",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
 OPEN_STATUSES = ("pending", "sending")
 DONE_STATUSES = ("sent", "logged", "failed")
+
+
+@dataclass
+class WriteHealth:
+    """The outcome of the store's most recent write transaction (any of them)."""
+
+    ok: bool = True
+    error: str | None = None
+    failing_since: float | None = None  # wall clock of the first failure in a row
+    checked_at: float = 0.0  # monotonic time of the last write attempt
+    failures: int = 0  # write transactions that failed, ever (a counter)
+
+
+# Errors of the storage rather than of the statement: a full or read-only disk, I/O
+# errors, a lost connection. A constraint violation is the caller's business.
+def is_storage_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    return isinstance(exc, OperationalError) and not isinstance(exc, IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -133,6 +161,18 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+_WROTE = "bridge_wrote"
+
+
+def _track_writes(engine: Engine) -> None:
+    @event.listens_for(engine, "before_cursor_execute")
+    def flag(
+        conn: Connection, _cur: Any, _sql: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+            conn.info[_WROTE] = True
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -147,8 +187,10 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 15},
         )
         _sqlite_pragmas(engine)
-        return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    _track_writes(engine)
+    return engine
 
 
 def _insert(engine: Engine, table: Table) -> Any:
@@ -161,6 +203,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url, pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self.write_health = WriteHealth()
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         # Built once: the intake path runs these for every webhook.
         self._insert_notification = _insert(self.engine, notifications).on_conflict_do_nothing(
@@ -181,16 +224,59 @@ class Store:
         """A write transaction. On SQLite, this process's writers queue on a lock here:
         SQLite's own busy handler sleeps up to 100 ms between retries, which is what
         a webhook waiting behind a delivery commit would otherwise pay."""
-        if self._write_lock is None:
-            with self.engine.begin() as conn:
-                yield conn
+        info: dict[Any, Any] = {}
+        try:
+            if self._write_lock is None:
+                with self.engine.begin() as conn:
+                    info = conn.info
+                    yield conn
+            else:
+                with (
+                    self._write_lock,
+                    self.engine.connect().execution_options(bridge_write=True) as conn,
+                    conn.begin(),
+                ):
+                    info = conn.info
+                    yield conn
+        except BaseException as exc:
+            info.pop(_WROTE, None)
+            if is_storage_error(exc):
+                self._wrote(exc)
+            raise
+        else:
+            # Only a transaction that wrote says the outbox takes writes: the worker's
+            # idle polls commit nothing and succeed on a full disk.
+            if info.pop(_WROTE, False):
+                self._wrote(None)
+
+    def _wrote(self, error: BaseException | None) -> None:
+        h = self.write_health
+        h.checked_at = time.monotonic()
+        if error is None:
+            h.ok, h.error, h.failing_since = True, None, None
             return
-        with (
-            self._write_lock,
-            self.engine.connect().execution_options(bridge_write=True) as conn,
-            conn.begin(),
-        ):
-            yield conn
+        h.failures += 1
+        h.error = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+        if h.ok:
+            h.ok, h.failing_since = False, time.time()
+
+    def probe_write(self, owner: str, max_age: float = 0.0) -> WriteHealth:
+        """Write a row unless a write was tried in the last `max_age` seconds; the health.
+
+        Catches the failure (it is in the returned health): callers ask "can the outbox
+        be written?", and a full disk is an answer, not an error."""
+        if time.monotonic() - self.write_health.checked_at >= max_age:
+            stmt = (
+                _insert(self.engine, probes)
+                .values(owner=owner, at=time.time())
+                .on_conflict_do_update(index_elements=["owner"], set_={"at": time.time()})
+            )
+            try:
+                with self.tx() as conn:
+                    conn.execute(stmt)
+            except Exception:  # noqa: BLE001 - recorded in write_health by tx()
+                pass
+        return self.write_health
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -6,6 +6,10 @@ recipients are paged directly (bypassing Alertmanager, which may be what is
 broken), once; when heartbeats resume they get a "recovered" notice. The state
 lives in the store, so a restart neither re-pages nor forgets an open page, and
 replicas sharing PostgreSQL page once between them.
+
+When the page cannot be written to the outbox (full disk, store down), it is sent
+at once without it (alert_bridge/direct.py) and remembered in memory; the store
+learns of it when it takes writes again, without a second page.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import time
 from collections.abc import Callable
 
 from alert_bridge.config import AlertConfig
-from alert_bridge.store import Store
+from alert_bridge.direct import DirectPager
+from alert_bridge.store import Store, is_storage_error
 
 log = logging.getLogger("alert_bridge.watchdog")
 
@@ -35,8 +40,12 @@ class Watchdog:
         timeout: float,
         interval: float,
         on_enqueue: Callable[[], None],
+        direct: DirectPager | None = None,
     ) -> None:
         self.store = store
+        self.direct = direct
+        # When the "missing" page went out directly (outbox not writable): since when.
+        self._paged_directly: float | None = None
         self.config = config
         self.timeout = timeout
         self.interval = interval
@@ -87,49 +96,71 @@ class Watchdog:
 
     def heartbeat(self, now: float) -> str:
         """Record a heartbeat; returns the state before it."""
+        direct = self._paged_directly
         with self.store.tx() as conn:
             row = self.store.lock_watchdog(conn, now)
+            missing = row["state"] == "missing" or direct is not None
+            since = float(row["changed_at"] if row["state"] == "missing" else direct or now)
             self.store.set_watchdog(
                 conn,
                 state="ok",
                 last_heartbeat=now,
                 changed_at=now if row["state"] != "ok" else row["changed_at"],
             )
-            if row["state"] == "missing":
+            if missing:
                 n = self._enqueue(
                     conn,
                     "recovered",
-                    row["changed_at"],
-                    {"last_heartbeat": now, "missing_since": row["changed_at"]},
+                    since,
+                    {"last_heartbeat": now, "missing_since": since},
                 )
                 log.warning("watchdog heartbeats resumed; recovery notice to %d recipients", n)
-        if row["state"] == "missing":
+        self._paged_directly = None
+        if missing:
             self.on_enqueue()
-        return str(row["state"])
+        return "missing" if missing else str(row["state"])
 
     def check(self, now: float) -> bool:
         """Page if the heartbeat is overdue; True when this call paged."""
-        with self.store.tx() as conn:
-            row = self.store.lock_watchdog(conn, now)
-            if row["state"] == "missing":
-                return False
-            reference = max(row["last_heartbeat"] or row["armed_at"], self.started_at)
-            if now - reference < self.timeout:
-                return False
-            self.store.set_watchdog(conn, state="missing", changed_at=now)
-            n = self._enqueue(
-                conn,
-                "missing",
-                now,
-                {
-                    "last_heartbeat": row["last_heartbeat"],
-                    "timeout_seconds": self.timeout,
-                },
-            )
+        body: dict[str, object] | None = None
+        direct = self._paged_directly
+        try:
+            with self.store.tx() as conn:
+                row = self.store.lock_watchdog(conn, now)
+                if row["state"] == "missing":
+                    return False
+                reference = max(row["last_heartbeat"] or row["armed_at"], self.started_at)
+                if now - reference < self.timeout:
+                    return False
+                body = {"last_heartbeat": row["last_heartbeat"], "timeout_seconds": self.timeout}
+                self.store.set_watchdog(conn, state="missing", changed_at=direct or now)
+                # Already paged without the outbox: the store only learns the state.
+                n = 0 if direct else self._enqueue(conn, "missing", now, body)
+        except Exception as exc:
+            if body is None or self.direct is None or not is_storage_error(exc):
+                raise
+            return self._page_directly(now, body, exc)
+        self._paged_directly = None
+        if direct:
+            return False
         log.error(
             "no watchdog heartbeat for %.0fs: paging %d critical recipients", now - reference, n
         )
         self.on_enqueue()
+        return True
+
+    def _page_directly(self, now: float, body: dict[str, object], exc: BaseException) -> bool:
+        assert self.direct is not None
+        if self._paged_directly is not None:
+            self.direct.retry()  # recipients that failed last time
+            return False
+        self._paged_directly = now
+        body["outbox_error"] = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.error(
+            "no watchdog heartbeat and the outbox cannot be written (%s): paging directly",
+            body["outbox_error"],
+        )
+        self.direct.page(_key("missing", now), "missing", body, self.config.critical_pager())
         return True
 
     def state(self) -> dict[str, object]:

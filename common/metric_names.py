@@ -68,6 +68,10 @@ EXPORTER_EXTRAS = (
 NOTIFICATIONS = "tracetrack_notifications_total"
 NOTIFICATION_QUEUE_DEPTH = "tracetrack_notification_queue_depth"
 NOTIFICATION_DELIVERY = "tracetrack_notification_delivery_seconds"
+# 1 while the bridge's last write to its outbox succeeded (probed at scrape time when
+# nothing was written for a while), 0 while it fails: webhooks then get 503.
+OUTBOX_WRITABLE = "tracetrack_bridge_outbox_writable"
+OUTBOX_WRITE_FAILURES = "tracetrack_bridge_outbox_write_failures_total"
 
 # Buckets include the 2 s and 5 s thresholds so the p95 alert is exact at them.
 HTTP_DURATION_BUCKETS = (

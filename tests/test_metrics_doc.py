@@ -146,9 +146,11 @@ def test_app_metrics_are_documented(database_url: str, tmp_path: Path) -> None:
 
 def test_bridge_metrics_are_documented() -> None:
     from alert_bridge.metrics import BridgeMetrics
+    from alert_bridge.store import WriteHealth
 
     metrics = BridgeMetrics(CollectorRegistry())
     metrics.watch_queue(lambda: 0)
+    metrics.watch_outbox(WriteHealth)
     metrics.count("email", "critical", "sent")
     assert_same("Alert bridge", exported(generate_latest(metrics.registry).decode()))
 
