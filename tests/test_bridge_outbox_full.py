@@ -111,9 +111,7 @@ def test_dead_mans_switch_pages_directly_while_the_outbox_is_full(
         disk.free()
         wait_for(lambda: b.http.get("/readyz").status_code == 200, 20, "ready again")
         # Heartbeats resume: one recovery notice, and no second "missing" page.
-        wait_for(
-            lambda: b.post("watchdog", heartbeat).status_code == 200, 20, "a stored heartbeat"
-        )
+        wait_for(lambda: b.post("watchdog", heartbeat).status_code == 200, 20, "a stored heartbeat")
         wait_for(
             lambda: smtp_sink.count() == 4 and twilio_sink.count() == 2,
             20,
