@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.dburl import scheme, sqlalchemy_url
+from common.smtp import is_email
 
 SEVERITIES = ("critical", "warning", "info")
 CHANNELS = ("email", "sms", "webhook")
@@ -39,9 +40,6 @@ CHANNEL_MATRIX: dict[str, tuple[str, ...]] = {
 
 CONFIG_VARIABLE = "ALERT_RECIPIENTS"
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
-)
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
@@ -108,7 +106,7 @@ def _check_url(url: object, where: str) -> str:
 
 def _parse_entry(channel: str, entry: object, where: str) -> Recipient:
     if channel == "email":
-        if not isinstance(entry, str) or not _EMAIL.match(entry) or len(entry) > 254:
+        if not is_email(entry):
             raise ConfigError(f"{where}: {entry!r} is not a valid email address")
         return Recipient("email", entry)
     if channel == "sms":
@@ -191,7 +189,7 @@ def check_settings(settings: object) -> tuple[list[str], list[str]]:
     s: Any = settings
     errors: list[str] = []
     warnings: list[str] = []
-    if s.enable_email_alerts and not _EMAIL.match(s.alert_sender_email or ""):
+    if s.enable_email_alerts and not is_email(s.alert_sender_email):
         errors.append(f"ALERT_SENDER_EMAIL: {s.alert_sender_email!r} is not a valid email address")
     if s.enable_sms_alerts:
         for var in ("twilio_account_sid", "twilio_auth_token", "twilio_from_number"):

@@ -11,12 +11,12 @@ import os
 import secrets
 import socket
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr
 
 from common.dburl import sqlalchemy_url
 from common.settings import Settings
+from common.smtp import SmtpSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ALERT_CONFIG = REPO_ROOT / "alert_config.py"
@@ -24,18 +24,9 @@ DEFAULT_TOKEN_FILE_NAME = "bridge_auth_token"
 DEFAULT_SQLITE_NAME = "bridge.sqlite3"
 
 
-class BridgeSettings(Settings):
-    # --- email (operator guide) ----------------------------------------------
-    enable_email_alerts: bool = False
-    smtp_server: str = "localhost"
-    smtp_port: int = Field(587, ge=1, le=65535)
-    alert_sender_email: str = "tracetrack-alerts@example.com"
-    alert_sender_password: SecretStr | None = None
-    # 587 speaks STARTTLS, 465 implicit TLS; "none" only for a local relay or test server.
-    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
-    smtp_username: str | None = None  # None -> ALERT_SENDER_EMAIL
-    smtp_ca_file: Path | None = None
-    smtp_timeout_seconds: float = Field(10.0, gt=0)
+class BridgeSettings(SmtpSettings):
+    # Email (operator guide): SMTP_SERVER, SMTP_PORT, ALERT_SENDER_*, ... come from
+    # common.smtp.SmtpSettings, shared with the reporter.
 
     # --- SMS (operator guide) ------------------------------------------------
     enable_sms_alerts: bool = False

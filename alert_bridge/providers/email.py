@@ -12,6 +12,7 @@ from alert_bridge.config import Recipient
 from alert_bridge.messages import Message, email_html, email_subject, email_text
 from alert_bridge.providers.base import PermanentError, TransientError
 from alert_bridge.settings import BridgeSettings
+from common import smtp
 
 
 def _by_code(code: int, what: str) -> Exception:
@@ -24,17 +25,10 @@ class EmailProvider:
     outcome = "sent"
 
     def __init__(self, settings: BridgeSettings) -> None:
+        self.settings = settings
         self.host = settings.smtp_server
         self.port = settings.smtp_port
-        self.security = settings.smtp_security
         self.sender = settings.alert_sender_email
-        self.username = settings.smtp_username or settings.alert_sender_email
-        self.password = settings.alert_sender_password
-        self.timeout = settings.smtp_timeout_seconds
-        self.ca_file = settings.smtp_ca_file
-
-    def _tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     def build(self, recipient: Recipient, message: Message) -> EmailMessage:
         msg = EmailMessage()
@@ -51,23 +45,11 @@ class EmailProvider:
         msg.add_alternative(email_html(message), subtype="html")
         return msg
 
-    def _connect(self) -> smtplib.SMTP:
-        if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls())
-        conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        if self.security == "starttls":
-            conn.ehlo()
-            conn.starttls(context=self._tls())
-            conn.ehlo()
-        return conn
-
     def send(self, recipient: Recipient, message: Message) -> str | None:
         msg = self.build(recipient, message)
         try:
-            conn = self._connect()
+            conn = smtp.connect(self.settings)
             try:
-                if self.password is not None:
-                    conn.login(self.username, self.password.get_secret_value())
                 conn.send_message(msg)
             finally:
                 try:
