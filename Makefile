@@ -26,7 +26,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy app exporter alert_bridge common tooling tracetrack
+	$(BIN)/mypy app exporter alert_bridge common tooling tracetrack reports
 
 clean:
 	rm -rf $(VENV) var

@@ -12,6 +12,7 @@ placeholder recipients below are for on a fresh `make up`.
 Entries:
 - email: addresses;
 - sms: E.164 numbers ('+' and country code, digits only), critical only;
+- reports: email addresses per report kind ('daily', 'weekly'), read by the reporter;
 - webhook: a URL (hooks.slack.com -> Slack blocks, discord.com -> Discord embeds,
   anything else -> plain JSON) or {'url': ..., 'format': 'slack' | 'discord' | 'json'}.
 """
@@ -29,5 +30,11 @@ ALERT_RECIPIENTS = {
     "webhook": {
         "critical": ["https://hooks.slack.com/services/YOUR/WEBHOOK/URL"],
         "warning": ["https://discord.com/api/webhooks/YOUR/WEBHOOK"],
+    },
+    # `tracetrack reporter` mails the daily report at 08:00 and the weekly one on
+    # Mondays at 08:00 (TRACETRACK_TIMEZONE) to these addresses.
+    "reports": {
+        "daily": ["ops-team@example.com"],
+        "weekly": ["ops-team@example.com", "tech-lead@example.com"],
     },
 }

@@ -39,6 +39,8 @@ CHANNEL_MATRIX: dict[str, tuple[str, ...]] = {
 }
 
 CONFIG_VARIABLE = "ALERT_RECIPIENTS"
+# `'reports': {'daily': [...], 'weekly': [...]}` lives in the same dict (DESIGN §4).
+REPORTS_ENTRY = "reports"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -138,6 +140,8 @@ def parse_recipients(raw: object, source: Path) -> AlertConfig:
         raise ConfigError(f"{name} must be a dict of channels, got {type(raw).__name__}")
     parsed: dict[str, dict[str, tuple[Recipient, ...]]] = {}
     for channel, by_severity in raw.items():
+        if channel == REPORTS_ENTRY:
+            continue  # the reporter's recipients; reports/recipients.py checks them
         if channel not in CHANNELS:
             raise ConfigError(
                 f"{name}[{channel!r}]: unknown channel; expected one of {', '.join(CHANNELS)}"

@@ -17,6 +17,9 @@ declare -A wanted=(
   [victoria-metrics]=victoria-metrics
   [pgbouncer]=pgbouncer
   [haproxy]=haproxy
+  # The report tests read the PDF's text (pdftotext); README's picture comes from pdftoppm.
+  [pdftotext]=poppler-utils
+  [pdftoppm]=poppler-utils
 )
 
 missing=()

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "exporter.commands",
     "alert_bridge.commands",
     "tracetrack.up",
+    "reports.commands",
 )
 
 

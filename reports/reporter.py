@@ -1,0 +1,140 @@
+"""`tracetrack reporter`: sends the daily report at REPORT_HOUR (08:00) and the weekly
+one on Mondays at REPORT_HOUR, in TRACETRACK_TIMEZONE, exactly once per period.
+
+What was sent is recorded in `<reports dir>/sent.json` after each send, so a restart
+does not send again, and a reporter that was down over 08:00 sends that day's report
+once when it is back (only the latest missed period of each kind: a week of downtime
+does not flood inboxes with seven dailies). On its very first start the reporter
+sends nothing for periods that were already due: it starts with the next one.
+A failed render or send is retried at the next poll.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from reports.period import KINDS, Kind, Period, last_complete
+from reports.settings import ReportSettings
+
+log = logging.getLogger("reports.reporter")
+
+Clock = Callable[[], datetime]
+Deliver = Callable[[ReportSettings, Period, datetime], list[str]]
+
+
+def due_period(kind: Kind, now: datetime, settings: ReportSettings) -> Period:
+    """The latest period whose send time (its end + REPORT_HOUR) has passed."""
+    return last_complete(kind, now - timedelta(hours=settings.report_hour), settings.tz)
+
+
+def render_and_send(settings: ReportSettings, period: Period, now: datetime) -> list[str]:
+    from reports.generate import generate
+    from reports.mail import send_report
+
+    return send_report(settings, generate(settings, period, now))
+
+
+class Reporter:
+    def __init__(
+        self,
+        settings: ReportSettings,
+        clock: Clock = lambda: datetime.now(UTC),
+        deliver: Deliver = render_and_send,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.deliver = deliver
+        self.state_file = settings.reports_root() / "sent.json"
+
+    def _state(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(state, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_file)
+
+    def run_once(self) -> list[tuple[str, str]]:
+        """Send what is due; returns the (kind, period) sent this time."""
+        now = self.clock()
+        state = self._state()
+        if state is None:
+            baseline = {k: due_period(k, now, self.settings).label for k in KINDS}
+            self._save({k: {"period": p, "sent_at": None, "to": []} for k, p in baseline.items()})
+            log.info(
+                "first start: next reports after %s",
+                ", ".join(f"{k} {p}" for k, p in baseline.items()),
+            )
+            return []
+        sent = []
+        for kind in KINDS:
+            period = due_period(kind, now, self.settings)
+            last = (state.get(kind) or {}).get("period")
+            if last is not None and last >= period.label:
+                continue
+            try:
+                to = self.deliver(self.settings, period, now)
+            except Exception as exc:  # noqa: BLE001 - retried at the next poll
+                log.error(
+                    "%s report %s not sent, will retry: %s: %s",
+                    kind,
+                    period.label,
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            state[kind] = {
+                "period": period.label,
+                "sent_at": now.isoformat(timespec="seconds"),
+                "to": to,
+            }
+            self._save(state)
+            log.info(
+                "%s report %s sent to %s",
+                kind,
+                period.label,
+                ", ".join(to) or "nobody (stored only)",
+            )
+            sent.append((kind, period.label))
+        return sent
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.run_once()
+            stop.wait(self.settings.reporter_poll_seconds)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = ReportSettings()
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info(
+        "reporter: daily at %02d:00, weekly on Mondays at %02d:00 (%s); reports in %s",
+        settings.report_hour,
+        settings.report_hour,
+        settings.timezone,
+        settings.reports_root(),
+    )
+    Reporter(settings).run(stop)
+    log.info("reporter stopped")
+    return 0

@@ -1,0 +1,50 @@
+"""The reporter's settings: where Prometheus and the bridge's store are, where reports
+go, when they are sent, and the bridge's SMTP settings (common/smtp.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from common.dburl import sqlalchemy_url
+from common.smtp import SmtpSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The bridge's store when BRIDGE_DATABASE_URL is unset (alert_bridge/settings.py).
+BRIDGE_SQLITE_NAME = "bridge.sqlite3"
+
+
+class ReportSettings(SmtpSettings):
+    bridge_database_url: str | None = None
+    alert_config_file: Path = REPO_ROOT / "alert_config.py"
+    # None -> <TRACETRACK_VAR_DIR>/reports
+    report_dir: Path | None = None
+    report_hour: int = Field(8, ge=0, le=23)  # local time of the daily and weekly sends
+    # Database size capacity planning: days until this size (none: growth only).
+    report_db_size_limit_bytes: float | None = Field(None, gt=0)
+    report_query_timeout_seconds: float = Field(60.0, gt=0)
+    # How often the reporter checks whether a report is due.
+    reporter_poll_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"TRACETRACK_TIMEZONE: unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def reports_root(self) -> Path:
+        return self.report_dir or self.resolved_var_dir() / "reports"
+
+    def bridge_store_url(self) -> str:
+        if self.bridge_database_url:
+            return sqlalchemy_url(self.bridge_database_url)
+        return f"sqlite:///{self.resolved_var_dir() / BRIDGE_SQLITE_NAME}"
