@@ -35,7 +35,8 @@ def build_message(settings: ReportSettings, rendered: Rendered, to: list[str]) -
     msg["Message-ID"] = f"<report.{report['kind']}.{report['period']}.{digest}@tracetrack-reporter>"
     msg.set_content(plain_text(rendered))
     msg.add_alternative(render.html(report, rendered.charts, inline=False), subtype="html")
-    html_part = msg.get_payload()[1]  # type: ignore[index]
+    html_part = msg.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
     for name, _caption, png in rendered.charts:
         html_part.add_related(png, "image", "png", cid=f"<{name}>", filename=name)
     msg.add_attachment(

@@ -80,7 +80,7 @@ class Reporter:
                 ", ".join(f"{k} {p}" for k, p in baseline.items()),
             )
             return []
-        sent = []
+        sent: list[tuple[str, str]] = []
         for kind in KINDS:
             period = due_period(kind, now, self.settings)
             last = (state.get(kind) or {}).get("period")
