@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="read the password from standard input (else prompt)",
     )
     add.set_defaults(func=add_user)
+    for verb, helptext in (
+        ("disable", "disable a user: no more logins, and their tokens stop working"),
+        ("enable", "re-enable a disabled user (they log in again)"),
+    ):
+        cmd = usub.add_parser(verb, help=helptext)
+        cmd.add_argument("name")
+        cmd.set_defaults(func=set_user_disabled, disable=verb == "disable")
 
     p = sub.add_parser("db", help="database schema")
     dsub = p.add_subparsers(dest="db_command", required=True)
@@ -112,6 +119,23 @@ def add_user(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"created {body.role} {body.username}")
+    return 0
+
+
+def set_user_disabled(args: argparse.Namespace) -> int:
+    from app.users import set_disabled
+
+    settings, url = _settings_and_url()
+    if not set_disabled(url, args.name, args.disable):
+        print(f"error: no user named {args.name!r}", file=sys.stderr)
+        return 1
+    if args.disable:
+        print(
+            f"disabled {args.name}: their tokens stop working within "
+            f"{settings.token_state_ttl_seconds:g} s"
+        )
+    else:
+        print(f"enabled {args.name}: they can log in again")
     return 0
 
 

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.cache import Cache
+from app.revocation import TokenRevocation
 from app.security import Principal, TokenCodec, TokenError
 
 _bearer = HTTPBearer(auto_error=False)
@@ -37,10 +38,14 @@ async def get_tokens(request: Request) -> TokenCodec:
     return request.app.state.tokens
 
 
+async def get_revocation(request: Request) -> TokenRevocation:
+    return request.app.state.revocation
+
+
 async def current_user(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    tokens: Annotated[TokenCodec, Depends(get_tokens)],
+    revocation: Annotated[TokenRevocation, Depends(get_revocation)],
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(
@@ -49,7 +54,7 @@ async def current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        principal = tokens.verify(creds.credentials)
+        principal = await revocation.authenticate(creds.credentials)
     except TokenError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
     # Read by the instrumentation middleware (active users) after the response.
@@ -70,6 +75,7 @@ def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 SessionDep = Annotated[Session, Depends(get_db)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
+RevocationDep = Annotated[TokenRevocation, Depends(get_revocation)]
 UserDep = Annotated[Principal, Depends(current_user)]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
 BagWriterDep = Annotated[Principal, Depends(require_role("admin", "dispatcher"))]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -16,7 +18,8 @@ from app.cache import Cache
 from app.db import make_engine, make_sessionmaker, migrate
 from app.errors import add_error_handlers
 from app.middleware import install_middleware
-from app.routes import auth, bags, bills, health, scans
+from app.revocation import TokenRevocation, UserState
+from app.routes import auth, bags, bills, health, scans, users
 from app.security import TokenCodec, secret_key
 from common.pgserver import resolve_database_url
 from common.settings import Settings
@@ -39,6 +42,12 @@ def warm_cache(app: FastAPI, n: int) -> int:
         }
     )
     return len(rows)
+
+
+def load_user_state(sessionmaker: Any, user_id: int) -> UserState | None:
+    with sessionmaker() as db:
+        row = repo.user_state(db, user_id)
+    return UserState(*row) if row else None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,10 +85,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.redis_url, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries
     )
     app.state.tokens = TokenCodec(secret_key(settings), settings.token_ttl_seconds)
+    app.state.revocation = TokenRevocation(
+        app.state.tokens,
+        partial(load_user_state, app.state.sessionmaker),
+        ttl=settings.token_state_ttl_seconds,
+    )
 
     for router in (
         health.router,
         auth.router,
+        users.router,
         bags.router,
         scans.router,
         bills.router,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, tuple_, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from app.cursors import encode_bag_cursor, encode_scan_cursor
@@ -32,6 +32,54 @@ def create_user(db: Session, username: str, password_hash: str, role: str) -> Us
     db.add(user)
     db.flush()
     return user
+
+
+def user_state(db: Session, user_id: int) -> tuple[int, str, bool] | None:
+    """(token_version, role, active) of the user, None when there is no such user."""
+    row = db.execute(
+        select(User.token_version, User.role, User.disabled_at.is_(None)).where(User.id == user_id)
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def revoke_tokens(db: Session, user_id: int) -> None:
+    """Every token issued to the user so far stops working (logout)."""
+    db.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1))
+
+
+def update_user(
+    db: Session, username: str, role: str | None = None, disabled: bool | None = None
+) -> User | None:
+    """Change role and/or disabled state; either revokes the user's tokens. None: no user."""
+    values: dict[str, Any] = {"token_version": User.token_version + 1}
+    if role is not None:
+        values["role"] = role
+    if disabled is not None:
+        values["disabled_at"] = func.now() if disabled else None
+    user_id = db.scalar(
+        update(User).where(User.username == username).values(**values).returning(User.id)
+    )
+    return db.get(User, user_id, populate_existing=True) if user_id is not None else None
+
+
+def delete_user(db: Session, username: str) -> int | None:
+    """Delete a user nothing refers to; the deleted id, or None if there is no such user.
+
+    Scans and bills keep who made them, so a user with any is refused (Conflict):
+    disable them instead."""
+    user_id = db.scalar(select(User.id).where(User.username == username).with_for_update())
+    if user_id is None:
+        return None
+    referenced = db.scalar(
+        select(exists().where(Scan.user_id == user_id) | exists().where(Bill.created_by == user_id))
+    )
+    if referenced:
+        raise Conflict(
+            f"user {username!r} has scans or bills, which keep their author; "
+            "disable the user instead (PATCH with disabled: true)"
+        )
+    db.execute(delete(User).where(User.id == user_id))
+    return int(user_id)
 
 
 # --- bags --------------------------------------------------------------------------

@@ -64,11 +64,19 @@ class UserIn(Strict):
     role: Role
 
 
+class UserPatch(Strict):
+    role: Role | None = None
+    disabled: bool | None = Field(
+        None, description="true: the user can no longer log in and their tokens stop working"
+    )
+
+
 class UserOut(BaseModel):
     id: int
     username: str
     role: Role
     created_at: datetime
+    disabled: bool = False
 
 
 class BagIn(Strict):

@@ -1,7 +1,8 @@
 """Password hashing (argon2) and bearer tokens (signed JWT, HS256).
 
-Tokens carry the user's id and role, so authenticating a request needs no
-database round trip; they expire after Settings.token_ttl_seconds.
+Tokens carry the user's id, role and token version, so authenticating a request needs
+no database round trip; they expire after Settings.token_ttl_seconds, and die sooner
+when their user is disabled, deleted, changes role or logs out (app/revocation.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Principal:
     user_id: int
     username: str
     role: str
+    # The user's token version when the token was issued; a token whose version is
+    # behind the user's current one is revoked (app/revocation.py).
+    token_version: int = 0
 
 
 def secret_key(settings: Settings) -> str:
@@ -77,6 +81,7 @@ class TokenCodec:
             "sub": str(principal.user_id),
             "name": principal.username,
             "role": principal.role,
+            "ver": principal.token_version,
             "iat": now,
             "exp": now + self._ttl,
         }
@@ -87,7 +92,13 @@ class TokenCodec:
             claims = jwt.decode(
                 token, self._key, algorithms=["HS256"], options={"require": ["exp", "sub", "role"]}
             )
-            return Principal(int(claims["sub"]), str(claims.get("name", "")), str(claims["role"]))
+            return Principal(
+                int(claims["sub"]),
+                str(claims.get("name", "")),
+                str(claims["role"]),
+                # Tokens from before revocation existed carry none: version 0.
+                int(claims.get("ver", 0)),
+            )
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("token expired; log in again") from exc
         except (jwt.InvalidTokenError, ValueError) as exc:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     app_threads: int = Field(64, ge=1)
     secret_key: str | None = Field(None, validation_alias="TRACETRACK_SECRET_KEY")
     token_ttl_seconds: int = 12 * 3600
+    # How long a worker trusts its copy of a user's token version: a token revoked
+    # elsewhere (another worker, `tracetrack user disable`) stops working within this.
+    token_state_ttl_seconds: float = Field(10.0, ge=0)
     cache_ttl_seconds: int = 300
     cache_max_entries: int = 100_000
     cache_warm_entries: int = 1000

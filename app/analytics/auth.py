@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app import repository as repo
+from app.revocation import TokenRevocation
 from app.schemas import storable
 from app.security import Principal, TokenCodec, TokenError, verify_password
 
@@ -35,17 +36,17 @@ class PageAccess:
     problem: str | None  # why there is no admin principal: "login" | "forbidden"
 
 
-def page_access(
+async def page_access(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> PageAccess:
-    tokens: TokenCodec = request.app.state.tokens
+    revocation: TokenRevocation = request.app.state.revocation
     token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
     token = token or request.cookies.get(COOKIE)
     if not token:
         return PageAccess(None, "login")
     try:
-        principal = tokens.verify(token)
+        principal = await revocation.authenticate(token)
     except TokenError:
         return PageAccess(None, "login")
     # Read by the instrumentation middleware (active users).
@@ -86,7 +87,9 @@ async def login_admin(
     ok = await run_in_threadpool(verify_password, password, user.password_hash if user else None)
     if not ok or user is None:
         raise LoginError("wrong username or password")
+    if user.disabled_at is not None:
+        raise LoginError("this account is disabled")
     if user.role != "admin":
         raise LoginError("the analytics dashboard is for admins only")
     tokens: TokenCodec = request.app.state.tokens
-    return tokens.issue(Principal(user.id, user.username, user.role))
+    return tokens.issue(Principal(user.id, user.username, user.role, user.token_version))

@@ -1,11 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 
 from app import repository as repo
-from app.deps import AdminDep, SessionDep, get_tokens
-from app.schemas import LoginIn, TokenOut, UserIn, UserOut
-from app.security import Principal, TokenCodec, hash_password, verify_password
+from app.deps import RevocationDep, SessionDep, UserDep, get_tokens
+from app.schemas import LoginIn, TokenOut
+from app.security import Principal, TokenCodec, verify_password
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -18,20 +18,16 @@ def login(
     db.close()  # give the connection back before the deliberately slow hash check
     if not verify_password(body.password, user.password_hash if user else None) or user is None:
         raise HTTPException(401, "wrong username or password")
-    token, ttl = tokens.issue(Principal(user.id, user.username, user.role))
+    if user.disabled_at is not None:
+        raise HTTPException(403, "this account is disabled; ask an admin")
+    token, ttl = tokens.issue(Principal(user.id, user.username, user.role, user.token_version))
     return TokenOut(access_token=token, expires_in=ttl, role=user.role)  # type: ignore[arg-type]
 
 
-@router.post("/users", response_model=UserOut, status_code=201)
-def create_user(body: UserIn, db: SessionDep, _admin: AdminDep) -> UserOut:
-    try:
-        user = repo.create_user(db, body.username, hash_password(body.password), body.role)
-    except repo.Conflict as exc:
-        raise HTTPException(409, str(exc)) from exc
+@router.post("/auth/logout", status_code=204)
+def logout(user: UserDep, db: SessionDep, revocation: RevocationDep) -> Response:
+    """Revokes every token of the calling user (all of their sessions)."""
+    repo.revoke_tokens(db, user.user_id)
     db.commit()
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        role=user.role,  # type: ignore[arg-type]
-        created_at=user.created_at,
-    )
+    revocation.forget(user.user_id)
+    return Response(status_code=204)
