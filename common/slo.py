@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common import metric_names as m
+from common import promql
 
 APP_JOB = "tracetrack-app"
 OBJECTIVE = 0.999
@@ -73,12 +73,7 @@ def request_errors(window: str) -> str:
     """5xx answers / all answers over `window`; no result while the app answered nothing
     (`> 0`: 0/0 would be NaN, and a NaN error ratio compares false: a dead app would
     never page)."""
-    total = f"sum by (job) (rate({m.HTTP_REQUESTS}{{{_APP}}}[{window}]))"
-    # `or ... * 0`: 0 rather than nothing while no 5xx series exists yet.
-    bad = (
-        f'sum by (job) (rate({m.HTTP_REQUESTS}{{{_APP}, status=~"5.."}}[{window}])) or {total} * 0'
-    )
-    return f"({bad})\n/\n({total} > 0)"
+    return promql.errors_ratio(window, _APP, by=("job",))
 
 
 def uptime(window: str) -> str:

@@ -26,6 +26,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from common import metric_names as m
+from common import promql
 from common.thresholds import BY_KEY, Threshold
 from tooling.generated import write_or_check
 
@@ -47,43 +48,35 @@ INST = 'instance=~"$instance"'
 RATE = "$__rate_interval"
 
 
-# --- PromQL, one place per measurement ------------------------------------------------
+# --- PromQL: common/promql.py builds it; recorded series where the rules record one ------
 
 
 def avg_response_time() -> str:
-    return (
-        f"sum(rate({m.HTTP_REQUEST_DURATION}_sum{{{INST}}}[{RATE}]))"
-        f" / sum(rate({m.HTTP_REQUEST_DURATION}_count{{{INST}}}[{RATE}]))"
-    )
+    return promql.latency_mean(RATE, INST, by=())
 
 
 def p95_response_time(by: str = "") -> str:
-    group = f"le, {by}" if by else "le"
-    return (
-        f"histogram_quantile(0.95, sum by ({group}) "
-        f"(rate({m.HTTP_REQUEST_DURATION}_bucket{{{INST}}}[{RATE}])))"
-    )
+    if by:  # the recordings are per instance only
+        return promql.latency_quantile(0.95, RATE, INST, by=(by,))
+    return promql.recorded_latency_quantile(0.95, INST)
+
+
+def requests_per_minute() -> str:
+    return f"{promql.recorded(promql.REQUESTS_RATE, INST)} * 60"
 
 
 def error_rate() -> str:
-    # `or vector(0)`: with no 5xx at all the numerator has no series, and a healthy
-    # app must show 0 %, not "No data".
-    return (
-        f'(sum(rate({m.HTTP_REQUESTS}{{status=~"5..", {INST}}}[{RATE}])) or vector(0))'
-        f" / sum(rate({m.HTTP_REQUESTS}{{{INST}}}[{RATE}]))"
-    )
+    return promql.recorded_ratio(promql.SERVER_ERRORS_RATE, promql.REQUESTS_RATE, INST)
 
 
 def cache_hit_rate() -> str:
-    return (
-        f'sum(rate({m.CACHE_REQUESTS}{{result="hit", {INST}}}[{RATE}]))'
-        f" / sum(rate({m.CACHE_REQUESTS}{{{INST}}}[{RATE}]))"
-    )
+    return promql.recorded_ratio(promql.CACHE_HITS_RATE, promql.CACHE_LOOKUPS_RATE, INST)
 
 
 def per_minute(counter: str, by: str = "") -> str:
-    group = f" by ({by})" if by else ""
-    return f"sum{group}(rate({counter}{{{INST}}}[{RATE}])) * 60"
+    return promql.per_minute(
+        counter, RATE, INST, by=[b.strip() for b in by.split(",") if b.strip()]
+    )
 
 
 def firing(severity: str) -> str:
@@ -294,7 +287,7 @@ def system() -> Board:
         m.CPU_USAGE,
     )
     cpu, mem, dbc = BY_KEY["cpu_usage"], BY_KEY["memory_usage"], BY_KEY["db_connections"]
-    db_total = f"sum({m.DB_CONNECTIONS}{{{INST}}})"
+    db_total = promql.recorded(promql.DB_CONNECTIONS_SUM, INST)
     b.stat(
         "CPU usage",
         f"Host CPU busy ratio; warning above {cpu.warning:.0%}, critical above {cpu.critical:.0%}.",
@@ -408,7 +401,7 @@ def performance() -> Board:
     b.stat(
         "Requests per minute",
         "Requests of every route and status, per minute.",
-        per_minute(m.HTTP_REQUESTS),
+        requests_per_minute(),
         "suffix: req/min",
     )
     b.stat(
@@ -462,7 +455,7 @@ def performance() -> Board:
     )
     b.stat(
         "Cache hit rate",
-        f"Cache hits / lookups over the rate window; warning below "
+        f"Cache hits / lookups over the last 5 minutes (the alert's measure); warning below "
         f"{hit.warning:.0%}, critical below {hit.critical:.0%}.",
         cache_hit_rate(),
         "percentunit",

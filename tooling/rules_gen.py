@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from common import metric_names as m
+from common import promql
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
 from tooling import slo_rules
 
@@ -38,33 +39,14 @@ MIN_CACHE_LOOKUP_RATE = 0.5
 RUNBOOK = "docs/runbook.md"
 APP_JOB = "tracetrack-app"
 
-# Recording rules (`level:metric:operation`).
-REQUESTS_RATE = "instance:tracetrack_http_requests:rate5m"
-ERRORS_RATIO = "instance:tracetrack_http_request_errors:ratio_rate5m"
-LATENCY_P95 = "instance:tracetrack_http_request_duration_seconds:p95_rate5m"
-CACHE_LOOKUPS_RATE = "instance:tracetrack_cache_requests:rate5m"
-CACHE_HITS_RATIO = "instance:tracetrack_cache_hits:ratio_rate5m"
-DB_CONNECTIONS_SUM = "instance:tracetrack_db_connections:sum"
-
-RECORDING_RULES: dict[str, str] = {
-    REQUESTS_RATE: f"sum by (job, instance) (rate({m.HTTP_REQUESTS}[5m]))",
-    # `or ... * 0` gives 0 rather than no data while no 5xx series exists yet.
-    ERRORS_RATIO: (
-        f'sum by (job, instance) (rate({m.HTTP_REQUESTS}{{status=~"5.."}}[5m]) or rate({m.HTTP_REQUESTS}[5m]) * 0)\n'
-        f"/\nsum by (job, instance) (rate({m.HTTP_REQUESTS}[5m]))"
-    ),
-    LATENCY_P95: (
-        "histogram_quantile(0.95,\n"
-        f"  sum by (job, instance, le) (rate({m.HTTP_REQUEST_DURATION}_bucket[5m])))"
-    ),
-    CACHE_LOOKUPS_RATE: f"sum by (job, instance) (rate({m.CACHE_REQUESTS}[5m]))",
-    # Without the `or`, an app that never hit would have no hit series and no alert.
-    CACHE_HITS_RATIO: (
-        f'sum by (job, instance) (rate({m.CACHE_REQUESTS}{{result="hit"}}[5m]) or rate({m.CACHE_REQUESTS}[5m]) * 0)\n'
-        f"/\nsum by (job, instance) (rate({m.CACHE_REQUESTS}[5m]))"
-    ),
-    DB_CONNECTIONS_SUM: f"sum by (job, instance) ({m.DB_CONNECTIONS})",
-}
+# The recorded series every threshold alert reads: common/promql.py builds them once,
+# for the rules, /analytics and the dashboards alike.
+REQUESTS_RATE = promql.REQUESTS_RATE
+ERRORS_RATIO = promql.ERRORS_RATIO
+LATENCY_P95 = promql.LATENCY_P95
+CACHE_LOOKUPS_RATE = promql.CACHE_LOOKUPS_RATE
+CACHE_HITS_RATIO = promql.CACHE_HITS_RATIO
+DB_CONNECTIONS_SUM = promql.DB_CONNECTIONS_SUM
 
 
 @dataclass(frozen=True)
@@ -74,7 +56,6 @@ class RowAlert:
     key: str
     alert: str
     series: str  # what is compared with the threshold
-    records: tuple[str, ...]  # recording rules the expression needs
     guard: str | None  # "and on (job, instance) <guard>" keeps idle apps quiet
     description: str  # `{value}` = the humanized current value
 
@@ -86,7 +67,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "response_time",
         "TraceTrackResponseTimeHigh",
         LATENCY_P95,
-        (REQUESTS_RATE, LATENCY_P95),
         f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
         "The 95th percentile of HTTP request duration over the last 5 minutes is {value}"
         " on {{ $labels.instance }}"
@@ -96,7 +76,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "error_rate",
         "TraceTrackErrorRateHigh",
         ERRORS_RATIO,
-        (REQUESTS_RATE, ERRORS_RATIO),
         f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
         "{value} of HTTP requests over the last 5 minutes answered 5xx on {{ $labels.instance }}"
         f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
@@ -105,7 +84,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "cpu_usage",
         "TraceTrackCPUUsageHigh",
         m.CPU_USAGE,
-        (),
         None,
         "CPU usage is {value} on {{ $labels.instance }}.",
     ),
@@ -113,7 +91,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "memory_usage",
         "TraceTrackMemoryUsageHigh",
         m.MEMORY_USAGE,
-        (),
         None,
         "Memory usage is {value} on {{ $labels.instance }}.",
     ),
@@ -121,7 +98,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "concurrent_users",
         "TraceTrackConcurrentUsersHigh",
         m.ACTIVE_USERS,
-        (),
         None,
         "{value} distinct users made a request in the last 5 minutes on {{ $labels.instance }}.",
     ),
@@ -129,7 +105,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "db_connections",
         "TraceTrackDatabaseConnectionsHigh",
         DB_CONNECTIONS_SUM,
-        (DB_CONNECTIONS_SUM,),
         None,
         "PostgreSQL has {value} connections (all states) as seen by {{ $labels.instance }}.",
     ),
@@ -137,7 +112,6 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "cache_hit_rate",
         "TraceTrackCacheHitRateLow",
         CACHE_HITS_RATIO,
-        (CACHE_LOOKUPS_RATE, CACHE_HITS_RATIO),
         f"{CACHE_LOOKUPS_RATE} >= {MIN_CACHE_LOOKUP_RATE:g}",
         "{value} of cache lookups over the last 5 minutes were hits on {{ $labels.instance }}"
         f" (checked only above {MIN_CACHE_LOOKUP_RATE:g} lookups/s).",
@@ -217,9 +191,7 @@ def _alert(
 
 
 def threshold_group() -> dict[str, Any]:
-    rules: list[dict[str, Any]] = [
-        {"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()
-    ]
+    rules: list[dict[str, Any]] = [{"record": r.name, "expr": r.expr} for r in promql.RECORDINGS]
     for row in ROW_ALERTS:
         for level in LEVELS:
             rules.append(_row_rule(row, level))

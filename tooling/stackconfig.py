@@ -204,12 +204,23 @@ def write_prometheus_config(path: Path, **kwargs: Any) -> Path:
 # --- rules -------------------------------------------------------------------
 
 
-def render_rules(for_: str | Mapping[str, str] | None = None, source: Path = RULES_FILE) -> str:
+def render_rules(
+    for_: str | Mapping[str, str] | None = None,
+    source: Path = RULES_FILE,
+    *,
+    recordings_only: bool = False,
+) -> str:
     """The shipped rules with every alert's `for:` replaced, expressions untouched.
 
     for_: one duration for every alert that has a `for:`, or severity -> duration.
+    recordings_only: drop the alerts (a stack whose test posts its own alerts still
+      needs the recorded series that /analytics and the dashboards read).
     """
     doc = _load(source)
+    if recordings_only:
+        for group in doc.get("groups", []):
+            group["rules"] = [r for r in group.get("rules", []) if "record" in r]
+        doc["groups"] = [g for g in doc.get("groups", []) if g["rules"]]
     for group in doc.get("groups", []):
         for rule in group.get("rules", []):
             if "alert" not in rule or "for" not in rule or for_ is None:
@@ -223,8 +234,10 @@ def render_rules(for_: str | Mapping[str, str] | None = None, source: Path = RUL
     return _dump(doc, source)
 
 
-def write_rules(path: Path, for_: str | Mapping[str, str] | None = None) -> Path:
-    return _write(path, render_rules(for_))
+def write_rules(
+    path: Path, for_: str | Mapping[str, str] | None = None, *, recordings_only: bool = False
+) -> Path:
+    return _write(path, render_rules(for_, recordings_only=recordings_only))
 
 
 # --- Alertmanager -------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The named PromQL queries behind /analytics: the only PromQL the app ever sends.
 
-Every query is a constant built from common/metric_names.py; no part of a request
-(path, query string, header) is ever put into one. A query either yields one number
-(`by` is None) or one number per value of the label `by`.
+Every query is a constant built by common/promql.py from common/metric_names.py; no
+part of a request (path, query string, header) is ever put into one. Where the rules
+record a measurement, the query reads the recorded series, so /analytics shows the
+number the alerts compare. A query either yields one number (`by` is None) or one
+number per value of the label `by`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common import metric_names as m
-
-WINDOW = "5m"
-SERVER_ERRORS = 'status=~"5.."'
-CACHE_HITS = 'result="hit"'
+from common import promql as p
 
 
 @dataclass(frozen=True)
@@ -25,21 +24,8 @@ class NamedQuery:
     by: str | None = None
 
 
-def _rate(metric: str, selector: str = "") -> str:
-    braces = f"{{{selector}}}" if selector else ""
-    return f"rate({metric}{braces}[{WINDOW}])"
-
-
-def _quantile(q: float, by: str = "") -> str:
-    group = f"le, {by}" if by else "le"
-    return (
-        f"histogram_quantile({q}, sum by ({group}) ({_rate(m.HTTP_REQUEST_DURATION + '_bucket')}))"
-    )
-
-
-def _per_minute(metric: str, by: str = "") -> str:
-    group = f" by ({by})" if by else ""
-    return f"sum{group}({_rate(metric)}) * 60"
+def _per_minute(counter: str, by: str = "") -> str:
+    return p.per_minute(counter, p.WINDOW, by=(by,) if by else ())
 
 
 Q = NamedQuery
@@ -56,21 +42,25 @@ QUERIES: dict[str, NamedQuery] = {
             "ratio",
             by="mountpoint",
         ),
-        Q("db_connections", f"sum({m.DB_CONNECTIONS})", "count", "db_connections"),
+        Q("db_connections", p.recorded(p.DB_CONNECTIONS_SUM), "count", "db_connections"),
         Q("db_max_connections", f"max({m.DB_MAX_CONNECTIONS})", "count"),
         # --- performance (app) ---------------------------------------------------------------
         Q(
             "avg_response_time",
-            f"sum({_rate(m.HTTP_REQUEST_DURATION + '_sum')})"
-            f" / sum({_rate(m.HTTP_REQUEST_DURATION + '_count')})",
+            p.latency_mean(p.WINDOW, by=()),
             "seconds",
             "response_time",
         ),
-        Q("p50_response_time", _quantile(0.5), "seconds"),
-        Q("p95_response_time", _quantile(0.95), "seconds", "response_time"),
-        Q("p99_response_time", _quantile(0.99), "seconds"),
-        Q("p95_response_time_by_route", _quantile(0.95, "route"), "seconds", by="route"),
-        Q("requests_per_minute", _per_minute(m.HTTP_REQUESTS), "per_minute"),
+        Q("p50_response_time", p.recorded_latency_quantile(0.5), "seconds"),
+        Q("p95_response_time", p.recorded_latency_quantile(0.95), "seconds", "response_time"),
+        Q("p99_response_time", p.recorded_latency_quantile(0.99), "seconds"),
+        Q(
+            "p95_response_time_by_route",
+            p.latency_quantile(0.95, p.WINDOW, by=("route",)),
+            "seconds",
+            by="route",
+        ),
+        Q("requests_per_minute", f"{p.recorded(p.REQUESTS_RATE)} * 60", "per_minute"),
         Q(
             "requests_per_minute_by_route",
             _per_minute(m.HTTP_REQUESTS, "route"),
@@ -83,17 +73,15 @@ QUERIES: dict[str, NamedQuery] = {
             "per_minute",
             by="status",
         ),
-        # With no 5xx at all the numerator has no series: 0 %, not "unknown".
         Q(
             "error_rate",
-            f"(sum({_rate(m.HTTP_REQUESTS, SERVER_ERRORS)})"
-            f" or vector(0)) / sum({_rate(m.HTTP_REQUESTS)})",
+            p.recorded_ratio(p.SERVER_ERRORS_RATE, p.REQUESTS_RATE),
             "ratio",
             "error_rate",
         ),
         Q(
             "cache_hit_rate",
-            f"sum({_rate(m.CACHE_REQUESTS, CACHE_HITS)}) / sum({_rate(m.CACHE_REQUESTS)})",
+            p.recorded_ratio(p.CACHE_HITS_RATE, p.CACHE_LOOKUPS_RATE),
             "ratio",
             "cache_hit_rate",
         ),

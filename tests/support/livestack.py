@@ -18,6 +18,7 @@ import yaml
 from tests.support.appkit import add_user, auth, start_app_process, token
 from tests.support.exporterkit import start_exporter_process
 from tests.support.stack import start_alertmanager, start_prometheus
+from tooling import stackconfig
 from tooling.procs import ManagedProcess, free_port, wait_until
 
 ALERTMANAGER_CONFIG = {
@@ -72,7 +73,7 @@ def start_live_stack(
     database_url: str,
     *,
     with_bridge: bool = False,
-    rule_files: list[str] = (),  # type: ignore[assignment]
+    rule_files: list[str] | None = None,
     app_env: dict[str, str] | None = None,
 ) -> LiveStack:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,11 @@ def start_live_stack(
         if with_bridge:
             bridge = start_bridge(workdir)
             targets["tracetrack-bridge"] = [f"127.0.0.1:{bridge.port}"]
+        if rule_files is None:
+            # /analytics and the dashboards read the recorded series; the tests post
+            # their own alerts, so the shipped alerts stay out.
+            rules = stackconfig.write_rules(workdir / "recordings.yml", recordings_only=True)
+            rule_files = [str(rules)]
         # The shipped prometheus.yml (tooling.stackconfig) on these ports, scraping every second.
         prom = start_prometheus(
             workdir / "prometheus",
