@@ -29,8 +29,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.instrumentation import instrument, prepare_multiprocess
 from app.instrumentation.active_users import ActiveUsers
+from app.instrumentation.compaction import compact
 from app.instrumentation.multiproc import ACTIVE_USERS_FILE, DIR_PREFIX, ENV
-from app.instrumentation.setup import forget_dead_workers
 from app.metrics import UNMATCHED_ROUTE
 from common.settings import Settings
 from tooling.procs import wait_until
@@ -402,11 +402,11 @@ def test_dead_workers_in_progress_gauges_are_dropped(tmp_path: Path) -> None:
             return {s.name: s.value for f in reg.collect() for s in f.samples}
 
         assert collected()["tracetrack_http_requests_in_progress"] == 1
-        forget_dead_workers(shared)  # alive: kept
+        compact(shared)  # alive: kept
         assert collected()["tracetrack_http_requests_in_progress"] == 1
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
-        forget_dead_workers(shared)
+        compact(shared)
         after = collected()
         assert after.get("tracetrack_http_requests_in_progress", 0) == 0
         assert after["tracetrack_http_requests_total"] == 1  # counts of dead workers stay

@@ -60,6 +60,8 @@ def prepare_multiprocess(settings: Settings) -> Path:
 def _empty_metric_files(path: Path) -> None:
     for f in path.glob("*.db"):
         f.unlink(missing_ok=True)
+    for f in path.glob("compaction.*"):  # app/instrumentation/compaction.py's lock and journal
+        f.unlink(missing_ok=True)
     for f in path.glob(ACTIVE_USERS_FILE + "*"):
         f.unlink(missing_ok=True)
 

@@ -19,13 +19,14 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy import Engine
 from starlette.middleware import Middleware
 
 from app.instrumentation.active_users import ActiveUsers
+from app.instrumentation.compaction import ChurnSafeCollector, compact, scrape_lock
 from app.instrumentation.middleware import MetricsMiddleware
-from app.instrumentation.multiproc import ACTIVE_USERS_FILE, ENV, pid_alive
+from app.instrumentation.multiproc import ACTIVE_USERS_FILE, ENV
 from app.instrumentation.pool import SAMPLE_INTERVAL_SECONDS, PoolSampler
 from app.metrics import HTTP, make_http_metrics
 from common import metric_names as names
@@ -74,18 +75,6 @@ class _Registries:
             yield from registry.collect()
 
 
-def forget_dead_workers(path: Path) -> None:
-    """Drop the live gauges (in-progress, pool) of workers that died without a shutdown.
-
-    A worker that exits cleanly does this itself; one killed with -9 cannot, and
-    uvicorn replaces it with a new pid, so its last values would count forever.
-    """
-    for f in path.glob("gauge_live*_*.db"):
-        pid = f.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            mark_process_dead(int(pid), str(path))
-
-
 def instrument(app: FastAPI, settings: Settings, engine: Engine, **options: Any) -> None:
     """Instrument `app` alone: the metrics middleware becomes its outermost layer.
 
@@ -132,7 +121,7 @@ def metrics_middleware(
     extra.register(ActiveUsersCollector(store))
     if shared_dir is not None:
         files = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(files, str(shared_dir))
+        ChurnSafeCollector(files, str(shared_dir))
         scrape = _Registries([files, extra])
     else:
         scrape = _Registries([registry or REGISTRY, extra])
@@ -142,8 +131,14 @@ def metrics_middleware(
         # Sync handler on purpose: reading the workers' files is blocking I/O and
         # belongs in the thread pool, not on the event loop serving requests.
         sampler.sample()
-        if shared_dir is not None:
-            forget_dead_workers(shared_dir)
-        return Response(generate_latest(scrape), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
+        if shared_dir is None:
+            body = generate_latest(scrape)  # type: ignore[arg-type]
+        else:
+            # Dead workers' files: live gauges dropped (a worker killed with -9 could not
+            # do it itself), the rest folded into archives so scrapes stay fast.
+            compact(shared_dir)
+            with scrape_lock(shared_dir):
+                body = generate_latest(scrape)  # type: ignore[arg-type]
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return layer
