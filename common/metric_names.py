@@ -49,6 +49,8 @@ DB_TABLE_DEAD_TUPLES = "tracetrack_db_table_dead_tuples"
 DB_TABLE_LAST_VACUUM = "tracetrack_db_table_last_vacuum_timestamp_seconds"
 DB_TABLE_LAST_ANALYZE = "tracetrack_db_table_last_analyze_timestamp_seconds"
 REDIS_UP = "tracetrack_redis_up"
+# GET /readyz on each app, from the exporter (exporter/appready.py).
+APP_READY = "tracetrack_app_ready"
 REDIS_MEMORY_USED = "tracetrack_redis_memory_used_bytes"
 REDIS_KEYSPACE_HITS = "tracetrack_redis_keyspace_hits_total"
 REDIS_KEYSPACE_MISSES = "tracetrack_redis_keyspace_misses_total"
@@ -62,6 +64,7 @@ EXPORTER_EXTRAS = (
     REDIS_MEMORY_USED,
     REDIS_KEYSPACE_HITS,
     REDIS_KEYSPACE_MISSES,
+    APP_READY,
 )
 
 # --- alert bridge ------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from common.settings import Settings
+from exporter.appready import AppReadinessCollector
 from exporter.business import BusinessCollector, utc_now
 from exporter.collector import Collector
 from exporter.daycount import DaySeals
@@ -49,7 +50,8 @@ def build_collectors(
     database_error: str = "",
     clock: Callable[[], datetime] = utc_now,
 ) -> list[Collector]:
-    """System, postgres, business and (when REDIS_URL is set) redis collectors.
+    """System, postgres, business, (when REDIS_URL is set) redis and (when
+    TRACETRACK_EXPORTER_APP_URLS is set) app collectors.
 
     `database_url` None means it could not be resolved (`database_error` says why): the
     two database collectors then report up 0 rather than the exporter refusing to start.
@@ -69,6 +71,8 @@ def build_collectors(
     ]
     if settings.redis_url:
         collectors.append(RedisCollector(settings.redis_url))
+    if xsettings.app_url_list():
+        collectors.append(AppReadinessCollector(xsettings.app_url_list()))
     return collectors
 
 

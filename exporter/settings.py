@@ -25,5 +25,12 @@ class ExporterSettings(BaseSettings):
     # physical partition psutil reports (and "/" if it reports none).
     mountpoints: str = Field("", validation_alias="TRACETRACK_EXPORTER_MOUNTPOINTS")
 
+    # Comma-separated base URLs of the app(s) whose GET /readyz becomes tracetrack_app_ready;
+    # empty -> no app collector.
+    app_urls: str = Field("", validation_alias="TRACETRACK_EXPORTER_APP_URLS")
+
+    def app_url_list(self) -> list[str]:
+        return [u.strip() for u in self.app_urls.split(",") if u.strip()]
+
     def mountpoint_list(self) -> list[str]:
         return [m.strip() for m in self.mountpoints.split(",") if m.strip()]

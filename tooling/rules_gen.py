@@ -22,7 +22,7 @@ import yaml
 from common import metric_names as m
 from common import promql
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
-from tooling import slo_rules
+from tooling import cause_rules, slo_rules
 
 LEVELS = ("warning", "critical")
 
@@ -359,6 +359,7 @@ def rules_document() -> dict[str, Any]:
             availability_group(),
             delivery_group(),
             maintenance_group(),
+            cause_rules.cause_group(_alert),
             *slo_rules.slo_groups(runbook_url(slo_rules.ALERT)),
         ]
     }

@@ -1,0 +1,102 @@
+"""The cause rule family: alerts that name a failed dependency, so that one fault gives
+one page saying what broke rather than the symptoms it causes.
+
+- TraceTrackPostgresDown (critical): the exporter cannot read PostgreSQL within the
+  scrape deadline (stopped, unreachable, or stopped answering), or the app's requests
+  give up waiting for it (tracetrack_db_timeouts_total, app/db_deadline.py). One
+  series without an instance label: one database, one page, whichever view sees it.
+- TraceTrackAppNotReady (critical): a running app answers GET /readyz with an error
+  (probed by the exporter, exporter/appready.py): users get 503s.
+- TraceTrackRedisDown (warning): Redis does not answer the exporter; the app serves
+  from its in-process cache, slower but correct, so nobody is woken.
+
+Alertmanager's inhibit rules (alertmanager/alertmanager.yml) mute the symptoms while
+a cause fires: error rate, error budget, response time and readiness behind
+PostgreSQL; the cache fallback and hit rate behind Redis; the app's symptoms behind
+its readiness. `CAUSES` says which alert mutes which, for the tests and the runbook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from common import metric_names as m
+
+POSTGRES_DOWN = "TraceTrackPostgresDown"
+APP_NOT_READY = "TraceTrackAppNotReady"
+REDIS_DOWN = "TraceTrackRedisDown"
+
+# Cause -> the alerts it explains (muted by Alertmanager while the cause fires).
+CAUSES: dict[str, tuple[str, ...]] = {
+    POSTGRES_DOWN: (
+        "TraceTrackErrorRateHigh",
+        "TraceTrackErrorBudgetBurn",
+        "TraceTrackResponseTimeHigh",
+        APP_NOT_READY,
+        "TraceTrackExporterCollectorDown",  # its postgres and business collectors
+    ),
+    REDIS_DOWN: (
+        "TraceTrackCacheFellBackToMemory",
+        "TraceTrackCacheHitRateLow",
+        "TraceTrackExporterCollectorDown",  # its redis collector
+    ),
+    APP_NOT_READY: (
+        "TraceTrackErrorRateHigh",
+        "TraceTrackErrorBudgetBurn",
+        "TraceTrackResponseTimeHigh",
+    ),
+}
+
+# Timeouts that mean PostgreSQL did not answer the app at all (not a slow statement).
+NO_ANSWER_KINDS = "no_answer|failed_fast"
+
+Alert = Callable[[str, str, str | None, str, str, str], dict[str, Any]]
+
+
+def cause_group(alert: Alert) -> dict[str, Any]:
+    """The group; `alert(name, expr, for, severity, summary, description)` builds a rule."""
+    collector_down = f'{m.COLLECTOR_UP}{{collector="postgres"}} == bool 0'
+    timeouts = f'{m.DB_TIMEOUTS}{{kind=~"{NO_ANSWER_KINDS}"}}'
+    return {
+        "name": "tracetrack-causes",
+        "rules": [
+            alert(
+                POSTGRES_DOWN,
+                # No instance label: the exporter's view and the app's are one alert.
+                f"max({collector_down}) > 0\nor\nsum(increase({timeouts}[1m])) > 0",
+                "30s",
+                "critical",
+                "PostgreSQL is unreachable or not answering",
+                "PostgreSQL did not answer within the scrape deadline for 30 seconds: the"
+                " exporter cannot read it and/or the app's requests give up waiting for it"
+                ' (value {{ $value | printf "%.0f" }}: 1 when the exporter cannot read it, else'
+                " the app's requests that timed out in the last minute). Users get 503."
+                " Error-rate, error-budget, latency and readiness alerts are muted while this"
+                " fires: they are this.",
+            ),
+            alert(
+                APP_NOT_READY,
+                # The app's address as `instance`, so that TargetDown (a dead app) mutes it.
+                f'label_replace({m.APP_READY} == 0, "instance", "$1", "app", "(.*)")',
+                "30s",
+                "critical",
+                "The app {{ $labels.app }} is running but not ready to serve",
+                "GET /readyz on the app {{ $labels.app }} has failed for 30 seconds"
+                " (tracetrack_app_ready {{ $value }}, probed by the exporter): it answers its"
+                " health check but cannot serve requests, users get 503. Its error-rate,"
+                " error-budget and latency alerts are muted while this fires.",
+            ),
+            alert(
+                REDIS_DOWN,
+                f"{m.REDIS_UP} == 0",
+                "1m",
+                "warning",
+                "Redis is down: the app serves from its in-process cache",
+                "Redis has not answered the exporter {{ $labels.instance }} for 1 minute"
+                " (tracetrack_redis_up {{ $value }}). The app keeps serving from a per-worker"
+                " in-process cache: correct but slower, lower hit rate, more database load."
+                " The cache-fallback and hit-rate alerts are muted while this fires.",
+            ),
+        ],
+    }
