@@ -4,6 +4,7 @@ and the one error shape (`{"error": "..."}`) every refusal uses."""
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,9 @@ from fastapi.responses import JSONResponse
 
 from alert_bridge.service import BridgeService
 
+log = logging.getLogger("alert_bridge.http")
+
+WEBHOOK_PREFIX = "/alertmanager/"
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="tracetrack-alert-bridge"'}
 
 
@@ -32,6 +36,19 @@ def error_response(
 
 async def bridge_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BridgeError)
+    if request.url.path.startswith(WEBHOOK_PREFIX) and exc.status < 500:
+        # Alertmanager drops a notification answered 4xx: leave a trace of each one.
+        service: BridgeService = request.app.state.service
+        reason = service.metrics.rejected_webhook(exc.status)
+        log.warning(
+            "rejected webhook %s from %s (%s, %s bytes): %d %s",
+            request.url.path,
+            request.client.host if request.client else "unknown",
+            reason,
+            request.headers.get("content-length", "unknown"),
+            exc.status,
+            exc.message,
+        )
     return error_response(exc.status, exc.message, exc.headers)
 
 

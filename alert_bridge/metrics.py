@@ -12,6 +12,9 @@ tracetrack_bridge_outbox_writable
     store down); a write is probed at scrape time when none was tried recently
 tracetrack_bridge_outbox_write_failures_total
     write transactions to the outbox that failed
+tracetrack_bridge_webhooks_rejected_total{reason}
+    webhooks refused with a 4xx, which Alertmanager does not retry (the notification
+    is dropped): unauthorized | unknown_receiver | too_large | invalid
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from common.metric_names import (
     NOTIFICATIONS,
     OUTBOX_WRITABLE,
     OUTBOX_WRITE_FAILURES,
+    WEBHOOKS_REJECTED,
 )
 
 OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate")
+REJECT_REASONS = {401: "unauthorized", 404: "unknown_receiver", 413: "too_large", 400: "invalid"}
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 
@@ -94,6 +99,14 @@ class BridgeMetrics:
                     self.notifications.labels(ch, severity, outcome)
         for ch in ("email", "sms", "webhook"):
             self.delivery_seconds.labels(ch)
+        self.webhooks_rejected = Counter(
+            WEBHOOKS_REJECTED.removesuffix("_total"),
+            "Webhooks refused with a 4xx (not retried by Alertmanager), by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in REJECT_REASONS.values():
+            self.webhooks_rejected.labels(reason)
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.registry.register(QueueDepthCollector(depth))
@@ -103,3 +116,9 @@ class BridgeMetrics:
 
     def count(self, channel: str, severity: str, outcome: str, n: int = 1) -> None:
         self.notifications.labels(channel, severity, outcome).inc(n)
+
+    def rejected_webhook(self, status: int) -> str:
+        """Count a webhook refused with `status`; the reason label it was counted under."""
+        reason = REJECT_REASONS.get(status, "invalid")
+        self.webhooks_rejected.labels(reason).inc()
+        return reason

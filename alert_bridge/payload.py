@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,22 +65,73 @@ class WebhookPayload(BaseModel):
         return self.groupLabels.get("alertname") or ", ".join(names)
 
 
-def parse_payload(body: bytes) -> WebhookPayload:
+# Alertmanager's payload nests 4 levels (body, alerts, alert, labels); extra fields
+# may add a few. Deeper is not a webhook, and would exhaust the recursion of what
+# walks it.
+MAX_DEPTH = 32
+# Go's JSON encoder never sends an unpaired surrogate, and reads one as U+FFFD; NUL
+# cannot be stored in PostgreSQL text (an HA outbox). Both become U+FFFD, as in Go: the
+# page is delivered rather than refused or retried forever.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
+def _scrub(value: Any, depth: int = 0) -> tuple[Any, bool]:
+    """(value with NUL and unpaired surrogates replaced, whether anything was)."""
+    if depth > MAX_DEPTH:
+        raise PayloadError(f"body nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value, False
+        return _UNSTORABLE.sub(REPLACEMENT, value), True
+    if isinstance(value, dict):
+        out, changed = {}, False
+        for k, v in value.items():
+            k2, c1 = _scrub(k, depth + 1)
+            v2, c2 = _scrub(v, depth + 1)
+            out[k2] = v2
+            changed = changed or c1 or c2
+        return out, changed
+    if isinstance(value, list):
+        items = [_scrub(v, depth + 1) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    return value, False
+
+
+def parse_webhook(body: bytes) -> tuple[WebhookPayload, bytes]:
+    """The validated payload and the body to store: `body` itself, or re-encoded when
+    characters had to be replaced. PayloadError (answered 400) names the problem."""
     try:
         data: Any = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PayloadError(f"body nests deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise PayloadError(f"body is not acceptable JSON: {_short(str(exc), 120)}") from exc
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object (Alertmanager webhook payload)")
+    data, scrubbed = _scrub(data)
     if data.get("version") != "4":
         raise PayloadError(
-            f"unsupported payload version {data.get('version')!r}; expected Alertmanager's '4'"
+            f"unsupported payload version {_short(data.get('version'))}; expected Alertmanager's '4'"
         )
     try:
-        return WebhookPayload.model_validate(data)
+        payload = WebhookPayload.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(_short(p, 40).strip("'") for p in first["loc"])
         raise PayloadError(
             f"invalid payload at {where or 'body'}: {first['msg']} ({exc.error_count()} problem(s))"
         ) from exc
+    return payload, json.dumps(data).encode() if scrubbed else body
+
+
+def parse_payload(body: bytes) -> WebhookPayload:
+    return parse_webhook(body)[0]

@@ -48,7 +48,9 @@ class BridgeSettings(SmtpSettings):
     # None -> SQLite under var_dir; PostgreSQL for several replicas.
     bridge_database_url: str | None = None
     bridge_instance_id: str | None = None  # None -> "<hostname>:<port>"
-    bridge_max_payload_bytes: int = Field(1_048_576, ge=1024)
+    # A real 5,000-alert group is ~1.5 MB; Alertmanager sends at most 1000 alerts per
+    # webhook (max_alerts in alertmanager.yml), so 8 MiB leaves room for long annotations.
+    bridge_max_payload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
     # Delivery: exponential backoff with full jitter between initial and max delay;
     # a delivery still failing transiently after give_up seconds is marked failed.

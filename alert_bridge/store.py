@@ -13,11 +13,13 @@ start time, so a payload delivered twice adds nothing the second time.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -173,13 +175,22 @@ def _track_writes(engine: Engine) -> None:
             conn.info[_WROTE] = True
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite outbox (and its -wal/-shm companions, which SQLite gives the
+    database's mode) as 0600: it holds webhook URLs with their secrets and recipients'
+    addresses. An outbox made world-readable by an older version is tightened."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            os.chmod(companion, 0o600)
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            from pathlib import Path
-
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         engine = create_engine(
             url,
             pool_size=pool_size,

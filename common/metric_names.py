@@ -75,6 +75,9 @@ NOTIFICATION_DELIVERY = "tracetrack_notification_delivery_seconds"
 # nothing was written for a while), 0 while it fails: webhooks then get 503.
 OUTBOX_WRITABLE = "tracetrack_bridge_outbox_writable"
 OUTBOX_WRITE_FAILURES = "tracetrack_bridge_outbox_write_failures_total"
+# Webhooks refused with a 4xx (Alertmanager does not retry those: the notification is
+# dropped), by reason: unauthorized | unknown_receiver | too_large | invalid.
+WEBHOOKS_REJECTED = "tracetrack_bridge_webhooks_rejected_total"
 
 # Buckets include the 2 s and 5 s thresholds so the p95 alert is exact at them.
 HTTP_DURATION_BUCKETS = (

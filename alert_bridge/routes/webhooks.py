@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from alert_bridge.config import SEVERITIES
 from alert_bridge.deps import Authorized, BridgeError, ServiceDep, read_body
-from alert_bridge.payload import PayloadError, parse_payload
+from alert_bridge.payload import PayloadError, parse_webhook
 
 log = logging.getLogger("alert_bridge.http")
 
@@ -29,7 +29,7 @@ async def alertmanager_webhook(
         )
     body = await read_body(request, service.settings.bridge_max_payload_bytes)
     try:
-        payload = parse_payload(body)
+        payload, stored = parse_webhook(body)
     except PayloadError as exc:
         raise BridgeError(400, str(exc)) from exc
     try:
@@ -39,7 +39,7 @@ async def alertmanager_webhook(
                 return JSONResponse({"status": "ignored", "reason": "watchdog resolved"})
             before = await run_in_threadpool(service.watchdog.heartbeat, time.time())
             return JSONResponse({"status": "heartbeat", "previous_state": before})
-        accepted = await run_in_threadpool(service.accept, severity, payload, body)
+        accepted = await run_in_threadpool(service.accept, severity, payload, stored)
     except Exception as exc:  # noqa: BLE001 - 5xx so Alertmanager retries
         log.error("cannot store notification: %s: %s", type(exc).__name__, exc)
         raise BridgeError(503, "could not store the notification; retry") from exc
