@@ -94,6 +94,38 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
             )
 
         wait_until(live_values, 60, "live values on /analytics", interval=2)
+
+        # Supervision: a killed part is restarted, with a line; the rest keeps serving.
+        def child(name: str) -> psutil.Process:
+            (p,) = [
+                c
+                for c in psutil.Process(proc.pid).children()
+                if name in " ".join(c.cmdline()) and c.status() != psutil.STATUS_ZOMBIE
+            ]
+            return p
+
+        for name, line in (
+            ("redis-server", "[up] redis-server was killed by SIGKILL"),
+            ("exporter", "[up] exporter was killed by SIGKILL"),
+        ):
+            victim = child(name)
+            victim.kill()
+            wait_until(lambda line=line: line in (tmp_path / "up.log").read_text(), 30, line)
+            assert httpx.get(f"{app_url}/healthz").status_code == 200
+            wait_until(
+                lambda name=name, old=victim.pid: child(name).pid != old, 30, f"{name} restarted"
+            )
+        assert "[up] redis-server restarted (pid" in (tmp_path / "up.log").read_text()
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{ports['EXPORTER_PORT']}/metrics").is_success,
+            30,
+            "the restarted exporter to answer",
+        )
+        wait_until(
+            lambda: httpx.get(f"{app_url}/readyz").json()["checks"]["cache"] == "redis",
+            60,
+            "the app back on the restarted Redis",
+        )
         assert f"{app_url}/analytics/dashboard" in out
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children

@@ -1,8 +1,11 @@
 """`tracetrack up`: the whole stack locally, in the foreground, until Ctrl-C.
 
 Starts what is missing (the embedded PostgreSQL, a redis-server) and every service
-on its default port, prints the URLs, and stops everything it started by PID on
-Ctrl-C or when any service dies. State lives under ./var/.
+on its default port, prints the URLs, and keeps them running: a service that dies is
+restarted with a backoff and a line saying so, the others keep serving (so you can
+kill a part and watch the monitoring page about it and resolve; see
+tooling/supervise.py). Ctrl-C or SIGTERM stops everything it started, by PID.
+State lives under ./var/.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 
 from tooling.procs import ManagedProcess, http_ok, port_open, redis_process
+from tooling.supervise import Supervisor
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,7 +35,7 @@ class Stack:
     def __init__(self, var_dir: Path) -> None:
         self.var_dir = var_dir
         self.logs = var_dir / "logs"
-        self.procs: list[ManagedProcess] = []
+        self.supervisor = Supervisor(sys.stdout)
         self.urls: list[tuple[str, str]] = []
 
     def start(
@@ -42,24 +46,19 @@ class Stack:
         url: str | None = None,
         timeout: float = 60,
     ) -> None:
-        self.procs.append(proc.start())
+        self.supervisor.add(proc.start())
         if ready_url:
             proc.wait_ready(http_ok(ready_url), timeout=timeout)
         if url:
             self.urls.append((title, url))
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
+        self.supervisor.stop()
 
     def watch(self) -> None:
         while True:
-            for proc in self.procs:
-                if not proc.alive():
-                    raise RuntimeError(
-                        f"{proc.name} exited; log {proc.log_path}:\n{proc.log_tail()}"
-                    )
-            time.sleep(1)
+            self.supervisor.check()
+            time.sleep(0.5)
 
 
 def _interrupt(*_: object) -> None:
@@ -127,7 +126,7 @@ def _start_redis(stack: Stack, settings, env: dict[str, str]) -> None:  # type: 
         print(f"port {port} busy: using the Redis already there", flush=True)
     else:
         proc = redis_process(stack.var_dir / "redis", port)
-        stack.procs.append(proc.start())
+        stack.supervisor.add(proc.start())
         proc.wait_ready(lambda: port_open(port), timeout=15)
     env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     stack.urls.append(("Redis", env["REDIS_URL"]))
@@ -143,8 +142,12 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
     host, var = settings.host, stack.var_dir
     exe = _tracetrack_exe()
     url = f"http://{host}:{settings.exporter_port}"
+    # The exporter probes the app's readiness (tracetrack_app_ready, TraceTrackAppNotReady).
+    exporter_env = {**env, "TRACETRACK_EXPORTER_APP_URLS": f"http://{host}:{settings.app_port}"}
     stack.start(
-        ManagedProcess("exporter", [exe, "exporter"], stack.logs / "exporter.log", env=env),
+        ManagedProcess(
+            "exporter", [exe, "exporter"], stack.logs / "exporter.log", env=exporter_env
+        ),
         f"{url}/metrics",
         "Exporter",
         f"{url}/metrics",
