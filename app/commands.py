@@ -87,6 +87,10 @@ def run_app(args: argparse.Namespace) -> int:
         workers=workers,
         log_level="warning",
         access_log=False,
+        # uvicorn would otherwise believe X-Forwarded-For from loopback peers and hand
+        # the app a client address any local caller can choose. The app's guard reads
+        # that header itself, through TRUSTED_PROXY_HOPS proxies only (app/guard/identity.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
         # Longer than clients' and proxies' idle reuse, so a busy server doesn't close
         # a keep-alive connection just as the client sends on it (RemoteDisconnected).

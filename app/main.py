@@ -67,7 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("cache warmed with %d bags (%s)", warmed, app.state.cache.backend)
         except Exception as exc:  # noqa: BLE001 - a cold cache is not a reason to refuse traffic
             log.warning("cache warming skipped: %s", exc)
+        if guard is not None:
+            guard.start()
         yield
+        if guard is not None:
+            guard.stop()
         app.state.cache.close()
         engine.dispose()
 
@@ -90,6 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partial(load_user_state, app.state.sessionmaker),
         ttl=settings.token_state_ttl_seconds,
     )
+    guard = None
+    if settings.guard_enabled:
+        from app.guard import Guard
+        from app.guard.routes import install_guard
+
+        guard = app.state.guard = Guard.for_app(settings, app.state.sessionmaker, app.state.tokens)
+        install_guard(app)
 
     for router in (
         health.router,

@@ -11,6 +11,7 @@ Outermost first (each layer sees what the ones inside it answer):
 5. rate limits, per client and route class: 429 with Retry-After;
 6. the routers.
 
+The guard's layers (3, 5) exist when `app.state.guard` does (TRACETRACK_GUARD_ENABLED).
 Every layer is pure ASGI (a `BaseHTTPMiddleware` roughly triples the per-request
 cost). A layer that is not configured is left out, not stubbed with a pass-through.
 """
@@ -34,7 +35,14 @@ def install_middleware(app: FastAPI, settings: Settings, engine: Engine) -> None
 
         layers.append(metrics_middleware(app, settings, engine))  # (1)
     layers.append(Middleware(SecurityHeadersMiddleware))  # (2)
-    # (3) client identity and IP blocks: app/guard.
+    guard = getattr(app.state, "guard", None)
+    if guard is not None:
+        from app.guard.middleware import ClientGuardMiddleware
+
+        layers.append(Middleware(ClientGuardMiddleware, guard=guard))  # (3)
     layers.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes))  # (4)
-    # (5) rate limits: app/guard.
+    if guard is not None:
+        from app.guard.middleware import RateLimitMiddleware
+
+        layers.append(Middleware(RateLimitMiddleware, guard=guard))  # (5)
     app.user_middleware = layers

@@ -7,6 +7,7 @@ serve prefix searches (`LIKE 'ABC%'`) and keyset pagination in byte order.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("admin", "dispatcher", "biller")
@@ -110,3 +112,56 @@ class BillBag(Base):
     bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bags.id"), primary_key=True)
 
     __table_args__ = (Index("ix_bill_bags_bag_id", "bag_id"),)
+
+
+# --- security guard (app/guard) -------------------------------------------------
+
+
+class SecurityBlock(Base):
+    """An IP address or network refused with 403 until `expires_at` (or until lifted).
+
+    Rows are kept after expiry or `unblock` (lifted_*), as the record of who blocked whom.
+    """
+
+    __tablename__ = "security_blocks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network: Mapped[str] = mapped_column(String(49))  # canonical CIDR: 203.0.113.7/32
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(8))  # manual | auto
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("source IN ('manual', 'auto')", name="security_blocks_source_valid"),
+        Index("ix_security_blocks_expires_at", "expires_at"),
+    )
+
+
+class SecurityEvent(Base):
+    """One security event (failed login, lockout, block, suspicious scan, ...).
+
+    Never a password, a token or a request body: `detail` holds only what the guard
+    itself decided to record (counts, thresholds, a QR id, a signature kind).
+    """
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(48))
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    username: Mapped[str | None] = mapped_column(String(64))
+    route: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[int | None] = mapped_column(Integer)
+    # Repeats of the same event from the same client within seconds are one row.
+    count: Mapped[int] = mapped_column(Integer, server_default="1")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+    __table_args__ = (
+        Index("ix_security_events_at", "at"),
+        Index("ix_security_events_kind_at", "kind", "at"),
+    )

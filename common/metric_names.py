@@ -21,12 +21,21 @@ BILLS_CREATED = "tracetrack_bills_created_total"
 # Requests answered 503 because PostgreSQL did not answer in time, by kind
 # (app/db_deadline.py TIMEOUT_KINDS).
 DB_TIMEOUTS = "tracetrack_db_timeouts_total"
-# security (a later issue)
+# security (app/guard): bounded label sets only, never an IP or a user name.
 LOGIN_FAILURES = "tracetrack_login_failures_total"
+ACCOUNT_LOCKOUTS = "tracetrack_account_lockouts_total"
 RATE_LIMITED = "tracetrack_rate_limited_total"
 SUSPICIOUS_SCANS = "tracetrack_suspicious_scans_total"
 INJECTION_ATTEMPTS = "tracetrack_injection_attempts_total"
 BLOCKED_REQUESTS = "tracetrack_blocked_requests_total"
+BLOCKED_CLIENTS = "tracetrack_blocked_clients"
+SECURITY_EVENTS_DROPPED = "tracetrack_security_events_dropped_total"
+# The label values each security counter starts at 0 with.
+LOGIN_FAILURE_REASONS = ("bad_password", "unknown_user", "locked_out")
+LOCKOUT_SCOPES = ("account", "client_ip")
+ROUTE_CLASSES = ("login", "writes", "reads")
+SUSPICIOUS_SCAN_KINDS = ("impossible_travel", "scan_burst", "unknown_qr_probing", "billed_bag")
+INJECTION_KINDS = ("sql", "script", "path_traversal")
 
 # --- exporter ----------------------------------------------------------------
 CPU_USAGE = "tracetrack_cpu_usage_ratio"

@@ -8,8 +8,9 @@ Every service builds a `Settings()` at startup and passes it down; nothing reads
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,6 +88,67 @@ class Settings(BaseSettings):
 
     # --- business "today" ----------------------------------------------------
     timezone: str = Field("UTC", validation_alias="TRACETRACK_TIMEZONE")
+
+    # --- security guard (app/guard; docs/security.md) ------------------------
+    # Off only for benchmarks measuring what the guard costs.
+    guard_enabled: bool = Field(True, validation_alias="TRACETRACK_GUARD_ENABLED")
+    # How many reverse proxies in front of the app append to X-Forwarded-For. 0: the
+    # header is ignored and the client is the socket's peer (a client cannot choose it).
+    trusted_proxy_hops: int = Field(0, ge=0, le=16)
+    # Per client (the user when authenticated, else the IP) and route class, in the
+    # `limits` notation ("N/second|minute|hour|day"). Far above a working user's pace:
+    # the shipped locustfile's busiest shared account does ~330 writes and ~1300
+    # reads a minute, and 1000 users log in from one address within seconds.
+    rate_limit_login: str = "3000/minute"
+    rate_limit_writes: str = "3000/minute"
+    rate_limit_reads: str = "20000/minute"
+    # Failed logins (OWASP Authentication Cheat Sheet): past N failures within the
+    # window, that account (or that client IP, across accounts) is locked out for
+    # lockout_base_seconds, doubling with each lockout in a row up to lockout_max_seconds.
+    login_failure_window_seconds: int = Field(900, ge=1)
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_ip: int = Field(30, ge=1)
+    lockout_base_seconds: int = Field(60, ge=1)
+    lockout_max_seconds: int = Field(3600, ge=1)
+    # How long a run of lockouts is remembered: a lockout after a quiet day starts at
+    # the base delay again.
+    lockout_memory_seconds: int = Field(86400, ge=1)
+    # Suspicious scanning patterns (counted and recorded, never refused).
+    scan_min_relocation_seconds: int = Field(60, ge=0)  # same QR, two locations, sooner
+    scan_burst_per_minute: int = Field(600, ge=1)  # one user's scans in one minute
+    unknown_qr_per_5m: int = Field(50, ge=1)  # one client's lookups of QR ids that don't exist
+    # Automatic blocks: a client that trips the rules (lockouts, rate limits) this many
+    # times within auto_block_window_seconds is blocked for auto_block_seconds. Off by
+    # default: many users share one address behind a NAT, so blocking one is a human call.
+    auto_block: bool = Field(False, validation_alias="TRACETRACK_AUTO_BLOCK")
+    auto_block_strikes: int = Field(5, ge=1)
+    auto_block_window_seconds: int = Field(3600, ge=1)
+    auto_block_seconds: int = Field(3600, ge=1)
+    # Never blocked automatically (comma-separated networks): a proxy the hops setting
+    # forgot would make every client look like it.
+    auto_block_exempt: str = "127.0.0.0/8,::1/128"
+    # How often each worker re-reads the block list from PostgreSQL.
+    block_refresh_seconds: float = Field(2.0, gt=0)
+    # Security events kept in PostgreSQL for `tracetrack security events`.
+    security_event_retention_days: int = Field(30, ge=1)
+    # JSON-lines access log under var_dir/log: "denied" (401, 403, 429 answers and
+    # security events), "all" requests, or "off".
+    access_log: Literal["denied", "all", "off"] = Field(
+        "denied", validation_alias="TRACETRACK_ACCESS_LOG"
+    )
+
+    @field_validator("rate_limit_login", "rate_limit_writes", "rate_limit_reads")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate limit; write N/second, N/minute, N/hour or N/day"
+            ) from exc
+        return value
 
     def resolved_var_dir(self) -> Path:
         path = self.var_dir.resolve()

@@ -19,6 +19,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app import repository as repo
+from app.guard import guard_of
+from app.guard.lockout import Lockout
+from app.guard.ratelimit import retry_after_header
 from app.revocation import TokenRevocation
 from app.schemas import storable
 from app.security import Principal, TokenCodec, TokenError, verify_password
@@ -60,7 +63,18 @@ PageAccessDep = Annotated[PageAccess, Depends(page_access)]
 
 
 class LoginError(Exception):
-    pass
+    status = 401
+    headers: dict[str, str] = {}
+
+
+class LockedOut(LoginError):
+    """Too many failed logins (app/guard/lockout.py): 429 with Retry-After."""
+
+    status = 429
+
+    def __init__(self, lockout: Lockout) -> None:
+        super().__init__(lockout.message())
+        self.headers = {"Retry-After": retry_after_header(lockout.retry_after)}
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -83,12 +97,24 @@ async def login_admin(
         storable(password)
     except ValueError as exc:
         raise LoginError(f"the username or password {exc}") from exc
+    # The same failed-login counting and lockouts as POST /api/auth/login.
+    guard = guard_of(request)
+    ip = guard.client_ip(request) if guard else ""
+    if guard and (lockout := await run_in_threadpool(guard.logins.locked, username, ip)):
+        raise LockedOut(lockout)
     user = await run_in_threadpool(repo.user_by_name, db, username)
     ok = await run_in_threadpool(verify_password, password, user.password_hash if user else None)
     if not ok or user is None:
+        reason = "bad_password" if user else "unknown_user"
+        if guard and (
+            lockout := await run_in_threadpool(guard.logins.failed, username, ip, reason)
+        ):
+            raise LockedOut(lockout)
         raise LoginError("wrong username or password")
     if user.disabled_at is not None:
         raise LoginError("this account is disabled")
+    if guard:
+        await run_in_threadpool(guard.logins.succeeded, username)
     if user.role != "admin":
         raise LoginError("the analytics dashboard is for admins only")
     tokens: TokenCodec = request.app.state.tokens

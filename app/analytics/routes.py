@@ -137,7 +137,7 @@ async def login(request: Request, db: SessionDep) -> Response:
             request, db, form.get("username", ""), form.get("password", "")
         )
     except LoginError as exc:
-        return HTMLResponse(pages.login(str(exc)), status_code=401)
+        return HTMLResponse(pages.login(str(exc)), status_code=exc.status, headers=exc.headers)
     response = RedirectResponse("/analytics/dashboard", status_code=303)
     response.set_cookie(
         COOKIE,

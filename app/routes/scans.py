@@ -1,11 +1,12 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from app import repository as repo
 from app.cursors import BadCursor, decode_scan_cursor
 from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
+from app.guard import guard_of
 from app.metrics import SCANS
 from app.routes.bags import bag_cache_key
 from app.schemas import QR_PATTERN, ScanIn, ScanOut, ScanPage
@@ -21,12 +22,18 @@ def _bag_id(db: SessionDep, qr_id: str) -> int:
 
 
 @router.post("/scans", response_model=ScanOut, status_code=201)
-def record_scan(body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDep) -> ScanOut:
+def record_scan(
+    request: Request, body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDep
+) -> ScanOut:
     bag_id = _bag_id(db, body.qr_id)
     scan = repo.record_scan(db, bag_id, user.user_id, body.location, body.status)
     db.commit()
     cache.delete(bag_cache_key(body.qr_id))
     SCANS.inc()
+    if guard := guard_of(request):
+        guard.scans.scanned(
+            body.qr_id, body.location, user.user_id, user.username, guard.client_ip(request)
+        )
     return ScanOut(
         id=scan["id"],
         qr_id=body.qr_id,

@@ -1,0 +1,141 @@
+"""Suspicious scanning patterns: counted by kind and recorded, never refused.
+
+- impossible_travel: one QR id scanned at two different locations within
+  `scan_min_relocation_seconds` (no bag moves between hubs that fast: a cloned
+  label or a scanner reporting the wrong place);
+- scan_burst: one user recording more than `scan_burst_per_minute` scans within a
+  minute (a script, or a shared account);
+- unknown_qr_probing: one client (user, else IP) asking for more than
+  `unknown_qr_per_5m` QR ids that do not exist within five minutes (enumeration);
+- billed_bag: a scan of a bag that is already billed (the domain rule that refuses
+  it reports it here: `Guard.billed_bag_scanned`).
+
+Burst and probing count once per window, when the client crosses the threshold;
+travel and billed-bag scans count each occurrence. Counters live in the shared
+storage (app/guard/shared.py), so a pattern spread over workers is still seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from app.guard.events import Event
+from app.guard.metrics import GuardMetrics
+from app.guard.shared import AsyncShared, SyncShared
+from common.settings import Settings
+
+IMPOSSIBLE_TRAVEL, SCAN_BURST = "impossible_travel", "scan_burst"
+UNKNOWN_QR_PROBING, BILLED_BAG = "unknown_qr_probing", "billed_bag"
+PROBING_WINDOW_SECONDS = 300
+BURST_WINDOW_SECONDS = 60
+SCAN_ROUTE = "/api/scans"
+
+
+def _location_key(location: str) -> str:
+    # Locations are free text: hash them into a bounded, safe key.
+    return hashlib.blake2s(location.strip().casefold().encode(), digest_size=8).hexdigest()
+
+
+class ScanWatch:
+    def __init__(
+        self,
+        shared: SyncShared,
+        ashared: AsyncShared,
+        settings: Settings,
+        metrics: GuardMetrics,
+        record: Callable[[Event], None],
+    ) -> None:
+        self._shared = shared
+        self._ashared = ashared
+        self._settings = settings
+        self._metrics = metrics
+        self._record = record
+
+    def _found(self, kind: str, event: Event) -> None:
+        self._metrics.suspicious_scans.labels(kind).inc()
+        self._record(event)
+
+    def scanned(self, qr_id: str, location: str, user_id: int, username: str, ip: str) -> None:
+        """After a scan is recorded (thread-pool side)."""
+        s = self._settings
+        travel_window = s.scan_min_relocation_seconds
+
+        def count(b):  # type: ignore[no-untyped-def]
+            places = 0
+            if travel_window > 0:
+                first_here = (
+                    b.storage.incr(f"scan:at:{qr_id}:{_location_key(location)}", travel_window) == 1
+                )
+                if first_here:
+                    places = b.storage.incr(f"scan:places:{qr_id}", travel_window)
+            burst = b.storage.incr(f"scan:burst:{user_id}", BURST_WINDOW_SECONDS)
+            return places, burst
+
+        places, burst = self._shared.run(count)
+        if places >= 2:
+            self._found(
+                IMPOSSIBLE_TRAVEL,
+                Event(
+                    "suspicious_scan",
+                    ip,
+                    username,
+                    SCAN_ROUTE,
+                    201,
+                    {
+                        "kind": IMPOSSIBLE_TRAVEL,
+                        "qr_id": qr_id,
+                        "location": location[:128],
+                        "places_within_s": travel_window,
+                        "places": places,
+                    },
+                ),
+            )
+        if burst == s.scan_burst_per_minute + 1:
+            self._found(
+                SCAN_BURST,
+                Event(
+                    "suspicious_scan",
+                    ip,
+                    username,
+                    SCAN_ROUTE,
+                    201,
+                    {"kind": SCAN_BURST, "scans_per_minute_over": s.scan_burst_per_minute},
+                ),
+            )
+
+    def billed_bag(self, qr_id: str, username: str | None, ip: str, status: int) -> None:
+        self._found(
+            BILLED_BAG,
+            Event(
+                "suspicious_scan",
+                ip,
+                username,
+                SCAN_ROUTE,
+                status,
+                {"kind": BILLED_BAG, "qr_id": qr_id},
+            ),
+        )
+
+    async def unknown_qr(self, client: str, username: str | None, ip: str, route: str) -> None:
+        """After a QR lookup answered 404 (event-loop side)."""
+        limit = self._settings.unknown_qr_per_5m
+        misses = await self._ashared.run(
+            lambda b: b.storage.incr(f"scan:unknown:{client}", PROBING_WINDOW_SECONDS)
+        )
+        if misses == limit + 1:
+            self._found(
+                UNKNOWN_QR_PROBING,
+                Event(
+                    "suspicious_scan",
+                    ip,
+                    username,
+                    route,
+                    404,
+                    {
+                        "kind": UNKNOWN_QR_PROBING,
+                        "unknown_qr_ids_over": limit,
+                        "window_s": PROBING_WINDOW_SECONDS,
+                    },
+                ),
+            )
