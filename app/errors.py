@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app.db import statement_deadline_seconds
 from app.db_deadline import timeout_kind
+from app.guard import guard_of
 from app.metrics import DB_TIMEOUTS
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,12 @@ def unprocessable(msg: str, *loc: str | int, kind: str = "value_error") -> HTTPE
 
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+    async def invalid_request(req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if guard := guard_of(req):
+            # Counts SQL/script/traversal signatures in what was refused (app/guard/signatures.py).
+            guard.inspect_rejected(req, errors)
+        return JSONResponse({"detail": validation_detail(errors)}, status_code=422)
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(req: Request, exc: OperationalError) -> JSONResponse:

@@ -14,9 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.deps import AdminDep, SessionDep
@@ -146,13 +143,6 @@ def unlock(request: Request, body: UnlockIn, _admin: AdminDep) -> dict[str, Any]
 
 
 def install_guard(app: FastAPI) -> None:
-    """Mount the admin API and count injection signatures in rejected input."""
+    """Mount the admin API. (Rejected input reaches `Guard.inspect_rejected` from the
+    app's validation-error handler, app/errors.py.)"""
     app.include_router(router)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_failed(request: Request, exc: RequestValidationError) -> Response:
-        guard = getattr(request.app.state, "guard", None)
-        if guard is not None:
-            # libinjection is pure C and quick; no thread hop for a few short strings.
-            guard.inspect_rejected(request, exc.errors())
-        return await request_validation_exception_handler(request, exc)

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "tt-guard"
 # A guard decision must not wait on a sick Redis: a quarter second, then memory.
 REDIS_TIMEOUT_SECONDS = 0.25
-STORAGE_ERRORS = (StorageError, RedisError, OSError)
+# Whatever goes wrong talking to Redis (including a client bound to another event
+# loop), the request is judged from memory: the guard never turns a request into a 500.
+STORAGE_ERRORS = (StorageError, RedisError, OSError, RuntimeError)
 
 B = TypeVar("B")
 T = TypeVar("T")

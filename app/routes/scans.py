@@ -34,6 +34,8 @@ def record_scan(
         guard.scans.scanned(
             body.qr_id, body.location, user.user_id, user.username, guard.client_ip(request)
         )
+        if scan["bag_billed"]:
+            guard.billed_bag_scanned(request, body.qr_id, 201)
     return ScanOut(
         id=scan["id"],
         qr_id=body.qr_id,
