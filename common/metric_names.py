@@ -63,6 +63,18 @@ APP_READY = "tracetrack_app_ready"
 REDIS_MEMORY_USED = "tracetrack_redis_memory_used_bytes"
 REDIS_KEYSPACE_HITS = "tracetrack_redis_keyspace_hits_total"
 REDIS_KEYSPACE_MISSES = "tracetrack_redis_keyspace_misses_total"
+# PgBouncer (exporter/pgbouncer.py), when PGBOUNCER_URL is set.
+PGBOUNCER_UP = "tracetrack_pgbouncer_up"
+PGBOUNCER_CLIENT_CONNECTIONS = "tracetrack_pgbouncer_client_connections"
+PGBOUNCER_SERVER_CONNECTIONS = "tracetrack_pgbouncer_server_connections"
+PGBOUNCER_MAX_WAIT = "tracetrack_pgbouncer_max_wait_seconds"
+PGBOUNCER_POOL_SIZE = "tracetrack_pgbouncer_pool_size"
+PGBOUNCER_DATABASE_MAX_CONNECTIONS = "tracetrack_pgbouncer_database_max_connections"
+PGBOUNCER_MAX_CLIENT_CONNECTIONS = "tracetrack_pgbouncer_max_client_connections"
+PGBOUNCER_TRANSACTIONS = "tracetrack_pgbouncer_transactions_total"
+PGBOUNCER_QUERIES = "tracetrack_pgbouncer_queries_total"
+PGBOUNCER_QUERY_SECONDS = "tracetrack_pgbouncer_query_seconds_total"
+PGBOUNCER_CLIENT_WAIT_SECONDS = "tracetrack_pgbouncer_client_wait_seconds_total"
 EXPORTER_EXTRAS = (
     DB_SIZE,
     DB_TABLE_LIVE_TUPLES,
@@ -74,6 +86,17 @@ EXPORTER_EXTRAS = (
     REDIS_KEYSPACE_HITS,
     REDIS_KEYSPACE_MISSES,
     APP_READY,
+    PGBOUNCER_UP,
+    PGBOUNCER_CLIENT_CONNECTIONS,
+    PGBOUNCER_SERVER_CONNECTIONS,
+    PGBOUNCER_MAX_WAIT,
+    PGBOUNCER_POOL_SIZE,
+    PGBOUNCER_DATABASE_MAX_CONNECTIONS,
+    PGBOUNCER_MAX_CLIENT_CONNECTIONS,
+    PGBOUNCER_TRANSACTIONS,
+    PGBOUNCER_QUERIES,
+    PGBOUNCER_QUERY_SECONDS,
+    PGBOUNCER_CLIENT_WAIT_SECONDS,
 )
 
 # --- alert bridge ------------------------------------------------------------

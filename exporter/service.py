@@ -8,12 +8,14 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from common.dburl import scheme, sqlalchemy_url
 from common.settings import Settings
 from exporter.appready import AppReadinessCollector
 from exporter.business import BusinessCollector, utc_now
 from exporter.collector import Collector
 from exporter.daycount import DaySeals
 from exporter.pg import PgConnection, libpq_dsn
+from exporter.pgbouncer import PgBouncerCollector
 from exporter.postgres import PostgresCollector
 from exporter.rediscache import RedisCollector
 from exporter.scrape import Scraper
@@ -38,6 +40,12 @@ def check_config(settings: Settings, xsettings: ExporterSettings) -> None:
             f"TRACETRACK_TIMEZONE: unknown time zone {settings.timezone!r} "
             "(use an IANA name such as Asia/Kolkata or UTC)"
         ) from None
+    url = xsettings.pgbouncer_url
+    if url and scheme(sqlalchemy_url(url)) != "postgresql+psycopg2":
+        raise ConfigError(
+            f"PGBOUNCER_URL: scheme {scheme(url) or '(none)'!r} is not PostgreSQL's "
+            "(use postgresql://user:password@host:6432/pgbouncer)"
+        )
     for mp in xsettings.mountpoint_list():
         if not os.path.isdir(mp):
             raise ConfigError(f"TRACETRACK_EXPORTER_MOUNTPOINTS: {mp!r} is not a directory")
@@ -50,8 +58,8 @@ def build_collectors(
     database_error: str = "",
     clock: Callable[[], datetime] = utc_now,
 ) -> list[Collector]:
-    """System, postgres, business, (when REDIS_URL is set) redis and (when
-    TRACETRACK_EXPORTER_APP_URLS is set) app collectors.
+    """System, postgres, business, and when configured redis (REDIS_URL), app
+    (TRACETRACK_EXPORTER_APP_URLS) and pgbouncer (PGBOUNCER_URL) collectors.
 
     `database_url` None means it could not be resolved (`database_error` says why): the
     two database collectors then report up 0 rather than the exporter refusing to start.
@@ -73,6 +81,8 @@ def build_collectors(
         collectors.append(RedisCollector(settings.redis_url))
     if xsettings.app_url_list():
         collectors.append(AppReadinessCollector(xsettings.app_url_list()))
+    if xsettings.pgbouncer_url:
+        collectors.append(PgBouncerCollector(libpq_dsn(xsettings.pgbouncer_url)))
     return collectors
 
 

@@ -32,5 +32,9 @@ class ExporterSettings(BaseSettings):
     def app_url_list(self) -> list[str]:
         return [u.strip() for u in self.app_urls.split(",") if u.strip()]
 
+    # PgBouncer's admin console (postgresql://user:pw@host:6432/pgbouncer, a stats_users
+    # member); unset -> no pgbouncer collector.
+    pgbouncer_url: str | None = Field(None, validation_alias="PGBOUNCER_URL")
+
     def mountpoint_list(self) -> list[str]:
         return [m.strip() for m in self.mountpoints.split(",") if m.strip()]

@@ -531,6 +531,12 @@ def test_load_balancer_and_pgbouncer_front_every_app_replica(compose, tmp_path) 
     assert rc.BUDGET.app_replicas == len(replicas)
     assert rc.BUDGET.problems() == []
     assert f"max_db_connections = {rc.BUDGET.pooler}" in ini
+    stats_users = re.search(r"^stats_users = (.+)$", ini, re.M)[1].split(",")  # type: ignore[index]
+    exporter = services["exporter"]["environment"]["PGBOUNCER_URL"]
+    assert re.fullmatch(
+        r"postgresql://(\w+):\$\{POSTGRES_PASSWORD[^}]*\}@pgbouncer:6432/pgbouncer", exporter
+    )
+    assert exporter.split("//")[1].split(":")[0] in stats_users
 
 
 def test_the_connection_budget_refuses_what_would_page_or_exhaust_postgres() -> None:

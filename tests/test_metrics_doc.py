@@ -19,7 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import migrate
 from common import metric_names
+from common.settings import Settings
 from tests.support.exporterkit import running_exporter, scrape, types, up
+from tests.support.hakit import start_pgbouncer
+from tooling import haconfig
+from tooling.pgserver import PostgresServer
 from tooling.procs import free_port
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -91,13 +95,30 @@ def assert_same(section: str, live: Table) -> None:
     assert not wrong, f"type or labels differ ({DOC.name} vs live): {wrong}"
 
 
-def test_exporter_metrics_are_documented(database_url: str, redis_url: str) -> None:
+def test_exporter_metrics_are_documented(
+    database_url: str, redis_url: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
     migrate(database_url)
     # The app collector probes a port nobody listens on: ready 0 is still its series.
     app_urls = f"http://127.0.0.1:{free_port()}"
-    with running_exporter(database_url, redis_url=redis_url, app_urls=app_urls) as url:
-        text, s = scrape(url)
-    for collector in ("system", "postgres", "business", "redis", "app"):
+    pgbouncer = start_pgbouncer(
+        tmp_path / "pgbouncer",
+        db_port=postgres.port,
+        db_name=database_url.rsplit("/", 1)[1],
+        budget=haconfig.ConnectionBudget(),
+        settings=Settings(),
+    )
+    try:
+        with running_exporter(
+            database_url,
+            redis_url=redis_url,
+            app_urls=app_urls,
+            pgbouncer_url=pgbouncer.dsn("pgbouncer"),
+        ) as url:
+            text, s = scrape(url)
+    finally:
+        pgbouncer.proc.stop()
+    for collector in ("system", "postgres", "business", "redis", "app", "pgbouncer"):
         assert up(s, collector) == 1, f"collector {collector} down: its series cannot be compared"
     assert_same("Exporter", exported(text))
 
