@@ -520,3 +520,74 @@ def test_security_overview_lists_events_offenders_and_blocks(users: str, tmp_pat
             set(x) == {"time", "client_ip", "user", "method", "route", "status", "duration_ms"}
             for x in lines
         )
+
+
+# --- the CLI -------------------------------------------------------------------------
+
+
+def cli(database_url: str, tmp_path: Path, *args: str, redis_url: str = "") -> Any:
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("tracetrack"))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TRACETRACK_VAR_DIR": str(tmp_path),
+    }
+    return subprocess.run(
+        [exe, "security", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_block_list_events_unblock_through_the_cli(users: str, tmp_path: Path) -> None:
+    with make_client(users, tmp_path, client=ATTACKER, block_refresh_seconds=0.2) as c:
+        assert c.get("/healthz").status_code == 200
+        r = cli(users, tmp_path, "block", "203.0.113.0/24", "--for", "1h", "--reason", "stuffing")
+        assert r.returncode == 0, r.stderr
+        assert "blocked 203.0.113.0/24 until" in r.stdout
+        # Every worker re-reads the list: this app refuses the client within its refresh.
+        poll(lambda: c.get("/healthz").status_code == 403, 30, "the app to see the CLI's block")
+        r = cli(users, tmp_path, "list")
+        assert r.returncode == 0 and "203.0.113.0/24" in r.stdout and "stuffing" in r.stdout
+        r = cli(users, tmp_path, "list", "--json")
+        assert json.loads(r.stdout.splitlines()[0])["network"] == "203.0.113.0/24"
+        r = cli(users, tmp_path, "events", "--since", "1h")
+        assert r.returncode == 0 and "blocked_request" in r.stdout and "block_added" in r.stdout
+        r = cli(users, tmp_path, "unblock", "203.0.113.0/24")
+        assert r.returncode == 0 and "unblocked 203.0.113.0/24" in r.stdout
+        poll(lambda: c.get("/healthz").status_code == 200, 30, "the app to see the unblock")
+        assert cli(users, tmp_path, "unblock", "203.0.113.0/24").returncode == 1
+        # Expiry through the CLI too.
+        assert (
+            cli(users, tmp_path, "block", ATTACKER[0], "--for", "3s", "--reason", "x").returncode
+            == 0
+        )
+        poll(lambda: c.get("/healthz").status_code == 403, 30, "the short block")
+        poll(lambda: c.get("/healthz").status_code == 200, 30, "the short block to expire")
+    # Bad input names the problem, exit status 2.
+    for args, needle in (
+        (("block", "10.1.2.3/8", "--reason", "x"), "CIDR"),
+        (("block", "10.0.0.0/8", "--for", "later", "--reason", "x"), "--for"),
+        (("events", "--since", "yesterday"), "--since"),
+    ):
+        r = cli(users, tmp_path, *args)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+
+
+def test_unlock_through_the_cli(users: str, tmp_path: Path, redis_url: str) -> None:
+    with make_client(
+        users,
+        tmp_path,
+        redis_url=redis_url,
+        login_max_failures_per_account=2,
+        lockout_base_seconds=600,
+    ) as c:
+        login(c, "dana", "wrong-1")
+        assert login(c, "dana", "wrong-2").status_code == 429
+        r = cli(users, tmp_path, "unlock", "dana", redis_url=redis_url)
+        assert r.returncode == 0 and "unlocked account dana" in r.stdout, r.stderr
+        assert login(c, "dana", PASSWORD).status_code == 200
+    r = cli(users, tmp_path, "unlock", "dana")
+    assert r.returncode == 2 and "REDIS_URL is not set" in r.stderr

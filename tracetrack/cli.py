@@ -14,6 +14,7 @@ import sys
 # sets `func(args) -> int` as its default.
 COMMAND_MODULES = (
     "app.commands",
+    "app.guard.commands",
     "exporter.commands",
     "alert_bridge.commands",
     "tracetrack.up",

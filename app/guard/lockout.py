@@ -161,11 +161,17 @@ class LoginGuard:
 
     def unlock(self, scope: str, who: str) -> bool:
         """End a lockout now and forget its failures and its run. True if one was active."""
+        return unlock(self._shared, scope, who)
 
-        def unlock(b: SyncBackend) -> bool:
-            was = b.storage.get(_key("lock", scope, who)) > 0
-            for kind in ("lock", "failures", "level"):
-                b.storage.clear(_key(kind, scope, who))
-            return was
 
-        return self._shared.run(unlock)
+def unlock(shared: SyncShared, scope: str, who: str) -> bool:
+    """End the lockout of an account or a client IP (and forget its failures and its run
+    of lockouts) in the shared storage. True if one was active."""
+
+    def clear(b: SyncBackend) -> bool:
+        was = b.storage.get(_key("lock", scope, who)) > 0
+        for kind in ("lock", "failures", "level"):
+            b.storage.clear(_key(kind, scope, who))
+        return was
+
+    return shared.run(clear)
