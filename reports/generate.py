@@ -11,11 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from common import reportfiles
 from reports import charts, figures, render
 from reports.history import AlertHistory
 from reports.period import Period
 from reports.prometheus import Prometheus
 from reports.settings import ReportSettings
+
+SHIPPED_SCRAPE_INTERVAL = 10.0  # prometheus/prometheus.yml
 
 
 @dataclass
@@ -25,10 +28,6 @@ class Rendered:
     html: str  # standalone: charts as data URIs
     pdf: bytes
     charts: list[tuple[str, str, bytes]]  # (file name, caption, PNG)
-
-
-def report_dir(root: Path, period: Period) -> Path:
-    return root / period.kind / period.label
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -50,14 +49,15 @@ def generate(
             prom,
             history.instances,
             period,
-            scrape_interval=prom.scrape_interval(),
+            scrape_interval=settings.report_scrape_interval_seconds
+            or prom.scrape_interval(default=SHIPPED_SCRAPE_INTERVAL),
             generated_at=now,
             db_size_limit=settings.report_db_size_limit_bytes,
         )
     finally:
         history.close()
     pngs = charts.render_all(report)
-    directory = out or report_dir(settings.reports_root(), period)
+    directory = out or reportfiles.report_dir(settings.reports_dir(), period.kind, period.label)
     rendered = Rendered(
         directory, report, render.html(report, pngs), render.pdf(report, pngs), pngs
     )

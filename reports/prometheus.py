@@ -91,9 +91,13 @@ class Prometheus:
             raise PrometheusError(f"{query!r} gave {len(result)} series where one was expected")
         return result[0][1] if result else []
 
-    def scrape_interval(self, default: float = 60.0) -> float:
+    def scrape_interval(self, default: float) -> float:
         """The global scrape interval of the running configuration: range windows must
-        hold several samples (what Grafana's $__rate_interval does)."""
-        config = yaml.safe_load(self._get("status/config", {}, "GET")["yaml"]) or {}
+        hold several samples (what Grafana's $__rate_interval does). `default` where
+        the server does not publish its configuration (VictoriaMetrics)."""
+        try:
+            config = yaml.safe_load(self._get("status/config", {}, "GET")["yaml"]) or {}
+        except (PrometheusError, KeyError, yaml.YAMLError):
+            return default
         interval = (config.get("global") or {}).get("scrape_interval")
         return duration_seconds(interval) if interval else default

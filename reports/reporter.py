@@ -25,6 +25,7 @@ from reports.settings import ReportSettings
 
 log = logging.getLogger("reports.reporter")
 
+HEARTBEAT = "reporter.heartbeat"
 Clock = Callable[[], datetime]
 Deliver = Callable[[ReportSettings, Period, datetime], list[str]]
 
@@ -51,7 +52,7 @@ class Reporter:
         self.settings = settings
         self.clock = clock
         self.deliver = deliver
-        self.state_file = settings.reports_root() / "sent.json"
+        self.state_file = settings.reports_dir() / "sent.json"
 
     def _state(self) -> dict[str, Any] | None:
         try:
@@ -113,8 +114,12 @@ class Reporter:
         return sent
 
     def run(self, stop: threading.Event) -> None:
+        heartbeat = self.settings.reports_dir() / HEARTBEAT
         while not stop.is_set():
             self.run_once()
+            # The container's healthcheck: a reporter whose loop is stuck goes stale.
+            heartbeat.parent.mkdir(parents=True, exist_ok=True)
+            heartbeat.touch()
             stop.wait(self.settings.reporter_poll_seconds)
 
 
@@ -133,7 +138,7 @@ def main() -> int:
         settings.report_hour,
         settings.report_hour,
         settings.timezone,
-        settings.reports_root(),
+        settings.reports_dir(),
     )
     Reporter(settings).run(stop)
     log.info("reporter stopped")

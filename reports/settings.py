@@ -19,12 +19,13 @@ BRIDGE_SQLITE_NAME = "bridge.sqlite3"
 class ReportSettings(SmtpSettings):
     bridge_database_url: str | None = None
     alert_config_file: Path = REPO_ROOT / "alert_config.py"
-    # None -> <TRACETRACK_VAR_DIR>/reports
-    report_dir: Path | None = None
     report_hour: int = Field(8, ge=0, le=23)  # local time of the daily and weekly sends
     # Database size capacity planning: days until this size (none: growth only).
     report_db_size_limit_bytes: float | None = Field(None, gt=0)
     report_query_timeout_seconds: float = Field(60.0, gt=0)
+    # The scrape interval range windows are sized from; None -> Prometheus' own
+    # configuration, or the shipped 10 s where the server does not publish it.
+    report_scrape_interval_seconds: float | None = Field(None, gt=0)
     # How often the reporter checks whether a report is due.
     reporter_poll_seconds: float = Field(60.0, gt=0)
 
@@ -40,9 +41,6 @@ class ReportSettings(SmtpSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    def reports_root(self) -> Path:
-        return self.report_dir or self.resolved_var_dir() / "reports"
 
     def bridge_store_url(self) -> str:
         if self.bridge_database_url:

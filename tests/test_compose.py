@@ -22,6 +22,7 @@ from alert_bridge.settings import BridgeSettings
 from app.analytics.settings import AnalyticsSettings
 from common.settings import Settings
 from exporter.settings import ExporterSettings
+from reports.settings import ReportSettings
 from tooling import haconfig, stackconfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,12 +198,13 @@ def test_named_volumes_hold_the_data(compose) -> None:
             if not v.startswith(".")
         }
         assert path in targets, f"{service} keeps {path} in a container layer"
-    # Two replicas never share one data volume.
+    # Two replicas never share one data volume (readers mount one read-only: the app
+    # replicas list the reporter's reports).
     sources = [
         v.split(":")[0]
         for s in compose["services"].values()
         for v in s.get("volumes", [])
-        if not v.startswith(".")
+        if not v.startswith(".") and not v.endswith(":ro")
     ]
     assert len(sources) == len(set(sources)), sources
 
@@ -268,6 +270,7 @@ def test_env_names_are_settings_the_services_read(compose) -> None:
         "db": env_names(Settings),
         "exporter": env_names(Settings, ExporterSettings),
         "bridge": env_names(BridgeSettings),
+        "reporter": env_names(ReportSettings),
     }
     checked = set()
     for name, service in compose["services"].items():
@@ -338,7 +341,8 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules(compose, tmp_path)
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     }
     for name, service in compose["services"].items():
-        if ours(service) and long_running(service):
+        # The reporter serves nothing (no port): its healthcheck reads its heartbeat file.
+        if ours(service) and long_running(service) and name != "reporter":
             assert f"{name}:{listen_port(service)}" in targets, name
     for prefix in ("alertmanager-", "prometheus-", "victoriametrics"):
         for name, service in compose["services"].items():

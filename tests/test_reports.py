@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from app.main import create_app
 from common import slo
 from reports.generate import generate
 from reports.mail import send_report
@@ -25,6 +27,7 @@ from reports.period import period_containing
 from reports.reporter import Reporter
 from reports.settings import ReportSettings
 from tests.support import history as h
+from tests.support.appkit import add_user, app_settings, auth, token
 from tests.support.png import decode
 from tests.support.sinks import SmtpSink
 from tooling.procs import require_binary
@@ -336,3 +339,43 @@ def test_the_reporter_retries_a_failed_send_at_the_next_poll(
     smtp_sink.start()
     assert reporter.run_once() == [("daily", "2025-03-05")]
     assert len(smtp_sink.messages()) == 1
+
+
+# --- /analytics/reports --------------------------------------------------------------------
+
+
+def test_admins_see_the_stored_reports_in_analytics(
+    env: Env, database_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "reports"
+    settings = ReportSettings(
+        prometheus_url=env.prometheus_url, bridge_database_url=env.store_url, report_dir=root
+    )
+    generate(settings, period_containing("daily", date(2025, 3, 5), settings.tz), datetime.now(UTC))
+    add_user(database_url, "boss", "admin")
+    add_user(database_url, "clerk", "dispatcher")
+    with TestClient(create_app(app_settings(database_url, tmp_path, report_dir=root))) as client:
+        admin, clerk = auth(token(client, "boss")), auth(token(client, "clerk"))
+        listed = client.get("/analytics/api/reports", headers=admin).json()["reports"]
+        assert [(r["kind"], r["period"]) for r in listed] == [("daily", "2025-03-05")]
+        assert listed[0]["availability"] == pytest.approx(0.97503, abs=1e-5)
+        page = client.get("/analytics/reports", headers=admin)
+        assert page.status_code == 200 and "Daily report for Wednesday 05 March 2025" in page.text
+        html = client.get("/analytics/reports/daily/2025-03-05/report.html", headers=admin)
+        assert (
+            html.status_code == 200 and "img-src data:" in html.headers["content-security-policy"]
+        )
+        pdf = client.get("/analytics/reports/daily/2025-03-05/report.pdf", headers=admin)
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content[:5] == b"%PDF-"
+        # Not for non-admins, not for anonymous users, and nothing outside the reports.
+        assert client.get("/analytics/api/reports", headers=clerk).status_code == 403
+        assert client.get("/analytics/reports/daily/2025-03-05/report.pdf").status_code == 401
+        assert client.get("/analytics/reports", follow_redirects=False).status_code == 303
+        for path in (
+            "/analytics/reports/daily/2025-03-06/report.pdf",
+            "/analytics/reports/daily/..%2F..%2Fetc/report.json",
+            "/analytics/reports/monthly/2025-03/report.pdf",
+            "/analytics/reports/daily/2025-03-05/passwd",
+        ):
+            r = client.get(path, headers=admin)
+            assert r.status_code == 404 and r.json()["detail"], path

@@ -127,6 +127,22 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
             "the app back on the restarted Redis",
         )
         assert f"{app_url}/analytics/dashboard" in out
+
+        # A newcomer's first report: today's, from the few minutes of data there are.
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        report = subprocess.run(
+            [exe, "report", "daily", "--at", today],
+            env={**env, "PROMETHEUS_URL": prom},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert report.returncode == 0, report.stdout + report.stderr
+        done = tmp_path / "var" / "reports" / "daily" / today
+        assert {p.name for p in done.iterdir()} >= {"report.html", "report.pdf", "report.json"}
+        assert "Reports" in out and "reporter" in " ".join(
+            " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)
+        )
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children
     finally:

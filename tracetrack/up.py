@@ -190,6 +190,20 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
         prom_url,
     )
     _report_prometheus(prom_url)
+    _start_reporter(stack, env)
+
+
+def _start_reporter(stack: Stack, env: dict[str, str]) -> None:
+    """The daily/weekly reports (08:00, Monday 08:00): reads Prometheus and the bridge's
+    store under var/, writes var/reports/; `tracetrack report daily` renders one now."""
+    stack.start(
+        ManagedProcess(
+            "reporter", [_tracetrack_exe(), "reporter"], stack.logs / "reporter.log", env=env
+        ),
+        None,
+        "Reports",
+        str(stack.var_dir / "reports"),
+    )
 
 
 def _report_prometheus(prom_url: str) -> None:

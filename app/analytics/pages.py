@@ -102,3 +102,10 @@ def unavailable(reason: str) -> str:
     return _env.get_template("message.html").render(
         title="Metrics unavailable", message=reason, link=False, refresh=True
     )
+
+
+def reports(items: list[dict[str, Any]]) -> str:
+    def availability(value: float | None) -> str:
+        return "no data" if value is None else f"{value * 100:.3f} %"
+
+    return _env.get_template("reports.html").render(reports=items, availability=availability)
