@@ -149,6 +149,7 @@ class Settings(BaseSettings):
                 f"{value!r} is not a rate limit; write N/second, N/minute, N/hour or N/day"
             ) from exc
         return value
+
     # --- reports (written by `tracetrack reporter`, listed at /analytics/reports) ---
     # None -> <TRACETRACK_VAR_DIR>/reports
     report_dir: Path | None = None
