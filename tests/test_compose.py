@@ -535,6 +535,11 @@ def test_load_balancer_and_pgbouncer_front_every_app_replica(compose, tmp_path) 
     assert rc.BUDGET.app_replicas == len(replicas)
     assert rc.BUDGET.problems() == []
     assert f"max_db_connections = {rc.BUDGET.pooler}" in ini
+    probed = services["exporter"]["environment"]["TRACETRACK_EXPORTER_APP_URLS"].split(",")
+    assert probed == [f"http://{n}:{listen_port(services[n])}" for n in rc.APP_REPLICAS]
+    for name in replicas:  # one proxy in front: the client is the last forwarded hop
+        assert services[name]["environment"]["TRUSTED_PROXY_HOPS"] == "1"
+    assert "option forwardfor" in cfg
     stats_users = re.search(r"^stats_users = (.+)$", ini, re.M)[1].split(",")  # type: ignore[index]
     exporter = services["exporter"]["environment"]["PGBOUNCER_URL"]
     assert re.fullmatch(
