@@ -129,8 +129,10 @@ def test_slow_responses_page_critical_then_resolve(stack: Stack) -> None:
         "job": "tracetrack-app",
         "instance": instance,
     }
-    assert firing["annotations"]["runbook_url"] == "docs/runbook.md#tracetrackresponsetimehigh"
-    assert firing["annotations"]["description"].endswith("The critical threshold is > 5 s.")
+    ann = firing["annotations"]
+    assert ann["runbook_url"] == "http://127.0.0.1:9818/runbook#tracetrackresponsetimehigh"
+    assert ann["threshold"] == "> 5 s" and ann["value"].endswith("s"), ann
+    assert ann["description"].endswith("The critical threshold is > 5 s.")
     assert firing["status"]["state"] == "active"
     assert [r["name"] for r in firing["receivers"]] == ["bridge-critical"]
 

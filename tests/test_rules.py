@@ -17,7 +17,7 @@ from common import metric_names
 from common.thresholds import MAINTENANCE, THRESHOLDS
 from tests.support import promtool_gen
 from tests.support import threshold_check as check
-from tooling import rules_gen, stackconfig
+from tooling import rule_annotations, rules_gen, stackconfig
 from tooling.procs import require_binary
 
 REPO = stackconfig.REPO
@@ -146,12 +146,45 @@ def test_every_alert_has_severity_summary_description_with_value_and_runbook() -
         name = rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
         ann = rule["annotations"]
-        assert set(ann) == {"summary", "description", "runbook_url"}, name
+        assert set(ann) <= set(rule_annotations.ANNOTATION_KEYS), name
         assert ann["summary"] and ann["description"], name
         if name != "Watchdog":  # constant 1: there is no value to show
             assert "$value" in ann["description"], name
+            assert "$value" in ann["value"] and ann["threshold"], name
             assert "for" in rule, name
-        assert ann["runbook_url"] == f"docs/runbook.md#{name.lower()}"
+        assert ann["runbook_url"] == f"http://127.0.0.1:9818/runbook#{name.lower()}"
+
+
+def test_every_dashboard_link_opens_an_existing_panel() -> None:
+    boards = {json.loads(p.read_text())["uid"]: json.loads(p.read_text()) for p in DASHBOARDS}
+    linked = 0
+    for rule in alert_rules():
+        url = rule["annotations"].get("dashboard_url")
+        if url is None:
+            continue
+        linked += 1
+        m = re.fullmatch(r"http://127\.0\.0\.1:3000/d/([a-z-]+)\?viewPanel=(\d+)", url)
+        assert m, url
+        panel_ids = {p["id"] for p in boards[m.group(1)]["panels"]}
+        assert int(m.group(2)) in panel_ids, (rule["alert"], url)
+    assert linked >= len(THRESHOLDS) * 2
+
+
+def test_rendered_rules_point_their_links_at_the_deployment() -> None:
+    doc = yaml.safe_load(
+        stackconfig.render_rules(
+            public_url="https://oncall.example.com/bridge/",
+            grafana_url="https://grafana.example.com",
+        )
+    )
+    rules = [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+    for rule in rules:
+        ann = rule["annotations"]
+        assert ann["runbook_url"].startswith("https://oncall.example.com/bridge/runbook#")
+        if "dashboard_url" in ann:
+            assert ann["dashboard_url"].startswith("https://grafana.example.com/d/tracetrack-")
+    with pytest.raises(stackconfig.ConfigError, match="public_url"):
+        stackconfig.render_rules(public_url="oncall.example.com")
 
 
 def test_recording_rules_are_named_level_metric_operation() -> None:

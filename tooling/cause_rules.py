@@ -51,11 +51,12 @@ CAUSES: dict[str, tuple[str, ...]] = {
 # Timeouts that mean PostgreSQL did not answer the app at all (not a slow statement).
 NO_ANSWER_KINDS = "no_answer|failed_fast"
 
-Alert = Callable[[str, str, str | None, str, str, str], dict[str, Any]]
+Alert = Callable[..., dict[str, Any]]
 
 
 def cause_group(alert: Alert) -> dict[str, Any]:
-    """The group; `alert(name, expr, for, severity, summary, description)` builds a rule."""
+    """The group; `alert(name, expr, for, severity, summary, description, value=,
+    threshold=, dashboard=)` builds a rule (annotations by tooling.rule_annotations)."""
     collector_down = f'{m.COLLECTOR_UP}{{collector="postgres"}} == bool 0'
     timeouts = f'{m.DB_TIMEOUTS}{{kind=~"{NO_ANSWER_KINDS}"}}'
     return {
@@ -74,6 +75,9 @@ def cause_group(alert: Alert) -> dict[str, Any]:
                 " the app's requests that timed out in the last minute). Users get 503."
                 " Error-rate, error-budget, latency and readiness alerts are muted while this"
                 " fires: they are this.",
+                value='{{ $value | printf "%.0f" }}',
+                threshold="exporter cannot read it (1), or > 0 app timeouts in 1m, for 30s",
+                dashboard=("tracetrack-system", "Exporter collectors up"),
             ),
             alert(
                 APP_NOT_READY,
@@ -86,6 +90,9 @@ def cause_group(alert: Alert) -> dict[str, Any]:
                 " (tracetrack_app_ready {{ $value }}, probed by the exporter): it answers its"
                 " health check but cannot serve requests, users get 503. Its error-rate,"
                 " error-budget and latency alerts are muted while this fires.",
+                value="ready {{ $value }}",
+                threshold="ready == 0 for 30s",
+                dashboard=("tracetrack-performance", "Requests per minute by status"),
             ),
             alert(
                 REDIS_DOWN,
@@ -97,6 +104,9 @@ def cause_group(alert: Alert) -> dict[str, Any]:
                 " (tracetrack_redis_up {{ $value }}). The app keeps serving from a per-worker"
                 " in-process cache: correct but slower, lower hit rate, more database load."
                 " The cache-fallback and hit-rate alerts are muted while this fires.",
+                value="up {{ $value }}",
+                threshold="up == 0 for 1m",
+                dashboard=("tracetrack-performance", "Cache backend"),
             ),
         ],
     }

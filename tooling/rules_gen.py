@@ -23,6 +23,7 @@ from common import metric_names as m
 from common import promql
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
 from tooling import cause_rules, slo_rules
+from tooling.rule_annotations import VALUE_TEMPLATE, annotations
 
 LEVELS = ("warning", "critical")
 
@@ -36,7 +37,6 @@ FOR = {"warning": "5m", "critical": "30s"}
 MIN_REQUEST_RATE = 0.5
 MIN_CACHE_LOOKUP_RATE = 0.5
 
-RUNBOOK = "docs/runbook.md"
 APP_JOB = "tracetrack-app"
 
 # The recorded series every threshold alert reads: common/promql.py builds them once,
@@ -58,6 +58,7 @@ class RowAlert:
     series: str  # what is compared with the threshold
     guard: str | None  # "and on (job, instance) <guard>" keeps idle apps quiet
     description: str  # `{value}` = the humanized current value
+    dashboard: tuple[str, str]  # (dashboard uid, panel title) that shows the series
 
 
 ROW_ALERTS: tuple[RowAlert, ...] = (
@@ -71,6 +72,7 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         "The 95th percentile of HTTP request duration over the last 5 minutes is {value}"
         " on {{ $labels.instance }}"
         f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
+        ("tracetrack-performance", "Response time"),
     ),
     RowAlert(
         "error_rate",
@@ -79,6 +81,7 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         f"{REQUESTS_RATE} >= {MIN_REQUEST_RATE:g}",
         "{value} of HTTP requests over the last 5 minutes answered 5xx on {{ $labels.instance }}"
         f" (checked only above {MIN_REQUEST_RATE:g} requests/s).",
+        ("tracetrack-performance", "Error rate"),
     ),
     RowAlert(
         "cpu_usage",
@@ -86,6 +89,7 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         m.CPU_USAGE,
         None,
         "CPU usage is {value} on {{ $labels.instance }}.",
+        ("tracetrack-system", "CPU usage"),
     ),
     RowAlert(
         "memory_usage",
@@ -93,6 +97,7 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         m.MEMORY_USAGE,
         None,
         "Memory usage is {value} on {{ $labels.instance }}.",
+        ("tracetrack-system", "Memory usage"),
     ),
     RowAlert(
         "concurrent_users",
@@ -100,6 +105,7 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         m.ACTIVE_USERS,
         None,
         "{value} distinct users made a request in the last 5 minutes on {{ $labels.instance }}.",
+        ("tracetrack-business", "Active users"),
     ),
     RowAlert(
         "db_connections",
@@ -107,6 +113,7 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         DB_CONNECTIONS_SUM,
         None,
         "PostgreSQL has {value} connections (all states) as seen by {{ $labels.instance }}.",
+        ("tracetrack-system", "Database connections"),
     ),
     RowAlert(
         "cache_hit_rate",
@@ -115,16 +122,10 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
         f"{CACHE_LOOKUPS_RATE} >= {MIN_CACHE_LOOKUP_RATE:g}",
         "{value} of cache lookups over the last 5 minutes were hits on {{ $labels.instance }}"
         f" (checked only above {MIN_CACHE_LOOKUP_RATE:g} lookups/s).",
+        ("tracetrack-performance", "Cache hit rate"),
     ),
 )
 ROW_ALERT_BY_KEY = {r.key: r for r in ROW_ALERTS}
-
-# How `$value` is shown, per unit of the thresholds table.
-VALUE_TEMPLATE = {
-    "seconds": "{{ $value | humanizeDuration }}",
-    "ratio": "{{ $value | humanizePercentage }}",
-    "count": '{{ $value | printf "%.0f" }}',
-}
 
 
 def promql_number(value: float) -> str:
@@ -142,15 +143,6 @@ def format_limit(threshold: Threshold, level: str) -> str:
     return f"{op} {value:g}"
 
 
-def anchor(alertname: str) -> str:
-    """The runbook heading's anchor: the heading is the alert name (GitHub lowercases it)."""
-    return alertname.lower()
-
-
-def runbook_url(alertname: str) -> str:
-    return f"{RUNBOOK}#{anchor(alertname)}"
-
-
 def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
     threshold = BY_KEY[row.key]
     limit = threshold.warning if level == "warning" else threshold.critical
@@ -165,28 +157,44 @@ def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
         "expr": expr,
         "for": FOR[level],
         "labels": {"severity": level},
-        "annotations": {
-            "summary": f"{threshold.title} {word} the {level} threshold ({human})"
+        "annotations": annotations(
+            row.alert,
+            summary=f"{threshold.title} {word} the {level} threshold ({human})"
             " on {{ $labels.instance }}",
-            "description": row.description.replace("{value}", VALUE_TEMPLATE[threshold.unit])
+            description=row.description.replace("{value}", VALUE_TEMPLATE[threshold.unit])
             + f" The {level} threshold is {human}.",
-            "runbook_url": runbook_url(row.alert),
-        },
+            value=VALUE_TEMPLATE[threshold.unit],
+            threshold=human,
+            dashboard=row.dashboard,
+        ),
     }
 
 
 def _alert(
-    name: str, expr: str, for_: str | None, severity: str, summary: str, description: str
+    name: str,
+    expr: str,
+    for_: str | None,
+    severity: str,
+    summary: str,
+    description: str,
+    *,
+    value: str | None,
+    threshold: str | None,
+    dashboard: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
+    """One alerting rule; its annotations come from `tooling.rule_annotations`."""
     rule: dict[str, Any] = {"alert": name, "expr": expr}
     if for_:
         rule["for"] = for_
     rule["labels"] = {"severity": severity}
-    rule["annotations"] = {
-        "summary": summary,
-        "description": description,
-        "runbook_url": runbook_url(name),
-    }
+    rule["annotations"] = annotations(
+        name,
+        summary=summary,
+        description=description,
+        value=value,
+        threshold=threshold,
+        dashboard=dashboard,
+    )
     return rule
 
 
@@ -210,6 +218,9 @@ def availability_group() -> dict[str, Any]:
                 "critical",
                 "The TraceTrack app {{ $labels.instance }} is down",
                 down + " for 30 seconds: users cannot reach it.",
+                value="up {{ $value }}",
+                threshold="up == 0 for 30s",
+                dashboard=("tracetrack-performance", "Requests per minute by status"),
             ),
             _alert(
                 "TraceTrackTargetDown",
@@ -218,6 +229,9 @@ def availability_group() -> dict[str, Any]:
                 "warning",
                 "Scrape target {{ $labels.job }} {{ $labels.instance }} is down",
                 down + " for 1 minute; its metrics and the alerts built on them are blind.",
+                value="up {{ $value }}",
+                threshold="up == 0 for 1m",
+                dashboard=("tracetrack-alerts", "Active alerts"),
             ),
             _alert(
                 "TraceTrackExporterCollectorDown",
@@ -227,6 +241,9 @@ def availability_group() -> dict[str, Any]:
                 "Exporter collector {{ $labels.collector }} is failing on {{ $labels.instance }}",
                 "The exporter's {{ $labels.collector }} collector has reported up {{ $value }} for 2 minutes;"
                 " the metrics it publishes (and their alerts) are missing.",
+                value="up {{ $value }}",
+                threshold="up == 0 for 2m",
+                dashboard=("tracetrack-system", "Exporter collectors up"),
             ),
             _alert(
                 "TraceTrackCacheFellBackToMemory",
@@ -238,6 +255,9 @@ def availability_group() -> dict[str, Any]:
                 "Redis is configured but the app {{ $labels.instance }} has served from its in-process"
                 ' cache (tracetrack_cache_backend{backend="memory"} = {{ $value }}) for 1 minute:'
                 " caches are per worker, hit rate and memory suffer.",
+                value='backend="memory" {{ $value }}',
+                threshold='backend="memory" == 1 for 1m while Redis is configured',
+                dashboard=("tracetrack-performance", "Cache backend"),
             ),
         ],
     }
@@ -255,6 +275,8 @@ def delivery_group() -> dict[str, Any]:
                 "Alerting pipeline heartbeat (always firing)",
                 "Always firing, so the alert bridge hears from Alertmanager regularly; when the"
                 " heartbeats stop, the bridge pages the critical recipients directly.",
+                value=None,
+                threshold=None,
             ),
             _alert(
                 "AlertmanagerNotificationsFailing",
@@ -264,6 +286,9 @@ def delivery_group() -> dict[str, Any]:
                 "Alertmanager {{ $labels.instance }} cannot deliver {{ $labels.integration }} notifications",
                 'Alertmanager gave up on about {{ $value | printf "%.0f" }} {{ $labels.integration }}'
                 " notifications in the last 5 minutes, after retries: alerts are not reaching the bridge.",
+                value='{{ $value | printf "%.0f" }} failed in 5m',
+                threshold="> 0 failed in 5m",
+                dashboard=("tracetrack-alerts", "Notifications per minute"),
             ),
             _alert(
                 "TraceTrackNotificationDeliveryFailing",
@@ -274,6 +299,9 @@ def delivery_group() -> dict[str, Any]:
                 'About {{ $value | printf "%.0f" }} {{ $labels.channel }} notifications failed'
                 " permanently (not retried) in the last 15 minutes on {{ $labels.instance }}:"
                 " some recipients did not get their alert.",
+                value='{{ $value | printf "%.0f" }} failed in 15m',
+                threshold="> 0 failed in 15m",
+                dashboard=("tracetrack-alerts", "Notifications per minute"),
             ),
         ],
     }
@@ -320,6 +348,8 @@ def _overdue(name: str, metric: str, operation: str, done: str) -> dict[str, Any
         f"The last {operation} of table {{{{ $labels.table }}}} (manual or automatic) was {when};"
         f" the table has {mt.min_live_rows} or more live rows (exporter {{{{ $labels.instance }}}})."
         " Run VACUUM ANALYZE {{ $labels.table }} during regular maintenance.",
+        value="{{ if eq $value 0.0 }}never{{ else }}{{ $value | humanizeTimestamp }}{{ end }}",
+        threshold=f"older than {mt.max_age_days} days",
     )
 
 
@@ -347,6 +377,8 @@ def maintenance_group() -> dict[str, Any]:
                 " up, or a long transaction keeps it from removing them (exporter"
                 " {{ $labels.instance }}). Run VACUUM ANALYZE {{ $labels.table }} during regular"
                 " maintenance.",
+                value="{{ $value | humanizePercentage }} dead",
+                threshold=f"> {mt.dead_ratio * 100:g} % dead",
             ),
         ],
     }
@@ -360,7 +392,7 @@ def rules_document() -> dict[str, Any]:
             delivery_group(),
             maintenance_group(),
             cause_rules.cause_group(_alert),
-            *slo_rules.slo_groups(runbook_url(slo_rules.ALERT)),
+            *slo_rules.slo_groups(),
         ]
     }
 

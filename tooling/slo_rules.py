@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from common import slo
+from tooling.rule_annotations import annotations
 
 ALERT = "TraceTrackErrorBudgetBurn"
 BUDGET_INTERVAL = "5m"
+# The long window's burn rate, as the annotations show it.
+BURN_VALUE = '{{ $value | printf "%.1f" }}x'
 
 
 def _recordings(window: str) -> list[dict[str, str]]:
@@ -32,7 +35,7 @@ def threshold(alert: slo.BurnRateAlert) -> str:
     return f"burn rate > {alert.factor:g} (error ratio > {ratio * 100:.3g} %)"
 
 
-def _alert(alert: slo.BurnRateAlert, runbook_url: str) -> dict[str, Any]:
+def _alert(alert: slo.BurnRateAlert) -> dict[str, Any]:
     long_ = slo.recorded(slo.ERRORS, alert.long)
     short = slo.recorded(slo.ERRORS, alert.short)
     limit = f"{alert.factor:g}"
@@ -48,26 +51,29 @@ def _alert(alert: slo.BurnRateAlert, runbook_url: str) -> dict[str, Any]:
             "long_window": alert.long,
             "short_window": alert.short,
         },
-        "annotations": {
-            "summary": f"The app is burning its {slo.objective_percent()} availability error budget"
+        "annotations": annotations(
+            ALERT,
+            summary=f"The app is burning its {slo.objective_percent()} availability error budget"
             f" {limit}x too fast ({alert.long} and {alert.short} windows)",
-            "description": "Over the last "
+            description="Over the last "
             + alert.long
-            + ' the app\'s error budget burned at {{ $value | printf "%.1f" }}x the rate that'
+            + f" the app's error budget burned at {BURN_VALUE} the rate that"
             f" lasts {slo.WINDOW_DAYS} days (5xx answers and down time), and it is still"
             f" burning over the last {alert.short}. The {action} threshold is {threshold(alert)}:"
             f" that burn spends {alert.budget_spent} of the {slo.WINDOW_DAYS}-day budget"
             f" in {alert.long}.",
-            "runbook_url": runbook_url,
-        },
+            value=f"burn rate {BURN_VALUE}",
+            threshold=threshold(alert),
+            dashboard=("tracetrack-performance", "Error rate"),
+        ),
     }
 
 
-def slo_groups(runbook_url: str) -> list[dict[str, Any]]:
+def slo_groups() -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
     for window in slo.ALERT_WINDOWS:
         rules.extend(_recordings(window))
-    rules.extend(_alert(a, runbook_url) for a in slo.BURN_RATE_ALERTS)
+    rules.extend(_alert(a) for a in slo.BURN_RATE_ALERTS)
     budget_ratio = slo.error_ratio(slo.BUDGET_WINDOW)
     return [
         {"name": "tracetrack-slo", "rules": rules},

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from tooling.rule_annotations import rebase_links
+
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
 RULES_FILE = REPO / "prometheus" / "rules.yml"
@@ -209,13 +211,21 @@ def render_rules(
     source: Path = RULES_FILE,
     *,
     recordings_only: bool = False,
+    public_url: str | None = None,
+    grafana_url: str | None = None,
 ) -> str:
     """The shipped rules with every alert's `for:` replaced, expressions untouched.
 
     for_: one duration for every alert that has a `for:`, or severity -> duration.
     recordings_only: drop the alerts (a stack whose test posts its own alerts still
       needs the recorded series that /analytics and the dashboards read).
+    public_url: base of the runbook links (TRACETRACK_PUBLIC_URL: where the bridge's
+      /runbook is reached); grafana_url: base of the dashboard links (GRAFANA_URL).
+      Default: the shipped local addresses (tooling.rule_annotations).
     """
+    for name, url in (("public_url", public_url), ("grafana_url", grafana_url)):
+        if url is not None:
+            _check_base_url(name, url)
     doc = _load(source)
     if recordings_only:
         for group in doc.get("groups", []):
@@ -223,7 +233,10 @@ def render_rules(
         doc["groups"] = [g for g in doc.get("groups", []) if g["rules"]]
     for group in doc.get("groups", []):
         for rule in group.get("rules", []):
-            if "alert" not in rule or "for" not in rule or for_ is None:
+            if "alert" not in rule:
+                continue
+            rebase_links(rule, public_url, grafana_url)
+            if "for" not in rule or for_ is None:
                 continue
             if isinstance(for_, str):
                 rule["for"] = for_
@@ -234,10 +247,15 @@ def render_rules(
     return _dump(doc, source)
 
 
-def write_rules(
-    path: Path, for_: str | Mapping[str, str] | None = None, *, recordings_only: bool = False
-) -> Path:
-    return _write(path, render_rules(for_, recordings_only=recordings_only))
+def write_rules(path: Path, for_: str | Mapping[str, str] | None = None, **options: Any) -> Path:
+    """`render_rules` written to `path` (options: recordings_only, public_url, grafana_url)."""
+    return _write(path, render_rules(for_, **options))
+
+
+def _check_base_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{name}: {url!r} is not an absolute http(s) base URL")
 
 
 # --- Alertmanager -------------------------------------------------------------

@@ -19,7 +19,7 @@ import yaml
 
 from common import metric_names as m
 from common import slo
-from tooling import rules_gen, slo_rules
+from tooling import slo_rules
 from tooling.stackconfig import duration_seconds
 
 EVAL = 60  # seconds; coarse enough for 3-day windows, fine enough for `for: 2m`
@@ -55,7 +55,7 @@ def steady(burn: float) -> list[dict[str, str]]:
 def expected(alert: slo.BurnRateAlert, burn: float) -> dict[str, Any]:
     rule = next(
         r
-        for g in slo_rules.slo_groups(rules_gen.runbook_url(slo_rules.ALERT))
+        for g in slo_rules.slo_groups()
         for r in g["rules"]
         if r.get("alert") and r["labels"]["long_window"] == alert.long
     )
