@@ -25,10 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from alert_bridge.config import ConfigError, check_settings, load_config
-    from alert_bridge.settings import BridgeSettings
+    from pydantic import ValidationError
 
-    settings = BridgeSettings()
+    from alert_bridge.config import ConfigError, check_settings, load_config
+    from alert_bridge.settings import BridgeSettings, settings_error
+
+    try:
+        settings = BridgeSettings()
+    except ValidationError as exc:
+        return None, None, [settings_error(exc)], []
     errors, warnings = check_settings(settings)
     config = None
     try:

@@ -12,6 +12,7 @@ from alert_bridge.direct import DirectPager
 from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.payload import WebhookPayload
 from alert_bridge.providers import build_providers
+from alert_bridge.runbook import Runbook
 from alert_bridge.settings import BridgeSettings, resolve_auth_token
 from alert_bridge.store import Store, WriteHealth
 from alert_bridge.watchdog import Watchdog
@@ -38,6 +39,8 @@ class BridgeService:
         self.config = config or load_config(settings.alert_config_file)
         self.token = resolve_auth_token(settings)
         self.owner = settings.instance_id(port)
+        self.public_url = settings.public_url(port)
+        self.runbook = Runbook(settings.bridge_runbook_file)
         self.store = Store(
             settings.database_url_resolved(), pool_size=settings.bridge_worker_threads + 4
         )

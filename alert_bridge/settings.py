@@ -12,14 +12,15 @@ import secrets
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from common.dburl import sqlalchemy_url
-from common.settings import Settings
+from common.settings import Settings, absolute_base_url
 from common.smtp import SmtpSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ALERT_CONFIG = REPO_ROOT / "alert_config.py"
+DEFAULT_RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 DEFAULT_TOKEN_FILE_NAME = "bridge_auth_token"
 DEFAULT_SQLITE_NAME = "bridge.sqlite3"
 
@@ -67,6 +68,21 @@ class BridgeSettings(SmtpSettings):
     bridge_watchdog_timeout_seconds: float = Field(300.0, ge=0)
     bridge_watchdog_check_interval_seconds: float = Field(15.0, gt=0)
 
+    # --- links in notifications --------------------------------------------------
+    # How a phone reaches this bridge (the runbook, the notification pages):
+    # BRIDGE_PUBLIC_URL, else TRACETRACK_PUBLIC_URL (common.settings), else the
+    # listen address.
+    bridge_public_url: str | None = None
+    bridge_runbook_file: Path = DEFAULT_RUNBOOK
+
+    @field_validator("bridge_public_url")
+    @classmethod
+    def _bridge_public_url(cls, value: str | None) -> str | None:
+        return absolute_base_url("BRIDGE_PUBLIC_URL", value)
+
+    def public_url(self, port: int) -> str:
+        return self.bridge_public_url or self.tracetrack_public_url or self.local_url(port)
+
     def database_url_resolved(self) -> str:
         if self.bridge_database_url:
             # `postgresql://…` as the app's DATABASE_URL is written: name the driver we ship.
@@ -75,6 +91,16 @@ class BridgeSettings(SmtpSettings):
 
     def instance_id(self, port: int) -> str:
         return self.bridge_instance_id or f"{socket.gethostname()}:{port}"
+
+
+def settings_error(exc: ValidationError) -> str:
+    """A settings validation error as one line per variable, naming it."""
+    out = []
+    for e in exc.errors():
+        name = ".".join(str(p) for p in e["loc"]).upper() or "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append(msg if msg.startswith(name) else f"{name}: {msg}")
+    return "; ".join(out)
 
 
 def default_token_file(settings: Settings) -> Path:

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def absolute_base_url(name: str, value: str | None) -> str | None:
+    """An absolute http(s) base URL without a trailing slash; None when unset."""
+    if value is None or not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"{name}: {value!r} is not an absolute http(s) base URL")
+    return value.strip().rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -30,6 +41,14 @@ class Settings(BaseSettings):
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
     grafana_url: str | None = None
+
+    # --- links people open (DESIGN §4) -------------------------------------
+    # The base of every link a notification carries: where phones reach the bridge's
+    # runbook and notification pages. Prometheus and Alertmanager get their own
+    # (`--web.external-url`, which their alerts' links are built from).
+    tracetrack_public_url: str | None = None
+    prometheus_external_url: str | None = None
+    alertmanager_external_url: str | None = None
 
     # --- ports (DESIGN §4) -------------------------------------------------
     host: str = Field("127.0.0.1", validation_alias="TRACETRACK_HOST")
@@ -156,6 +175,28 @@ class Settings(BaseSettings):
 
     def reports_dir(self) -> Path:
         return self.report_dir or self.resolved_var_dir() / "reports"
+
+    @field_validator(
+        "tracetrack_public_url", "prometheus_external_url", "alertmanager_external_url"
+    )
+    @classmethod
+    def _base_url(cls, value: str | None, info) -> str | None:  # type: ignore[no-untyped-def]
+        return absolute_base_url(str(info.field_name).upper(), value)
+
+    def local_url(self, port: int) -> str:
+        """http://<listen host>:<port>, with a wildcard listen address made reachable."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{port}"
+
+    def external_urls(self) -> dict[str, str]:
+        """Where people reach each service: the configured URL or the local one."""
+        return {
+            "bridge": self.tracetrack_public_url or self.local_url(self.bridge_port),
+            "prometheus": self.prometheus_external_url or self.local_url(self.prometheus_port),
+            "alertmanager": self.alertmanager_external_url
+            or self.local_url(self.alertmanager_port),
+            "grafana": self.grafana_url or self.local_url(self.grafana_port),
+        }
 
     def resolved_var_dir(self) -> Path:
         path = self.var_dir.resolve()

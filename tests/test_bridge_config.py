@@ -158,6 +158,17 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert "TWILIO_FROM_NUMBER: '12345' is not E.164" in sms_without_creds.stderr
 
 
+def test_a_setting_that_is_not_a_url_is_named_at_startup(tmp_path: Path) -> None:
+    for var in ("TRACETRACK_PUBLIC_URL", "BRIDGE_PUBLIC_URL"):
+        out = _run(
+            ["bridge", "--port", str(free_port())],
+            {var: "oncall.example.com", "TRACETRACK_VAR_DIR": str(tmp_path / "var")},
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"{var}: 'oncall.example.com' is not an absolute http(s) base URL" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
 def test_bridge_refuses_to_start_with_an_invalid_config(tmp_path: Path) -> None:
     bad = write_alert_config(tmp_path / "bad.py", {"email": {"critical": ["oncall@example"]}})
     out = _run(

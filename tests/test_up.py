@@ -27,7 +27,13 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
             "LOCAL_REDIS_PORT",
         )
     }
-    env = {**os.environ, **ports, "TRACETRACK_VAR_DIR": str(tmp_path / "var")}
+    public = {
+        "TRACETRACK_PUBLIC_URL": "https://oncall.example.com",
+        "PROMETHEUS_EXTERNAL_URL": "https://prometheus.example.com",
+        "ALERTMANAGER_EXTERNAL_URL": "https://alertmanager.example.com/am",
+        "GRAFANA_URL": "https://grafana.example.com",
+    }
+    env = {**os.environ, **ports, **public, "TRACETRACK_VAR_DIR": str(tmp_path / "var")}
     for var in ("DATABASE_URL", "REDIS_URL"):
         env.pop(var, None)
     log = open(tmp_path / "up.log", "w+")
@@ -66,6 +72,37 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
             return len(active) == 5 and all(t["health"] == "up" for t in active)
 
         wait_until(all_targets_up, 60, "every scrape target up", interval=1)
+
+        # Links open where people reach the services, not at 127.0.0.1 or a hostname.
+        flags = httpx.get(f"{prom}/api/v1/status/flags").json()["data"]
+        assert flags["web.external-url"] == public["PROMETHEUS_EXTERNAL_URL"]
+        groups = httpx.get(f"{prom}/api/v1/rules").json()["data"]["groups"]
+        annotations = [r["annotations"] for g in groups for r in g["rules"] if "annotations" in r]
+        assert annotations and all(
+            a["runbook_url"].startswith("https://oncall.example.com/runbook#") for a in annotations
+        )
+        assert any(
+            a.get("dashboard_url", "").startswith("https://grafana.example.com/d/")
+            for a in annotations
+        )
+        am = f"http://127.0.0.1:{ports['ALERTMANAGER_PORT']}"
+
+        def watchdog_links() -> bool:
+            alerts = httpx.get(f"{am}/api/v2/alerts").json()
+            dog = [a for a in alerts if a["labels"]["alertname"] == "Watchdog"]
+            return bool(dog) and dog[0]["generatorURL"].startswith(
+                public["PROMETHEUS_EXTERNAL_URL"]
+            )
+
+        wait_until(watchdog_links, 60, "the Watchdog in Alertmanager, linking to Prometheus")
+        am_proc = [
+            c
+            for c in psutil.Process(proc.pid).children(recursive=True)
+            if "alertmanager" in c.name()
+        ]
+        assert am_proc and (
+            f"--web.external-url={public['ALERTMANAGER_EXTERNAL_URL']}" in am_proc[0].cmdline()
+        )
 
         # An admin sees live values on /analytics (the embedded database is shared).
         exe = str(Path(sys.executable).with_name("tracetrack"))

@@ -12,7 +12,7 @@ current value next to its threshold) and link somewhere that opens on a phone:
     dashboard_url  absolute: <Grafana>/d/<uid>?viewPanel=<id>, the panel that shows it
 
 The links are rendered with the shipped defaults (the bridge and Grafana on
-127.0.0.1) into the committed `prometheus/rules.yml`; `common.stackconfig.render_rules`
+127.0.0.1) into the committed `prometheus/rules.yml`; `tooling.stackconfig.render_rules`
 swaps the two bases for the deployment's (`TRACETRACK_PUBLIC_URL`, `GRAFANA_URL`), as
 kubernetes-mixin's `runbookURLPattern` does. The bridge serves the runbook as HTML at
 `/runbook`, one anchor per alert, and adds the time range around the alert's start

@@ -252,6 +252,14 @@ def write_rules(path: Path, for_: str | Mapping[str, str] | None = None, **optio
     return _write(path, render_rules(for_, **options))
 
 
+def external_url_args(url: str) -> list[str]:
+    """Flags giving Prometheus or Alertmanager the URL people reach it at (the links in
+    its alerts and notifications), while it keeps serving at the root locally (a
+    reverse proxy strips any path prefix)."""
+    _check_base_url("external URL", url)
+    return [f"--web.external-url={url}", "--web.route-prefix=/"]
+
+
 def _check_base_url(name: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:

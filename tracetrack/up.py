@@ -162,6 +162,10 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
         bridge_url,
     )
 
+    # Links in alerts and notifications must open on a phone: Prometheus and
+    # Alertmanager build theirs from --web.external-url, the rules' runbook and
+    # dashboard links are rendered with the public bridge and Grafana addresses.
+    external = settings.external_urls()
     am_url = f"http://{host}:{settings.alertmanager_port}"
     am_config = stackconfig.write_alertmanager_config(
         var / "alertmanager" / "alertmanager.yml",
@@ -170,7 +174,11 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
     )
     stack.start(
         alertmanager_process(
-            am_config, var / "alertmanager", settings.alertmanager_port, host=host
+            am_config,
+            var / "alertmanager",
+            settings.alertmanager_port,
+            stackconfig.external_url_args(external["alertmanager"]),
+            host=host,
         ),
         f"{am_url}/-/ready",
         "Alertmanager",
@@ -178,13 +186,25 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
     )
 
     prom_url = f"http://{host}:{settings.prometheus_port}"
+    rules = stackconfig.write_rules(
+        var / "prometheus" / "rules.yml",
+        public_url=BridgeSettings().public_url(settings.bridge_port),
+        grafana_url=external["grafana"],
+    )
     prom_config = stackconfig.write_prometheus_config(
         var / "prometheus" / "prometheus.yml",
         targets=stackconfig.targets_for_settings(settings),
         alertmanagers=[f"{host}:{settings.alertmanager_port}"],
+        rule_files=[rules],
     )
     stack.start(
-        prometheus_process(prom_config, var / "prometheus", settings.prometheus_port, host=host),
+        prometheus_process(
+            prom_config,
+            var / "prometheus",
+            settings.prometheus_port,
+            stackconfig.external_url_args(external["prometheus"]),
+            host=host,
+        ),
         f"{prom_url}/-/ready",
         "Prometheus",
         prom_url,
