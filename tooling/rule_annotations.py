@@ -1,7 +1,7 @@
 """The annotations every alerting rule carries, built in one place.
 
 Every rule family (thresholds, availability, security, SLO, cause alerts, ...) calls
-`annotations()` so a notification can always say what broke, where, how bad (the
+`alert_annotations()` so a notification can always say what broke, where, how bad (the
 current value next to its threshold) and link somewhere that opens on a phone:
 
     summary        one line: what and where ("Error rate above ... on app-1:8000")
@@ -82,7 +82,7 @@ def value_of(unit: str) -> str:
     return VALUE_TEMPLATE[unit]
 
 
-def annotations(
+def alert_annotations(
     alertname: str,
     *,
     summary: str,

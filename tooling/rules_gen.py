@@ -23,7 +23,7 @@ from common import metric_names as m
 from common import promql
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
 from tooling import cause_rules, slo_rules
-from tooling.rule_annotations import VALUE_TEMPLATE, annotations
+from tooling.rule_annotations import VALUE_TEMPLATE, alert_annotations
 
 LEVELS = ("warning", "critical")
 
@@ -157,7 +157,7 @@ def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
         "expr": expr,
         "for": FOR[level],
         "labels": {"severity": level},
-        "annotations": annotations(
+        "annotations": alert_annotations(
             row.alert,
             summary=f"{threshold.title} {word} the {level} threshold ({human})"
             " on {{ $labels.instance }}",
@@ -187,7 +187,7 @@ def _alert(
     if for_:
         rule["for"] = for_
     rule["labels"] = {"severity": severity}
-    rule["annotations"] = annotations(
+    rule["annotations"] = alert_annotations(
         name,
         summary=summary,
         description=description,

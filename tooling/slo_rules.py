@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from common import slo
-from tooling.rule_annotations import annotations
+from tooling.rule_annotations import alert_annotations
 
 ALERT = "TraceTrackErrorBudgetBurn"
 BUDGET_INTERVAL = "5m"
@@ -51,7 +51,7 @@ def _alert(alert: slo.BurnRateAlert) -> dict[str, Any]:
             "long_window": alert.long,
             "short_window": alert.short,
         },
-        "annotations": annotations(
+        "annotations": alert_annotations(
             ALERT,
             summary=f"The app is burning its {slo.objective_percent()} availability error budget"
             f" {limit}x too fast ({alert.long} and {alert.short} windows)",
