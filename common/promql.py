@@ -145,6 +145,14 @@ def db_connections(selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     return sum_by(by, series(m.DB_CONNECTIONS, selector))
 
 
+# --- security (app/guard) ----------------------------------------------------------------
+
+
+def increase_total(counter: str, window: str, selector: str = "", by: Sequence[str] = ()) -> str:
+    """How much a counter grew over `window` (events in the window), summed per `by`."""
+    return sum_by(by, f"increase({series(counter, selector)}[{window}])")
+
+
 # --- recorded series -------------------------------------------------------------------
 
 

@@ -62,3 +62,106 @@ class Maintenance:
 MAINTENANCE = Maintenance(
     max_age_days=7, min_live_rows=10_000, dead_ratio=0.20, min_dead_rows=10_000, for_="1h"
 )
+
+
+# --- Security monitoring (app/guard) ---------------------------------------------------
+# Not rows of the §5 table: the operator guide's "Security Monitoring" list as alerts.
+# tooling/security_rules.py builds the rules from these numbers; docs/runbook.md quotes
+# them (tests check both). Rates are per minute over the last 5 minutes; counts are
+# increases over the last 15 minutes. Summed over every app instance (an attack spread
+# over replicas is one attack), per `by` label.
+
+
+@dataclass(frozen=True)
+class SecurityThreshold:
+    key: str
+    alert: str
+    title: str  # what is measured, as a sentence's subject
+    metric: str  # the counter (common/metric_names.py)
+    warning: float
+    critical: float
+    measure: Literal["per_minute", "count"]
+    window: str  # PromQL range
+    by: tuple[str, ...]  # labels an alert is split by, besides job
+    for_: dict[str, str]  # severity -> `for:`
+
+    def limit(self, level: Literal["warning", "critical"]) -> float:
+        return self.warning if level == "warning" else self.critical
+
+    def human(self, level: Literal["warning", "critical"]) -> str:
+        """`> 20 per minute` / `> 3 in 15 minutes`, as the runbook and the pages say it."""
+        value = f"{self.limit(level):g}"
+        if self.measure == "per_minute":
+            return f"> {value} per minute"
+        return f"> {value} in {self.window.removesuffix('m')} minutes"
+
+
+_SECURITY_FOR = {"warning": "1m", "critical": "30s"}
+
+SECURITY: tuple[SecurityThreshold, ...] = (
+    # A person who forgot a password fails a handful of times; 20 a minute is a script.
+    SecurityThreshold(
+        "login_failures",
+        "TraceTrackLoginFailuresHigh",
+        "Failed logins",
+        "tracetrack_login_failures_total",
+        20,
+        100,
+        "per_minute",
+        "5m",
+        (),
+        _SECURITY_FOR,
+    ),
+    SecurityThreshold(
+        "account_lockouts",
+        "TraceTrackLoginLockouts",
+        "Login lockouts",
+        "tracetrack_account_lockouts_total",
+        3,
+        20,
+        "count",
+        "15m",
+        ("scope",),
+        _SECURITY_FOR,
+    ),
+    # The limits sit far above any working user's pace (common/settings.py): a few 429s
+    # a minute is someone's script; hundreds is a flood.
+    SecurityThreshold(
+        "rate_limited",
+        "TraceTrackRateLimited",
+        "Rate-limited requests",
+        "tracetrack_rate_limited_total",
+        60,
+        600,
+        "per_minute",
+        "5m",
+        ("route_class",),
+        _SECURITY_FOR,
+    ),
+    SecurityThreshold(
+        "suspicious_scans",
+        "TraceTrackSuspiciousScans",
+        "Suspicious scans",
+        "tracetrack_suspicious_scans_total",
+        20,
+        200,
+        "count",
+        "15m",
+        ("kind",),
+        _SECURITY_FOR,
+    ),
+    # Vulnerability scanners send a few of these to every site; dozens is a focused attempt.
+    SecurityThreshold(
+        "injection_attempts",
+        "TraceTrackInjectionAttempts",
+        "Injection attempts",
+        "tracetrack_injection_attempts_total",
+        5,
+        50,
+        "count",
+        "15m",
+        ("kind",),
+        _SECURITY_FOR,
+    ),
+)
+SECURITY_BY_KEY: dict[str, SecurityThreshold] = {t.key: t for t in SECURITY}

@@ -22,7 +22,7 @@ import yaml
 from common import metric_names as m
 from common import promql
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
-from tooling import cause_rules, slo_rules
+from tooling import cause_rules, security_rules, slo_rules
 from tooling.rule_annotations import VALUE_TEMPLATE, alert_annotations
 
 LEVELS = ("warning", "critical")
@@ -392,6 +392,7 @@ def rules_document() -> dict[str, Any]:
             delivery_group(),
             maintenance_group(),
             cause_rules.cause_group(_alert),
+            security_rules.security_group(_alert),
             *slo_rules.slo_groups(),
         ]
     }
