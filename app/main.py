@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app import idempotency
 from app import repository as repo
 from app.analytics import router as analytics_router
 from app.cache import Cache
@@ -69,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("cache warming skipped: %s", exc)
         if guard is not None:
             guard.start()
+        purger = asyncio.create_task(idempotency.purge_periodically(app.state.sessionmaker))
         yield
+        purger.cancel()
         if guard is not None:
             guard.stop()
         app.state.cache.close()
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(debug.router)
 
     add_error_handlers(app)
+    idempotency.install(app)
     install_middleware(app, settings, engine)
     return app
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     func,
@@ -165,3 +166,24 @@ class SecurityEvent(Base):
         Index("ix_security_events_at", "at"),
         Index("ix_security_events_kind_at", "kind", "at"),
     )
+
+
+class IdempotencyKey(Base):
+    """The first answer to a POST sent with an `Idempotency-Key` (app/idempotency.py).
+
+    Written in the same transaction as the write it answers, so a retry finds either
+    both or neither. Keys are per user and expire after a day.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)

@@ -11,6 +11,10 @@ lookups and scans pick from the seeder's QR ids (P/C + 10 digits).
 Environment: TT_SEEDED_BAGS (how many bags were seeded; default 100000),
 TT_PASSWORD (the seeded users' password; default the seeder's),
 TT_WAIT_MIN / TT_WAIT_MAX (think time between a user's tasks, seconds; default 0.5 / 2).
+
+Writes behave like a careful client: each scan and bill carries an `Idempotency-Key`,
+and one answered 503 (or lost to a connection error) is retried once with the same key
+after its `Retry-After`, so a write the server committed anyway is not stored twice.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import time
 import uuid
+from typing import Any
 
 from locust import HttpUser, between, task
 
@@ -31,6 +37,7 @@ DISPATCHERS = [f"seed-dispatcher-{i:03d}" for i in range(1, 50) if i % 3]
 BILLERS = [f"seed-biller-{i:03d}" for i in range(3, 50, 3)]
 LOCATIONS = ("Mumbai Hub", "Delhi Hub", "Chennai Hub", "Pune Depot", "Jaipur Depot")
 _counter = itertools.count()
+MAX_RETRY_AFTER = 5.0
 
 
 def random_qr() -> str:
@@ -53,6 +60,18 @@ class _LoggedIn(HttpUser):
         )
         r.raise_for_status()
         self.client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    def post_once(self, path: str, body: dict[str, Any]) -> None:
+        """POST with an Idempotency-Key; one retry with the same key after a 503."""
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        r = self.client.post(path, json=body, headers=headers, name=path)
+        if r.status_code == 503 or r.status_code == 0:  # 0: connection error, no answer
+            try:
+                delay = float(r.headers.get("Retry-After", "1"))
+            except ValueError:
+                delay = 1.0
+            time.sleep(min(delay, MAX_RETRY_AFTER))
+            self.client.post(path, json=body, headers=headers, name=f"{path} (retry)")
 
     @task(50)
     def lookup(self) -> None:
@@ -78,11 +97,7 @@ class Dispatcher(_LoggedIn):
 
     @task(25)
     def scan(self) -> None:
-        self.client.post(
-            "/api/scans",
-            json={"qr_id": random_qr(), "location": random.choice(LOCATIONS)},
-            name="/api/scans",
-        )
+        self.post_once("/api/scans", {"qr_id": random_qr(), "location": random.choice(LOCATIONS)})
 
 
 class Biller(_LoggedIn):
@@ -94,8 +109,6 @@ class Biller(_LoggedIn):
     @task(25)
     def bill(self) -> None:
         parents = [f"P{random.randint(0, SEEDED_BAGS // 10 - 1) * 10 + 1:010d}" for _ in range(3)]
-        self.client.post(
-            "/api/bills",
-            json={"bill_number": f"LT-{uuid.uuid4().hex[:16]}", "bag_qr_ids": parents},
-            name="/api/bills",
+        self.post_once(
+            "/api/bills", {"bill_number": f"LT-{uuid.uuid4().hex[:16]}", "bag_qr_ids": parents}
         )

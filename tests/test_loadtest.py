@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from app.db import migrate
 from app.seed import seed_database
 from tests.support.appkit import start_app_process
@@ -68,3 +70,13 @@ def test_locustfile_runs_headless_without_failures(database_url: str, tmp_path: 
         "/api/bills",
     ):
         assert int(rows[name]["Request Count"]) > 0, name
+    # Every write carried an Idempotency-Key: one stored answer per scan and bill.
+    writes = sum(
+        int(rows[n]["Request Count"]) - int(rows[n]["Failure Count"])
+        for n in ("/api/scans", "/api/bills")
+    )
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        keys = conn.execute(sa.text("SELECT count(*) FROM idempotency_keys")).scalar()
+    engine.dispose()
+    assert keys == writes

@@ -106,7 +106,8 @@ def test_bulk_seed_rebuilds_indexes_and_every_query_path_uses_one(database_url: 
             "ix_bills_created_at",
             "bills_bill_number_key",
         } <= indexes
-        assert fks == 6  # bags.parent_id, scans x2, bills.created_by, bill_bags x2
+        # bags.parent_id, scans x2, bills.created_by, bill_bags x2, idempotency_keys.user_id
+        assert fks == 7
         plans = {
             "lookup": explain(conn, "select * from bags where qr_id = :q", q="C0000005002"),
             "prefix": explain(

@@ -6,6 +6,7 @@ from app import repository as repo
 from app.cursors import BadCursor, decode_bag_cursor
 from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
 from app.errors import unprocessable
+from app.idempotency import Idempotency, IdempotencyDep
 from app.metrics import BAGS_CREATED
 from app.schemas import (
     QR_PATTERN,
@@ -27,7 +28,7 @@ def bag_cache_key(qr_id: str) -> str:
     return f"bag:{qr_id}"
 
 
-def _create(db: SessionDep, bags: list[BagIn]) -> int:
+def _insert(db: SessionDep, bags: list[BagIn]) -> int:
     try:
         created = repo.create_bags(db, [b.model_dump() for b in bags])
     except repo.Conflict as exc:
@@ -36,20 +37,31 @@ def _create(db: SessionDep, bags: list[BagIn]) -> int:
         raise unprocessable(str(exc), "parent_qr_id") from exc
     except ValueError as exc:
         raise unprocessable(str(exc), "parent_qr_id") from exc
-    db.commit()
-    BAGS_CREATED.inc(created)
     return created
 
 
+def _committed(db: SessionDep, idem: Idempotency, created: int, answer: Any) -> None:
+    idem.commit(db, 201, answer)
+    BAGS_CREATED.inc(created)
+
+
 @router.post("", response_model=BagOut, status_code=201)
-def create_bag(body: BagIn, db: SessionDep, _user: BagWriterDep) -> dict[str, Any]:
-    _create(db, [body])
-    return repo.bag_dict(db, body.qr_id)  # type: ignore[return-value]
+def create_bag(
+    body: BagIn, db: SessionDep, _user: BagWriterDep, idem: IdempotencyDep
+) -> dict[str, Any]:
+    created = _insert(db, [body])
+    bag = BagOut.model_validate(repo.bag_dict(db, body.qr_id)).model_dump(mode="json")
+    _committed(db, idem, created, bag)
+    return bag
 
 
 @router.post("/bulk", response_model=BulkBagsOut, status_code=201)
-def create_bags_bulk(body: BulkBagsIn, db: SessionDep, _user: BagWriterDep) -> BulkBagsOut:
-    return BulkBagsOut(created=_create(db, body.bags))
+def create_bags_bulk(
+    body: BulkBagsIn, db: SessionDep, _user: BagWriterDep, idem: IdempotencyDep
+) -> BulkBagsOut:
+    out = BulkBagsOut(created=_insert(db, body.bags))
+    _committed(db, idem, out.created, out)
+    return out
 
 
 @router.get("/{qr_id}", response_model=BagOut)

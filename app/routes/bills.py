@@ -5,6 +5,7 @@ from fastapi import APIRouter, HTTPException, Path
 from app import repository as repo
 from app.deps import BillerDep, CacheDep, SessionDep, UserDep
 from app.errors import unprocessable
+from app.idempotency import IdempotencyDep
 from app.metrics import BILLS_CREATED
 from app.routes.bags import bag_cache_key
 from app.schemas import BILL_PATTERN, BillIn, BillOut
@@ -13,18 +14,21 @@ router = APIRouter(prefix="/api/bills", tags=["bills"])
 
 
 @router.post("", response_model=BillOut, status_code=201)
-def create_bill(body: BillIn, db: SessionDep, cache: CacheDep, user: BillerDep) -> Any:
+def create_bill(
+    body: BillIn, db: SessionDep, cache: CacheDep, user: BillerDep, idem: IdempotencyDep
+) -> Any:
     try:
         repo.create_bill(db, body.bill_number, user.user_id, body.bag_qr_ids)
     except repo.Conflict as exc:
         raise HTTPException(409, str(exc)) from exc
     except repo.NotFound as exc:
         raise unprocessable(str(exc), "bag_qr_ids") from exc
-    db.commit()
+    bill = BillOut.model_validate(repo.bill_dict(db, body.bill_number)).model_dump(mode="json")
+    idem.commit(db, 201, bill)
     BILLS_CREATED.inc()
     if body.bag_qr_ids:
         cache.delete(*(bag_cache_key(q) for q in body.bag_qr_ids))
-    return repo.bill_dict(db, body.bill_number)
+    return bill
 
 
 # `:path` because a bill number may contain "/" (BILL_PATTERN), e.g. INV/2024/17.

@@ -7,6 +7,7 @@ from app import repository as repo
 from app.cursors import BadCursor, decode_scan_cursor
 from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
 from app.guard import guard_of
+from app.idempotency import IdempotencyDep
 from app.metrics import SCANS
 from app.routes.bags import bag_cache_key
 from app.schemas import QR_PATTERN, ScanIn, ScanOut, ScanPage
@@ -23,11 +24,23 @@ def _bag_id(db: SessionDep, qr_id: str) -> int:
 
 @router.post("/scans", response_model=ScanOut, status_code=201)
 def record_scan(
-    request: Request, body: ScanIn, db: SessionDep, cache: CacheDep, user: BagWriterDep
+    request: Request,
+    body: ScanIn,
+    db: SessionDep,
+    cache: CacheDep,
+    user: BagWriterDep,
+    idem: IdempotencyDep,
 ) -> ScanOut:
     bag_id = _bag_id(db, body.qr_id)
     scan = repo.record_scan(db, bag_id, user.user_id, body.location, body.status)
-    db.commit()
+    out = ScanOut(
+        id=scan["id"],
+        qr_id=body.qr_id,
+        username=user.username,
+        location=body.location,
+        scanned_at=scan["scanned_at"],
+    )
+    idem.commit(db, 201, out)
     cache.delete(bag_cache_key(body.qr_id))
     SCANS.inc()
     if guard := guard_of(request):
@@ -36,13 +49,7 @@ def record_scan(
         )
         if scan["bag_billed"]:
             guard.billed_bag_scanned(request, body.qr_id, 201)
-    return ScanOut(
-        id=scan["id"],
-        qr_id=body.qr_id,
-        username=user.username,
-        location=body.location,
-        scanned_at=scan["scanned_at"],
-    )
+    return out
 
 
 def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
