@@ -69,16 +69,20 @@ def recorded(name: str, window: str) -> str:
     return name.format(window=window)
 
 
-def request_errors(window: str) -> str:
+def _sel(extra: str) -> str:
+    return f"{_APP}, {extra}" if extra else _APP
+
+
+def request_errors(window: str, selector: str = "") -> str:
     """5xx answers / all answers over `window`; no result while the app answered nothing
     (`> 0`: 0/0 would be NaN, and a NaN error ratio compares false: a dead app would
     never page)."""
     return promql.errors_ratio(window, _APP, by=("job",))
 
 
-def uptime(window: str) -> str:
+def uptime(window: str, selector: str = "") -> str:
     """The share of `window` the app's scrape target answered (up == 1)."""
-    return f"avg by (job) (avg_over_time(up{{{_APP}}}[{window}]))"
+    return f"avg by (job) (avg_over_time(up{{{_sel(selector)}}}[{window}]))"
 
 
 def combine(request_errors_expr: str, uptime_expr: str) -> str:
@@ -89,10 +93,11 @@ def combine(request_errors_expr: str, uptime_expr: str) -> str:
     )
 
 
-def error_ratio(window: str) -> str:
+def error_ratio(window: str, selector: str = "") -> str:
     """The SLO's error ratio over `window`, straight from the raw series (reports,
-    ad-hoc windows); the rules record the same for the alert windows."""
-    return combine(f"({request_errors(window)})", uptime(window))
+    dashboards, /analytics); the rules record the same for the alert windows.
+    `selector` narrows it further (a dashboard's `instance=~"$instance"`)."""
+    return combine(f"({request_errors(window, selector)})", uptime(window, selector))
 
 
 def budget_remaining(error_ratio_expr: str) -> str:

@@ -26,7 +26,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from common import metric_names as m
-from common import promql
+from common import promql, slo
 from common.thresholds import BY_KEY, Threshold
 from tooling.generated import write_or_check
 
@@ -471,7 +471,80 @@ def performance() -> Board:
         w=12,
         text_mode=cm.BigValueTextMode.NAME,
     )
+    slo_panels(b)
     return b
+
+
+def _steps(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=v, color=c) for v, c in steps])
+    )
+
+
+def slo_panels(b: Board) -> None:
+    """The availability SLO of common/slo.py: attainment, budget left and burn rates."""
+    month = slo.BUDGET_WINDOW
+    ratio = slo.error_ratio(month, INST)
+    objective = slo.objective_percent()
+    b.stat(
+        f"Availability ({slo.WINDOW_DAYS} days)",
+        f"Share of good answers (not 5xx, app up) over {slo.WINDOW_DAYS} days; the SLO is"
+        f" {objective}.",
+        f"1 - ({ratio})",
+        "percentunit",
+        w=8,
+    )
+    b.panels[-1] = b.panels[-1].thresholds(_steps((None, CRIT), (slo.OBJECTIVE, OK))).decimals(3)
+    b.stat(
+        "Error budget remaining",
+        f"What is left of the {slo.WINDOW_DAYS}-day error budget ({slo.BUDGET:.1%} of answers):"
+        " 100 % untouched, 0 spent, below 0 overspent.",
+        slo.budget_remaining(ratio),
+        "percentunit",
+        w=8,
+    )
+    b.panels[-1] = b.panels[-1].thresholds(_steps((None, CRIT), (0, OK)))
+    b.stat(
+        "Error budget burn rate (1h)",
+        "How fast the budget burns over the last hour: 1 spends it in exactly"
+        f" {slo.WINDOW_DAYS} days; the page fires above"
+        f" {slo.BURN_RATE_ALERTS[0].factor:g} (with the 5m window too).",
+        slo.burn_rate(slo.error_ratio("1h", INST)),
+        "short",
+        w=8,
+    )
+    b.panels[-1] = b.panels[-1].thresholds(
+        _steps(
+            (None, OK),
+            *(
+                (a.factor, CRIT if a.severity == "critical" else WARN)
+                for a in sorted(slo.BURN_RATE_ALERTS, key=lambda a: a.factor)
+            ),
+        )
+    )
+    b.series(
+        "Error budget burn rate",
+        "Burn rate over each alert's long window; the lines are the factors of the"
+        " multi-window burn-rate alerts (TraceTrackErrorBudgetBurn).",
+        [(slo.burn_rate(slo.error_ratio(a.long, INST)), a.long) for a in slo.BURN_RATE_ALERTS],
+        "short",
+        w=24,
+    )
+    b.panels[-1] = (
+        b.panels[-1]
+        .thresholds(
+            _steps(
+                (None, OK),
+                *(
+                    (a.factor, CRIT if a.severity == "critical" else WARN)
+                    for a in sorted(slo.BURN_RATE_ALERTS, key=lambda a: a.factor)
+                ),
+            )
+        )
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.LINE))
+    )
 
 
 def business() -> Board:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ BAGS_TARGET = 5_000_000
 # A route is worth a look when its p95 exceeds this share of the warning threshold.
 SLOW_ROUTE_SHARE = 0.5
 SEVERITIES = ("critical", "warning", "info")
+# Prometheus queries in flight at once while building one report.
+QUERY_CONCURRENCY = 4
 
 Figure = dict[str, Any]
 
@@ -130,23 +133,60 @@ def system_section(c: Context) -> dict[str, Any]:
     }
 
 
+def quantile_from_buckets(quant: float, buckets: dict[float, float]) -> float | None:
+    """Prometheus' histogram_quantile over cumulative bucket counts {le: count}: linear
+    interpolation inside the bucket holding the rank; the highest finite bound when the
+    rank is in +Inf; None without observations. One query of the buckets by route then
+    gives every percentile of every route and of the whole app."""
+    bounds = sorted(buckets)
+    if not bounds or bounds[-1] != float("inf"):
+        return None
+    counts, running = [], 0.0
+    for le in bounds:  # counts read at slightly different times can dip: keep them monotonic
+        running = max(running, buckets[le])
+        counts.append(running)
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = quant * total
+    for i, (le, count) in enumerate(zip(bounds, counts, strict=True)):
+        if count >= rank:
+            if le == float("inf"):
+                return bounds[-2] if len(bounds) > 1 else None
+            start, below = (bounds[i - 1], counts[i - 1]) if i else (0.0, 0.0)
+            if i == 0 and le <= 0:
+                return le
+            return start + (le - start) * (rank - below) / (count - below)
+    return None
+
+
+QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+
+
 def performance_section(c: Context) -> dict[str, Any]:
     w = c.window
     total = c.scalar(q.increase(m.HTTP_REQUESTS, w))
-    per_route: dict[str, dict[str, float | None]] = defaultdict(dict)
-    for name, quant in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
-        for route, value in c.by(q.quantile(quant, w, "route"), "route").items():
-            per_route[route][name] = value
+    buckets: dict[str, dict[float, float]] = defaultdict(dict)
+    overall: dict[float, float] = defaultdict(float)
+    for labels, count in c.prom.vector(q.buckets(w, "route"), c.at):
+        if count is None:
+            continue
+        le = float(labels["le"])
+        buckets[labels.get("route", "")][le] = count
+        overall[le] += count
+    per_route: dict[str, dict[str, float | None]] = {
+        route: {name: quantile_from_buckets(quant, b) for name, quant in QUANTILES}
+        for route, b in buckets.items()
+    }
     for route, value in c.by(q.increase(m.HTTP_REQUESTS, w, by="route"), "route").items():
         if route in per_route:
             per_route[route]["requests"] = value
+    whole = {name: quantile_from_buckets(quant, overall) for name, quant in QUANTILES}
     rpm_peak = q.peak(q.requests_per_minute(c.rw), w, c.rw)
     return {
-        "p50": figure("p50 response time", c.scalar(q.quantile(0.5, w)), "seconds"),
-        "p95": figure(
-            "p95 response time", c.scalar(q.quantile(0.95, w)), "seconds", "response_time"
-        ),
-        "p99": figure("p99 response time", c.scalar(q.quantile(0.99, w)), "seconds"),
+        "p50": figure("p50 response time", whole["p50"], "seconds"),
+        "p95": figure("p95 response time", whole["p95"], "seconds", "response_time"),
+        "p99": figure("p99 response time", whole["p99"], "seconds"),
         "requests": figure("Requests", total, "count"),
         "requests_per_minute": figure(
             "Requests per minute (average)",
@@ -508,15 +548,20 @@ def charts_data(c: Context) -> dict[str, list[list[float]]]:
     return {name: [[t, v] for t, v in c.series(expr)] for name, expr in series.items()}
 
 
-def summary(c: Context, instances: list[AlertInstance] | None) -> dict[str, Any]:
-    return {
-        "slo": slo_section(c),
-        "system": system_section(c),
-        "performance": performance_section(c),
-        "alerts": alerts_section(instances, c.period),
-        "users": users_section(c),
-        "business": business_section(c),
+def summary(
+    c: Context, instances: list[AlertInstance] | None, pool: ThreadPoolExecutor
+) -> dict[str, Any]:
+    sections: dict[str, Callable[[], dict[str, Any]]] = {
+        "slo": lambda: slo_section(c),
+        "system": lambda: system_section(c),
+        "performance": lambda: performance_section(c),
+        "users": lambda: users_section(c),
+        "business": lambda: business_section(c),
     }
+    futures = {name: pool.submit(f) for name, f in sections.items()}
+    out = {name: f.result() for name, f in futures.items()}
+    out["alerts"] = alerts_section(instances, c.period)
+    return {k: out[k] for k in ("slo", "system", "performance", "alerts", "users", "business")}
 
 
 HistoryReader = Callable[[float, float], "list[AlertInstance] | None"]
@@ -531,8 +576,55 @@ def build(
     generated_at: datetime,
     db_size_limit: float | None = None,
 ) -> dict[str, Any]:
+    # Queries run a few at a time: each reads a week of samples on one core of Prometheus.
+    with (
+        ThreadPoolExecutor(max_workers=QUERY_CONCURRENCY) as pool,
+        ThreadPoolExecutor(max_workers=2) as outer,
+    ):
+        return _build(
+            prom, history, period, scrape_interval, generated_at, db_size_limit, pool, outer
+        )
+
+
+def _build(
+    prom: Prometheus,
+    history: HistoryReader,
+    period: Period,
+    scrape_interval: float,
+    generated_at: datetime,
+    db_size_limit: float | None,
+    pool: ThreadPoolExecutor,
+    outer: ThreadPoolExecutor,
+) -> dict[str, Any]:
     c = Context(prom, period, scrape_interval)
     instances = history(period.start, period.end)
+    series = pool.submit(charts_data, c)
+    weekly: dict[str, Future[Any]] = {}
+    last_period = period.previous()
+    if period.kind == "weekly":
+        last_c = Context(prom, last_period, scrape_interval)
+        last_instances = history(last_period.start, last_period.end)
+        # `outer`: a summary waits on its sections in `pool`; never block pool on pool.
+        weekly["last"] = outer.submit(summary, last_c, last_instances, pool)
+        weekly["capacity"] = pool.submit(capacity, c, db_size_limit)
+        weekly["availability_by_day"] = pool.submit(
+            lambda: [
+                [
+                    _local(start, period).date().isoformat(),
+                    prom.scalar(q.availability(q.dur(end - start)), end),
+                ]
+                for start, end in _days(period)
+            ]
+        )
+        weekly["p95_by_day"] = pool.submit(
+            lambda: {
+                label: [
+                    prom.scalar(q.quantile(0.95, q.dur(end - start)), end)
+                    for start, end in _days(p)
+                ]
+                for label, p in (("this_week", period), ("last_week", last_period))
+            }
+        )
     report: dict[str, Any] = {
         "kind": period.kind,
         "period": period.label,
@@ -542,33 +634,16 @@ def build(
         "end": period.end_dt.isoformat(),
         "generated_at": generated_at.isoformat(timespec="seconds"),
         "scrape_interval_seconds": scrape_interval,
-        **summary(c, instances),
-        "series": charts_data(c),
+        **summary(c, instances, pool),
     }
+    report["series"] = series.result()
     if period.kind == "weekly":
-        last_period = period.previous()
-        last_c = Context(prom, last_period, scrape_interval)
-        last_instances = history(last_period.start, last_period.end)
-        last = summary(last_c, last_instances)
-        report["trends"] = trends(
-            report, last, None if last_instances is None else len(last_instances)
-        )
-        report["capacity"] = capacity(c, db_size_limit)
+        last = weekly["last"].result()
+        last_fired = last["alerts"].get("fired", {}).get("value")
+        report["trends"] = trends(report, last, last_fired)
+        report["capacity"] = weekly["capacity"].result()
         report["suggestions"] = suggestions(c, report["performance"])
-        report["alert_patterns"] = alert_patterns(instances, period)
-        report["availability_by_day"] = [
-            [
-                _local(start, period).date().isoformat(),
-                prom.scalar(q.availability(q.dur(end - start)), end),
-            ]
-            for start, end in _days(period)
-        ]
-        report["p95_by_day"] = {
-            label: [
-                prom.scalar(q.quantile(0.95, q.dur(end - start)), end) for start, end in _days(p)
-            ]
-            for label, p in (("this_week", period), ("last_week", last_period))
-        }
-    else:
-        report["alert_patterns"] = alert_patterns(instances, period)
+        report["availability_by_day"] = weekly["availability_by_day"].result()
+        report["p95_by_day"] = weekly["p95_by_day"].result()
+    report["alert_patterns"] = alert_patterns(instances, period)
     return report

@@ -50,6 +50,12 @@ def quantile(q: float, window: str, by: str = "") -> str:
     )
 
 
+def buckets(window: str, by: str = "") -> str:
+    """The latency histogram's buckets summed over the window (`le` and `by` kept)."""
+    group = f"{by}, le" if by else "le"
+    return f"sum by ({group}) (increase({m.HTTP_REQUEST_DURATION}_bucket[{window}]))"
+
+
 def peak(expr: str, window: str, resolution: str) -> str:
     """The highest value of an aggregated expression over the window (a subquery at
     `resolution`, the scrape interval: every sample counts)."""

@@ -33,6 +33,8 @@ ENDPOINTS = [
     "/analytics/api/metrics/bags",
     "/analytics/api/metrics/users",
     "/analytics/api/alerts",
+    "/analytics/api/slo",
+    "/analytics/api/reports",
 ]
 CACHE_TTL = 3.0
 
@@ -235,6 +237,31 @@ def test_users_reports_active_and_registered_users(
     assert value(body, "users", "registered_users") == 2
     assert body["users"]["active_users"]["warning"] == 1500
     assert value(body, "security", "login_failures_last_hour") is not None
+
+
+def test_slo_reports_availability_budget_and_burn_rates_of_the_healthy_app(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    body = fresh(
+        client,
+        admin,
+        "/analytics/api/slo",
+        lambda b: (
+            value(b, "slo", "availability") is not None
+            and value(b, "burn_rates", "burn_rate_1h") is not None
+        ),
+    )
+    assert body["objective"] == {"availability": 0.999, "window_days": 30}
+    # A healthy app answering everything: full availability, untouched budget, no burn.
+    assert value(body, "slo", "availability") == 1
+    assert value(body, "slo", "error_budget_remaining") == 1
+    assert {k: v["value"] for k, v in body["burn_rates"].items()} == {
+        "burn_rate_1h": 0,
+        "burn_rate_6h": 0,
+        "burn_rate_1d": 0,
+        "burn_rate_3d": 0,
+    }
+    assert [a["factor"] for a in body["burn_rate_alerts"]] == [14.4, 6, 3, 1]
 
 
 def test_alerts_lists_alertmanagers_active_alerts_newest_first(

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from app.analytics.routes import GRAFANA_FOLDER_UID
+from common import slo
 from common.thresholds import BY_KEY
 from grafana import build
 
@@ -143,6 +144,9 @@ def test_no_threshold_value_is_typed_into_a_dashboard_by_hand() -> None:
     """Every non-base step value in every panel is a value of the thresholds table (or the
     firing-count step of 1), so a changed threshold cannot leave a stale line behind."""
     allowed = {v for t in BY_KEY.values() for v in (t.warning, t.critical)}
+    # The SLO panels' steps come from common/slo.py: the objective, 0 budget left, the
+    # burn-rate factors.
+    allowed |= {slo.OBJECTIVE, 0, *(a.factor for a in slo.BURN_RATE_ALERTS)}
     for name, board in dashboards().items():
         for p in panels(board):
             for value, _colour in steps(p)[1:]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from common import metric_names as m
 from common import promql as p
+from common import slo
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,17 @@ QUERIES: dict[str, NamedQuery] = {
     )
 }
 
+# The availability SLO (common/slo.py): the same expressions as the rules and dashboards.
+SLO_QUERIES = (
+    Q("availability", f"1 - ({slo.error_ratio(slo.BUDGET_WINDOW)})", "ratio"),
+    Q("error_budget_remaining", slo.budget_remaining(slo.error_ratio(slo.BUDGET_WINDOW)), "ratio"),
+    *(
+        Q(f"burn_rate_{a.long}", slo.burn_rate(slo.error_ratio(a.long)), "burn_rate")
+        for a in slo.BURN_RATE_ALERTS
+    ),
+)
+QUERIES.update({q.name: q for q in SLO_QUERIES})
+
 # What each endpoint answers with, section by section.
 REALTIME = {
     "system": ("cpu_usage", "memory_usage", "disk_usage", "db_connections"),
@@ -135,6 +147,10 @@ BAGS = {
     "bags": ("total_bags", "bags_created_per_minute"),
     "scans": ("scans_today", "scans_per_minute", "scans_last_hour"),
     "bills": ("bills_today", "bills_created_per_minute"),
+}
+SLO = {
+    "slo": ("availability", "error_budget_remaining"),
+    "burn_rates": tuple(f"burn_rate_{a.long}" for a in slo.BURN_RATE_ALERTS),
 }
 USERS = {
     "users": ("active_users", "registered_users"),

@@ -90,6 +90,13 @@ async def users(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
     return await answer(analytics.users)
 
 
+@router.get("/api/slo")
+async def slo(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
+    """The 99.9 % availability SLO over 30 days: attainment, error budget remaining and
+    the burn rate over each alert's long window (1 = the budget lasts exactly 30 days)."""
+    return await answer(analytics.slo)
+
+
 @router.get("/api/alerts")
 async def alerts(_admin: AdminDep, analytics: AnalyticsDep) -> JSONResponse:
     """Alerts active in Alertmanager (not silenced or inhibited), newest first."""

@@ -16,6 +16,7 @@ from app.analytics.backends import Alertmanager, Prometheus
 from app.analytics.cache import TTLCache
 from app.analytics.queries import QUERIES, NamedQuery
 from app.analytics.settings import AnalyticsSettings
+from common import slo
 from common.settings import Settings
 from common.thresholds import BY_KEY
 
@@ -105,6 +106,18 @@ class Analytics:
 
     async def bags(self) -> dict[str, Any]:
         return await self._cached("bags", lambda: self._sections(queries.BAGS))
+
+    async def slo(self) -> dict[str, Any]:
+        async def compute() -> dict[str, Any]:
+            body = await self._sections(queries.SLO)
+            body["objective"] = {"availability": slo.OBJECTIVE, "window_days": slo.WINDOW_DAYS}
+            body["burn_rate_alerts"] = [
+                {"severity": a.severity, "factor": a.factor, "long": a.long, "short": a.short}
+                for a in slo.BURN_RATE_ALERTS
+            ]
+            return body
+
+        return await self._cached("slo", compute)
 
     async def users(self) -> dict[str, Any]:
         return await self._cached("users", lambda: self._sections(queries.USERS))

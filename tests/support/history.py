@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from common import metric_names as m
 
@@ -129,11 +129,11 @@ def scans_per_step(t: datetime) -> float:
     return 50.0 if 8 <= t.hour < 20 else 5.0
 
 
-def times() -> Iterator[datetime]:
+def times(step: int = STEP) -> Iterator[datetime]:
     t = START
     while t <= END:
         yield t
-        t += timedelta(seconds=STEP)
+        t += timedelta(seconds=step)
 
 
 # --- OpenMetrics ----------------------------------------------------------------------
@@ -144,8 +144,12 @@ def _labels(labels: dict[str, str]) -> str:
 
 
 class Writer:
-    def __init__(self) -> None:
-        self.families: dict[str, list[tuple[dict[str, str], list[tuple[datetime, float]]]]] = {}
+    """Streams OpenMetrics text to a file: one family's series after another."""
+
+    def __init__(self, out: TextIO, step: int = STEP) -> None:
+        self.out = out
+        self.step = step
+        self.family: str | None = None
 
     def add(
         self,
@@ -154,36 +158,32 @@ class Writer:
         value: Callable[[datetime], float | None],
         counter: bool = False,
     ) -> None:
-        """A gauge (`value(t)`) or a counter (`value(t)` = increase over the step to t);
-        None: no sample at t (the target was not scraped)."""
-        points, total = [], 0.0
-        for t in times():
+        """A gauge (`value(t)`) or a counter (`value(t)` = increase over the step to t,
+        scaled from STEP to this writer's step); None: no sample at t (not scraped)."""
+        if name != self.family:
+            self.out.write(f"# TYPE {name} unknown\n")
+            self.family = name
+        lab = _labels(labels)
+        total, scale = 0.0, self.step / STEP
+        for t in times(self.step):
             v = value(t)
             if v is None:
                 continue
             if counter:
-                total += v if t > START else 0.0
+                total += v * scale if t > START else 0.0
                 v = total
-            points.append((t, v))
-        self.families.setdefault(name, []).append((labels, points))
+            self.out.write(f"{name}{lab} {v:.6f} {t.timestamp():.0f}\n")
 
-    def text(self) -> str:
-        lines = []
-        for name, series in self.families.items():
-            lines.append(f"# TYPE {name} unknown")
-            for labels, points in series:
-                lab = _labels(labels)
-                lines.extend(f"{name}{lab} {v:.6f} {t.timestamp():.0f}" for t, v in points)
-        lines.append("# EOF")
-        return "\n".join(lines) + "\n"
+    def close(self) -> None:
+        self.out.write("# EOF\n")
 
 
 def _when_up(f: Callable[[datetime], float]) -> Callable[[datetime], float | None]:
     return lambda t: f(t) if app_up(t) else None
 
 
-def history() -> Writer:
-    w = Writer()
+def write_history(out: TextIO, step: int = STEP) -> None:
+    w = Writer(out, step)
     w.add("up", APP, lambda t: 1.0 if app_up(t) else 0.0)
     w.add("up", EXPORTER, lambda t: 1.0)
     req = m.HTTP_REQUESTS
@@ -260,14 +260,16 @@ def history() -> Writer:
     w.add(m.DB_TABLE_LIVE_TUPLES, table, lambda t: BAGS_AT_START)
     w.add(m.DB_TABLE_DEAD_TUPLES, table, lambda t: BAGS_AT_START * DEAD_SHARE / (1 - DEAD_SHARE))
     w.add(m.DB_TABLE_LAST_VACUUM, table, lambda t: LAST_VACUUM.timestamp())
-    return w
+    w.close()
 
 
-def backfill(workdir: Path) -> Path:
-    """TSDB blocks of the whole history in workdir/data (Prometheus' --storage.tsdb.path)."""
+def backfill(workdir: Path, step: int = STEP) -> Path:
+    """TSDB blocks of the whole history in workdir/data (Prometheus' --storage.tsdb.path),
+    one sample every `step` seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "history.om"
-    source.write_text(history().text())
+    with open(source, "w") as out:
+        write_history(out, step)
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
@@ -283,7 +285,7 @@ def backfill(workdir: Path) -> Path:
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=3600,  # the benchmark backfills eight days at the 10 s scrape interval
     )
     assert result.returncode == 0, result.stdout + result.stderr
     source.unlink()
@@ -385,15 +387,15 @@ def fill_alert_history(store_url: str) -> None:
 # --- a Prometheus serving it -----------------------------------------------------------
 
 
-def start_prometheus(workdir: Path) -> tuple[Any, str]:
+def start_prometheus(workdir: Path, step: int = STEP) -> tuple[Any, str]:
     """A real Prometheus over the backfilled blocks, configured with the history's
     scrape interval (the reports size their range windows from it). Returns (process,
     URL); the caller stops the process."""
     from tooling.procs import free_port, http_ok, prometheus_process
 
-    data = backfill(workdir)
+    data = backfill(workdir, step)
     config = workdir / "prometheus.yml"
-    config.write_text(f"global:\n  scrape_interval: {STEP}s\n  evaluation_interval: {STEP}s\n")
+    config.write_text(f"global:\n  scrape_interval: {step}s\n  evaluation_interval: {step}s\n")
     port = free_port()
     # Retention counts back from the newest block; the history is in the past, keep it all.
     proc = prometheus_process(config, data, port, ["--storage.tsdb.retention.time=100y"]).start()
