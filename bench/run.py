@@ -233,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print("measuring breach to delivery on every channel...", flush=True)
             results["breach"] = measure_breach_to_delivery(args.workdir / "breach", url)
+
+        if optional("bench.ha"):
+            from bench.ha import run_all
+
+            print("measuring HA and capacity (docs/scaling.md)...", flush=True)
+            results["ha"] = run_all(args.workdir / "ha", {"churn", "replicas", "exactly_once"})
     finally:
         for proc in reversed(procs):
             proc.stop()

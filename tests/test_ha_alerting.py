@@ -7,7 +7,6 @@ one Alertmanager and one bridge are killed with -9 in the middle of the stream."
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,7 +23,7 @@ from tests.support.bridgekit import (
     wait_for,
     write_alert_config,
 )
-from tests.support.hakit import GaugeTarget
+from tests.support.hakit import GaugeTarget, pages_by_recipient, write_breach_rules
 from tests.support.stack import start_alertmanager_cluster, start_prometheus
 from tooling import stackconfig
 
@@ -33,21 +32,6 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.support.sinks"]
 
-# One alert per breach, each its own group (instance = breach-<n>): one page per breach.
-RULES = """\
-groups:
-  - name: ha-stream
-    rules:
-      - alert: HaBreach
-        expr: label_replace(ha_breach > 0, "instance", "breach-$1", "n", "(.*)")
-        for: 1s
-        labels:
-          severity: critical
-        annotations:
-          summary: "HA breach n{{ $labels.n }} at {{ $value }}"
-          description: "Breach {{ $labels.n }} of the HA stream test."
-          runbook_url: https://runbooks.example.com/HaBreach
-"""
 BREACHES = 6
 KILL_AT = 3  # the breach during which one Alertmanager and one bridge die
 
@@ -60,34 +44,6 @@ def breach_target() -> Iterator[GaugeTarget]:
         yield target
     finally:
         target.stop()
-
-
-def pages_by_recipient(
-    smtp: SmtpSink, twilio: TwilioSink, hooks: WebhookSink, recipients: dict
-) -> dict[str, Counter[int]]:
-    """recipient -> how many times each breach number reached it."""
-
-    def breaches(text: str) -> list[int]:
-        return [int(n) for n in re.findall(r"HA breach n(\d+)", text)]
-
-    out: dict[str, Counter[int]] = {}
-    for address in recipients["email"]["critical"]:
-        out[address] = Counter(
-            n for m in smtp.messages(to=address) for n in set(breaches(m.message["Subject"]))
-        )
-    for number in recipients["sms"]["critical"]:
-        out[number] = Counter(
-            n for m in twilio.messages() if m["To"] == number for n in set(breaches(m["Body"]))
-        )
-    for hook in recipients["webhook"]["critical"]:
-        path = "/" + hook["url"].split("/", 3)[3]
-        out[path] = Counter(
-            n
-            for r in list(hooks.received)
-            if r.path == path
-            for n in set(breaches(r.body.decode()))
-        )
-    return out
 
 
 def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
@@ -128,8 +84,7 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
         )
         for am in ams:
             stack.callback(am.proc.stop)
-        rules = tmp_path / "rules.yml"
-        rules.write_text(RULES)
+        rules = write_breach_rules(tmp_path / "rules.yml")
         for replica in ("prometheus-1", "prometheus-2"):
             prom = start_prometheus(
                 tmp_path / replica,

@@ -5,7 +5,9 @@ authentication and paths differ)."""
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,58 @@ class GaugeTarget:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- a stream of critical breaches, and what reached each recipient ---------------------
+
+# One alert per breach, each its own group (instance = breach-<n>): one page per breach.
+BREACH_RULES = """\
+groups:
+  - name: ha-stream
+    rules:
+      - alert: HaBreach
+        expr: label_replace(ha_breach > 0, "instance", "breach-$1", "n", "(.*)")
+        for: 1s
+        labels:
+          severity: critical
+        annotations:
+          summary: "HA breach n{{ $labels.n }} at {{ $value }}"
+          description: "Breach {{ $labels.n }} of the HA stream test."
+          runbook_url: https://runbooks.example.com/HaBreach
+"""
+
+
+def write_breach_rules(path: Path) -> Path:
+    path.write_text(BREACH_RULES)
+    return path
+
+
+def pages_by_recipient(
+    smtp: Any, twilio: Any, hooks: Any, recipients: dict[str, Any]
+) -> dict[str, Counter[int]]:
+    """recipient -> how many times each breach number reached it."""
+
+    def breaches(text: str) -> list[int]:
+        return [int(n) for n in re.findall(r"HA breach n(\d+)", text)]
+
+    out: dict[str, Counter[int]] = {}
+    for address in recipients["email"]["critical"]:
+        out[address] = Counter(
+            n for m in smtp.messages(to=address) for n in set(breaches(m.message["Subject"]))
+        )
+    for number in recipients["sms"]["critical"]:
+        out[number] = Counter(
+            n for m in twilio.messages() if m["To"] == number for n in set(breaches(m["Body"]))
+        )
+    for hook in recipients["webhook"]["critical"]:
+        path = "/" + hook["url"].split("/", 3)[3]
+        out[path] = Counter(
+            n
+            for r in list(hooks.received)
+            if r.path == path
+            for n in set(breaches(r.body.decode()))
+        )
+    return out
 
 
 # --- VictoriaMetrics ------------------------------------------------------------------
