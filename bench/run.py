@@ -239,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print("measuring HA and capacity (docs/scaling.md)...", flush=True)
             results["ha"] = run_all(args.workdir / "ha", {"churn", "replicas", "exactly_once"})
+
+        if optional("bench.report_render"):
+            from bench.report_render import measure_report_render
+
+            print("timing the weekly report over eight days of history...", flush=True)
+            results["report_render"] = measure_report_render(args.workdir / "report_render")
     finally:
         for proc in reversed(procs):
             proc.stop()
