@@ -69,10 +69,8 @@ class AlertConfig:
         ]
 
     def critical_pager(self) -> list[Recipient]:
-        """Who the dead man's switch pages: the critical email and SMS recipients."""
-        return [
-            r for ch in ("email", "sms") for r in self.recipients.get(ch, {}).get("critical", ())
-        ]
+        """Who the dead man's switch pages: every critical recipient, on every channel."""
+        return self.for_severity("critical")
 
     def count(self) -> int:
         return sum(len(v) for sev in self.recipients.values() for v in sev.values())

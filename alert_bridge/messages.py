@@ -56,6 +56,7 @@ class Message:
     alerts: list[AlertLine] = field(default_factory=list)
     external_url: str = ""
     note: str = ""  # watchdog text
+    runbook_url: str = ""  # the message's own runbook link (watchdog)
 
     @property
     def resolved(self) -> bool:
@@ -112,26 +113,69 @@ def from_payload(key: str, severity: str, body: dict[str, Any]) -> Message:
     )
 
 
+def _duration(seconds: float) -> str:
+    """7m10s, 2h05m, 45s: short enough for an SMS, exact enough to act on."""
+    total = max(0, int(round(seconds)))
+    h, rest = divmod(total, 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    if m:
+        return f"{m}m{sec:02d}s"
+    return f"{sec}s"
+
+
+def _broken(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in body.get("findings", []) if not f.get("healthy")]
+
+
+def watchdog_title(event: str, body: dict[str, Any]) -> str:
+    """What broke, in words: the component the probe found down, when it found one."""
+    if event != "missing":
+        return "Alerting pipeline recovered"
+    broken = [f["component"] for f in _broken(body)]
+    if broken:
+        return f"{' and '.join(broken)} down: alerts are not being sent"
+    return "No alert heartbeat: alerts may not reach anyone"
+
+
 def watchdog_message(key: str, event: str, body: dict[str, Any]) -> Message:
     last = body.get("last_heartbeat")
     last_txt = _ts(last) if last else "never"
+    runbook = str(body.get("runbook_url", ""))
     if event == "missing":
-        note = (
-            f"No Watchdog heartbeat from Alertmanager for {body.get('timeout_seconds', 0):.0f}s "
-            f"(last: {last_txt}). Alerts may not be reaching anyone: check Prometheus, "
-            f"Alertmanager and the bridge route."
-        )
+        silent = float(body.get("silent_seconds") or body.get("timeout_seconds") or 0)
+        broken = _broken(body)
+        if broken:
+            what = "; ".join(f"{f['component']} {f['url']} {f['detail']}" for f in broken)
+            note = (
+                f"{what}. No Watchdog heartbeat for {_duration(silent)} (last: {last_txt}):"
+                " no alert is evaluated or routed until it is back."
+            )
+        else:
+            healthy = ", ".join(f"{f['component']}" for f in body.get("findings", []))
+            note = (
+                f"No Watchdog heartbeat for {_duration(silent)} (last: {last_txt})"
+                + (f" although {healthy} answer their health checks" if healthy else "")
+                + ": check the Watchdog rule, Alertmanager's route and token to the bridge."
+            )
         if body.get("outbox_error"):
             note += f" Sent bypassing the bridge's outbox, which cannot be written: {body['outbox_error']}."
     else:
-        note = f"Watchdog heartbeats resumed at {last_txt}; the alerting pipeline is back."
+        since = body.get("missing_since")
+        lasted = f" after {_duration(float(last) - float(since))}" if last and since else ""
+        note = (
+            f"Watchdog heartbeats resumed at {last_txt}{lasted}"
+            f" (silent since {_ts(since) if since else 'unknown'}); the alerting pipeline is back."
+        )
     return Message(
         key=key,
         kind="watchdog",
         severity="critical",
         status=event,
-        title="Alerting pipeline (dead man's switch)",
+        title=watchdog_title(event, body),
         note=note,
+        runbook_url=runbook,
     )
 
 
@@ -223,7 +267,7 @@ def sms_text(m: Message, limit: int = SMS_MAX_CHARS) -> str:
     state = "RESOLVED" if m.resolved else m.severity.upper()
     more = f" (+{len(m.alerts) - 1} more)" if len(m.alerts) > 1 else ""
     head = f"{state}: {m.title}: {m.summary}{more}"
-    runbook = next((a.runbook_url for a in m.alerts if a.runbook_url), "")
+    runbook = m.runbook_url or next((a.runbook_url for a in m.alerts if a.runbook_url), "")
     if runbook and len(head) + len(runbook) + 1 <= limit:
         return f"{head} {runbook}"
     return clip(head, limit)

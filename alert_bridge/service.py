@@ -11,6 +11,7 @@ from alert_bridge.config import AlertConfig, load_config
 from alert_bridge.direct import DirectPager
 from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.payload import WebhookPayload
+from alert_bridge.probe import PipelineProbe
 from alert_bridge.providers import build_providers
 from alert_bridge.runbook import Runbook
 from alert_bridge.settings import BridgeSettings, resolve_auth_token
@@ -56,6 +57,11 @@ class BridgeService:
             settings.bridge_watchdog_check_interval_seconds,
             on_enqueue=self.deliverer.wake.set,
             direct=DirectPager(self.providers, self.metrics),
+            probe=PipelineProbe(
+                {"Prometheus": settings.prometheus_url, "Alertmanager": settings.alertmanager_url}
+            ),
+            probe_after=settings.bridge_watchdog_probe_after_seconds,
+            runbook_url=f"{self.public_url}/runbook#watchdog",
         )
 
     def start(self) -> None:

@@ -65,8 +65,15 @@ class BridgeSettings(SmtpSettings):
     bridge_lease_seconds: float = Field(90.0, gt=0)
 
     # Dead man's switch: 0 disables it.
-    bridge_watchdog_timeout_seconds: float = Field(300.0, ge=0)
-    bridge_watchdog_check_interval_seconds: float = Field(15.0, gt=0)
+    # Alertmanager repeats the Watchdog every 10-20 s (alertmanager/alertmanager.yml);
+    # silent this long, the bridge asks Prometheus and Alertmanager (PROMETHEUS_URL,
+    # ALERTMANAGER_URL) and pages at once naming one that is down; silent for the
+    # whole timeout, it pages anyway. Prometheus' 10 s resend delay makes a dead
+    # Prometheus' Watchdog expire in Alertmanager within 40 s, so its page comes
+    # within ~80 s (docs/alert-bridge.md, "Dead man's switch").
+    bridge_watchdog_timeout_seconds: float = Field(60.0, ge=0)
+    bridge_watchdog_probe_after_seconds: float = Field(30.0, gt=0)
+    bridge_watchdog_check_interval_seconds: float = Field(5.0, gt=0)
 
     # --- links in notifications --------------------------------------------------
     # How a phone reaches this bridge (the runbook, the notification pages):

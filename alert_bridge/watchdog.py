@@ -1,9 +1,13 @@
 """Dead man's switch: Alertmanager's always-firing `Watchdog` alert is routed to
 `/alertmanager/watchdog`; each firing notification is a heartbeat.
 
-When none arrives for `BRIDGE_WATCHDOG_TIMEOUT_SECONDS`, the critical email and SMS
-recipients are paged directly (bypassing Alertmanager, which may be what is
-broken), once; when heartbeats resume they get a "recovered" notice. The state
+Once none has arrived for `BRIDGE_WATCHDOG_PROBE_AFTER_SECONDS`, the bridge asks
+Prometheus and Alertmanager their health (alert_bridge/probe.py): one that is down
+pages at once, naming it. With both healthy, the page waits for the full
+`BRIDGE_WATCHDOG_TIMEOUT_SECONDS` (the break is between them and the bridge: the
+rule, the route, the token). The critical recipients of every channel are paged
+directly (bypassing Alertmanager, which may be what is broken), once; when
+heartbeats resume they get a "recovered" notice saying how long it lasted. The state
 lives in the store, so a restart neither re-pages nor forgets an open page, and
 replicas sharing PostgreSQL page once between them.
 
@@ -23,6 +27,8 @@ from collections.abc import Callable
 
 from alert_bridge.config import AlertConfig
 from alert_bridge.direct import DirectPager
+from alert_bridge.messages import watchdog_title
+from alert_bridge.probe import Finding, PipelineProbe
 from alert_bridge.store import Store, is_storage_error
 
 log = logging.getLogger("alert_bridge.watchdog")
@@ -41,8 +47,14 @@ class Watchdog:
         interval: float,
         on_enqueue: Callable[[], None],
         direct: DirectPager | None = None,
+        probe: PipelineProbe | None = None,
+        probe_after: float | None = None,
+        runbook_url: str = "",
     ) -> None:
         self.store = store
+        self.runbook_url = runbook_url
+        self.probe = probe
+        self.probe_after = timeout if probe_after is None else min(probe_after, timeout)
         self.direct = direct
         # When the "missing" page went out directly (outbox not writable): since when.
         self._paged_directly: float | None = None
@@ -80,13 +92,14 @@ class Watchdog:
                 log.error("watchdog check failed: %s", exc)
 
     def _enqueue(self, conn, event: str, reference: float, body: dict) -> int:  # type: ignore[no-untyped-def]
+        body = {**body, "runbook_url": self.runbook_url}
         new, _ = self.store.add_notification(
             conn,
             key=_key(event, reference),
             kind="watchdog",
             severity="critical",
             status=event,
-            title="Alerting pipeline (dead man's switch)",
+            title=watchdog_title(event, body),
             group_key="watchdog",
             body=json.dumps(body),
             recipients=self.config.critical_pager(),
@@ -120,8 +133,35 @@ class Watchdog:
             self.on_enqueue()
         return "missing" if missing else str(row["state"])
 
+    def _overdue(self, now: float) -> float | None:
+        """Seconds since the last sign of life, or None when there is nothing to check."""
+        with self.store.tx() as conn:
+            row = self.store.watchdog_row(conn, now)
+        if row["state"] == "missing" or self._paged_directly is not None:
+            return None
+        return now - max(row["last_heartbeat"] or row["armed_at"], self.started_at)
+
+    def _findings(self, now: float) -> list[Finding]:
+        """Ask Prometheus and Alertmanager once the heartbeat is late (outside any
+        transaction: a probe can take seconds)."""
+        try:
+            overdue = self._overdue(now)
+        except Exception:  # noqa: BLE001 - the store's trouble is check()'s to handle
+            overdue = self.probe_after
+        if self.probe is None or overdue is None or overdue < self.probe_after:
+            return []
+        findings = self.probe.check()
+        for f in findings:
+            if not f.healthy:
+                log.error(
+                    "no watchdog heartbeat for %.0fs and %s %s", overdue, f.component, f.detail
+                )
+        return findings
+
     def check(self, now: float) -> bool:
         """Page if the heartbeat is overdue; True when this call paged."""
+        findings = self._findings(now)
+        broken = any(not f.healthy for f in findings)
         body: dict[str, object] | None = None
         direct = self._paged_directly
         try:
@@ -130,9 +170,15 @@ class Watchdog:
                 if row["state"] == "missing":
                     return False
                 reference = max(row["last_heartbeat"] or row["armed_at"], self.started_at)
-                if now - reference < self.timeout:
+                overdue = now - reference
+                if overdue < self.timeout and not (broken and overdue >= self.probe_after):
                     return False
-                body = {"last_heartbeat": row["last_heartbeat"], "timeout_seconds": self.timeout}
+                body = {
+                    "last_heartbeat": row["last_heartbeat"],
+                    "timeout_seconds": self.timeout,
+                    "silent_seconds": overdue,
+                    "findings": [f.as_dict() for f in findings],
+                }
                 self.store.set_watchdog(conn, state="missing", changed_at=direct or now)
                 # Already paged without the outbox: the store only learns the state.
                 n = 0 if direct else self._enqueue(conn, "missing", now, body)
@@ -160,6 +206,7 @@ class Watchdog:
             "no watchdog heartbeat and the outbox cannot be written (%s): paging directly",
             body["outbox_error"],
         )
+        body["runbook_url"] = self.runbook_url
         self.direct.page(_key("missing", now), "missing", body, self.config.critical_pager())
         return True
 
@@ -170,5 +217,7 @@ class Watchdog:
             "state": row["state"],
             "last_heartbeat": row["last_heartbeat"],
             "timeout_seconds": self.timeout,
+            "probe_after_seconds": self.probe_after,
+            "probes": sorted(self.probe.components) if self.probe else [],
             "enabled": self.enabled,
         }

@@ -16,6 +16,7 @@ from tests.support.bridgekit import (
     wait_for,
     write_alert_config,
 )
+from tooling.procs import free_port
 
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
@@ -41,6 +42,9 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
         webhook_sink,
         BRIDGE_WATCHDOG_TIMEOUT_SECONDS=1.5,
         BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.1,
+        # Nothing listens there: the probe finds both down and the page names them.
+        PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}",
+        ALERTMANAGER_URL=f"http://127.0.0.1:{free_port()}",
     )
     with InProcessBridge(env) as b:
         for _ in range(4):  # heartbeats every 0.5 s keep it quiet
@@ -53,14 +57,18 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
         # A resolved Watchdog means it stopped firing: that is no sign of life.
         assert b.post("watchdog", watchdog_payload("resolved")).json()["status"] == "ignored"
         wait_for(
-            lambda: smtp_sink.count() == 2 and twilio_sink.count() == 1,
+            lambda: (
+                smtp_sink.count() == 2 and twilio_sink.count() == 1 and webhook_sink.count() == 2
+            ),
             10,
             "the page to the critical email and SMS recipients",
         )
         page = smtp_sink.messages("oncall@example.com")[0].message
         assert "NO HEARTBEAT" in page["Subject"]
-        assert twilio_sink.messages()[0]["Body"].startswith("CRITICAL: Alerting pipeline")
-        assert webhook_sink.count() == 0  # pages go by email and SMS, bypassing Alertmanager
+        sms = twilio_sink.messages()[0]["Body"]
+        assert sms.startswith("CRITICAL: Prometheus and Alertmanager down"), sms
+        # Every critical channel, bypassing Alertmanager: Slack and Discord too.
+        assert webhook_sink.count() == 2
         time.sleep(1.0)  # several more checks: still one page
         assert smtp_sink.count() == 2 and twilio_sink.count() == 1
         assert b.notifications()["watchdog"]["state"] == "missing"
@@ -74,11 +82,13 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
             lambda: smtp_sink.count() == 4 and twilio_sink.count() == 2, 10, "the recovery notice"
         )
         assert "RECOVERED" in smtp_sink.messages("ops@example.com")[-1].message["Subject"]
-        assert twilio_sink.messages()[-1]["Body"].startswith("RESOLVED: Alerting pipeline")
+        assert twilio_sink.messages()[-1]["Body"].startswith(
+            "RESOLVED: Alerting pipeline recovered"
+        )
         assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "ok"
         time.sleep(0.5)
         assert smtp_sink.count() == 4 and twilio_sink.count() == 2
-        assert b.wait_settled() == {"sent": 6}
+        assert b.wait_settled() == {"sent": 10}
 
 
 def test_no_page_before_the_bridge_itself_has_waited_a_full_timeout(

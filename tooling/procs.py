@@ -192,6 +192,12 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[ManagedProcess,
     return proc, port
 
 
+# Prometheus re-sends firing alerts every 10 s (default 1 m), so an alert it stops
+# sending, the Watchdog of a dead Prometheus included, expires in Alertmanager after
+# 4 x 10 s instead of 4 minutes: the dead man's switch's 2-minute promise rests on it.
+PROMETHEUS_ALERT_FLAGS = ("--rules.alert.resend-delay=10s",)
+
+
 def prometheus_process(
     config_file: Path,
     datadir: Path,
@@ -207,8 +213,14 @@ def prometheus_process(
         config_file,
         datadir,
         f"{host}:{port}",
-        ["--web.enable-lifecycle", *extra_args],
+        ["--web.enable-lifecycle", *_unless_given(PROMETHEUS_ALERT_FLAGS, extra_args), *extra_args],
     )
+
+
+def _unless_given(defaults: Sequence[str], given: Sequence[str]) -> list[str]:
+    """The default flags the caller did not set itself (kingpin refuses a flag twice)."""
+    names = {a.split("=", 1)[0] for a in given}
+    return [d for d in defaults if d.split("=", 1)[0] not in names]
 
 
 def alertmanager_process(

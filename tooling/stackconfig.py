@@ -42,6 +42,8 @@ FAST_EVALUATION_INTERVAL = "1s"
 FAST_FOR = "1s"
 FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"}
 
+WATCHDOG_RECEIVER = "bridge-watchdog"
+
 ROUTE_TIMING_KEYS = ("group_wait", "group_interval", "repeat_interval")
 # Every webhook under this path goes to the alert bridge (the others are left alone).
 BRIDGE_PATH_PREFIX = "/alertmanager/"
@@ -282,6 +284,7 @@ def render_alertmanager_config(
     credentials_file: str | Path | None = None,
     route_timings: Mapping[str, str] | None = None,
     bridge_urls: Sequence[str] | None = None,
+    watchdog_timings: Mapping[str, str] | None = None,
     source: Path = ALERTMANAGER_CONFIG,
 ) -> str:
     """The shipped alertmanager.yml with the given changes.
@@ -294,7 +297,9 @@ def render_alertmanager_config(
     credentials_file: file holding the bridge's bearer token; default the
       shipped one, made absolute.
     route_timings: group_wait / group_interval / repeat_interval set on every
-      route (the root and each child), e.g. FAST_ROUTE_TIMINGS.
+      route (the root and each child), e.g. FAST_ROUTE_TIMINGS, except the
+      Watchdog's: the dead man's switch counts on its shipped 10-20 s heartbeat.
+    watchdog_timings: the same keys for the Watchdog's route alone.
     """
     doc = _load(source)
     if bridge_url and bridge_urls:
@@ -320,16 +325,17 @@ def render_alertmanager_config(
                 auth["credentials_file"] = str(Path(credentials_file).resolve())
             elif "credentials_file" in auth:
                 auth["credentials_file"] = str((source.parent / auth["credentials_file"]).resolve())
-    if route_timings:
-        unknown = set(route_timings) - set(ROUTE_TIMING_KEYS)
+    for name, timings in (("route_timings", route_timings), ("watchdog_timings", watchdog_timings)):
+        unknown = set(timings or ()) - set(ROUTE_TIMING_KEYS)
         if unknown:
             raise ConfigError(
-                f"route_timings: unknown keys {sorted(unknown)} (allowed: {ROUTE_TIMING_KEYS})"
+                f"{name}: unknown keys {sorted(unknown)} (allowed: {ROUTE_TIMING_KEYS})"
             )
-        for value in route_timings.values():
+        for value in (timings or {}).values():
             duration_seconds(value)
-        for route in _walk_routes(doc["route"]):
-            route.update(route_timings)
+    for route in _walk_routes(doc["route"]):
+        is_watchdog = route.get("receiver") == WATCHDOG_RECEIVER
+        route.update((watchdog_timings if is_watchdog else route_timings) or {})
     return _dump(doc, source)
 
 

@@ -201,6 +201,7 @@ def start_alertmanager(
     bridge_url: str | None = None,
     credentials_file: Path | None = None,
     route_timings: Mapping[str, str] | None = stackconfig.FAST_ROUTE_TIMINGS,
+    watchdog_timings: Mapping[str, str] | None = None,
     config_text: str | None = None,
     port: int | None = None,
     bridge_urls: Sequence[str] | None = None,
@@ -224,6 +225,7 @@ def start_alertmanager(
             bridge_urls=bridge_urls,
             credentials_file=credentials_file,
             route_timings=route_timings,
+            watchdog_timings=watchdog_timings,
         )
     else:
         config.write_text(config_text)
