@@ -153,6 +153,21 @@ def increase_total(counter: str, window: str, selector: str = "", by: Sequence[s
     return sum_by(by, f"increase({series(counter, selector)}[{window}])")
 
 
+def security_measurement(
+    measure: str, counter: str, window: str, selector: str = "", by: Sequence[str] = ()
+) -> str:
+    """What a security alert compares (common/thresholds.py SECURITY): events per
+    minute over `window` ("per_minute"), or events within it ("count")."""
+    if measure == "per_minute":
+        return per_minute(counter, window, selector, by)
+    return increase_total(counter, window, selector, by)
+
+
+def worst(expr: str) -> str:
+    """The largest of the series (the kind or class nearest its alert)."""
+    return f"max({expr})"
+
+
 # --- recorded series -------------------------------------------------------------------
 
 

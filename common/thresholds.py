@@ -85,8 +85,13 @@ class SecurityThreshold:
     by: tuple[str, ...]  # labels an alert is split by, besides job
     for_: dict[str, str]  # severity -> `for:`
 
+    direction: Literal["above"] = "above"
+
     def limit(self, level: Literal["warning", "critical"]) -> float:
         return self.warning if level == "warning" else self.critical
+
+    def breached(self, value: float, level: Literal["warning", "critical"]) -> bool:
+        return value > self.limit(level)
 
     def human(self, level: Literal["warning", "critical"]) -> str:
         """`> 20 per minute` / `> 3 in 15 minutes`, as the runbook and the pages say it."""

@@ -24,6 +24,7 @@ SECTIONS = {
     "system": "System metrics",
     "performance": "Performance metrics",
     "business": "Business metrics",
+    "security": "Security",
     "alerts": "Recent alerts",
 }
 CARDS = {
@@ -36,6 +37,15 @@ CARDS = {
         "cache_hit_rate",
     ],
     "business": ["total_bags", "active_users", "scans_today", "bills_today"],
+    "security": [
+        "login_failures_per_minute",
+        "account_lockouts_last_15m",
+        "rate_limited_per_minute",
+        "suspicious_scans_last_15m",
+        "injection_attempts_last_15m",
+        "blocked_requests_per_minute",
+        "blocked_clients",
+    ],
 }
 # The page's CSS colours (app/analytics/templates/_head.html).
 COLOURS = {
@@ -130,6 +140,11 @@ def test_an_admin_sees_live_values_and_coloured_alerts(
     assert found["error_rate"]["text"] == "0.0 %" and found["error_rate"]["status"] == "ok"
     assert float(found["requests_per_minute"]["value"]) > 0
     assert found["active_users"]["status"] == "ok"
+    # Security: real zeros from counters that start at 0 (not a query's `or vector(0)`),
+    # judged against the security alerts' limits.
+    assert found["login_failures_per_minute"]["text"] == "0.0 /min"
+    assert found["login_failures_per_minute"]["status"] == "ok"
+    assert found["injection_attempts_last_15m"]["status"] == "ok"
 
     # The last alerts, newest first, the Watchdog heartbeat left out.
     alerts = browser.evaluate("""

@@ -79,3 +79,17 @@ def test_runbook_sections_quote_the_limits_and_walk_the_four_steps() -> None:
         steps = re.findall(r"^(\d)\. ", body, re.M)
         assert steps == ["1", "2", "3", "4"], (t.alert, steps)
         assert "tracetrack security events" in body and "tracetrack security block" in body
+
+
+def test_analytics_never_turns_no_data_into_zero() -> None:
+    """No `or vector(0)`: no data (the app not scraped) must read as unknown."""
+    from app.analytics.queries import QUERIES
+    from app.analytics.queries import SECURITY as LAYOUT
+
+    assert not [q.name for q in QUERIES.values() if "vector(0)" in q.promql]
+    for name in LAYOUT["security"]:
+        assert name in QUERIES
+    # The cards judge the same measurement the alert compares.
+    for t in SECURITY:
+        q = next(q for q in QUERIES.values() if q.threshold == t.key)
+        assert t.metric in q.promql and f"[{t.window}]" in q.promql and q.unit == t.measure

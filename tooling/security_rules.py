@@ -26,9 +26,7 @@ Alert = Callable[..., dict[str, Any]]
 def measurement(t: SecurityThreshold, selector: str = "", by: tuple[str, ...] | None = None) -> str:
     """The number the alert compares: per minute over the window, or events in it."""
     group = ("job", *t.by) if by is None else by
-    if t.measure == "per_minute":
-        return promql.per_minute(t.metric, t.window, selector, group)
-    return promql.increase_total(t.metric, t.window, selector, group)
+    return promql.security_measurement(t.measure, t.metric, t.window, selector, group)
 
 
 VALUE = {

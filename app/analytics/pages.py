@@ -28,11 +28,19 @@ TITLES = {
     "active_users": "Active users",
     "scans_today": "Scans today",
     "bills_today": "Bills created today",
+    "login_failures_per_minute": "Failed logins per minute",
+    "account_lockouts_last_15m": "Login lockouts (15 min)",
+    "rate_limited_per_minute": "Rate-limited requests per minute",
+    "suspicious_scans_last_15m": "Suspicious scans (15 min, worst kind)",
+    "injection_attempts_last_15m": "Injection attempts (15 min, worst kind)",
+    "blocked_requests_per_minute": "Blocked requests per minute",
+    "blocked_clients": "Blocked addresses",
 }
 SECTION_TITLES = {
     "system": "System metrics",
     "performance": "Performance metrics",
     "business": "Business metrics",
+    "security": "Security",
 }
 RECENT_ALERTS = 5
 

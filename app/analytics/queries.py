@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from common import metric_names as m
 from common import promql as p
 from common import slo
+from common.thresholds import SECURITY_BY_KEY
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,23 @@ class NamedQuery:
     name: str
     promql: str
     unit: str  # "ratio" | "seconds" | "count" | "per_minute"
-    threshold: str | None = None  # key into common.thresholds.BY_KEY
+    threshold: str | None = None  # key into common.thresholds.BY_KEY or SECURITY_BY_KEY
     by: str | None = None
 
 
 def _per_minute(counter: str, by: str = "") -> str:
     return p.per_minute(counter, p.WINDOW, by=(by,) if by else ())
+
+
+def _security(key: str) -> NamedQuery:
+    """A security alert's measurement over every instance; for the alerts split by a
+    label (kind, route class, scope), the worst value, which is what would page."""
+    t = SECURITY_BY_KEY[key]
+    expr = p.security_measurement(t.measure, t.metric, t.window, by=t.by)
+    if t.by:
+        expr = p.worst(expr)
+    suffix = "per_minute" if t.measure == "per_minute" else f"last_{t.window}"
+    return NamedQuery(f"{key}_{suffix}", expr, t.measure, threshold=key)
 
 
 Q = NamedQuery
@@ -99,11 +111,13 @@ QUERIES: dict[str, NamedQuery] = {
         # --- users ---------------------------------------------------------------------------
         Q("active_users", f"sum({m.ACTIVE_USERS})", "count", "concurrent_users"),
         Q("registered_users", f"max({m.USERS})", "count"),
-        Q(
-            "login_failures_last_hour",
-            f"sum(increase({m.LOGIN_FAILURES}[1h])) or vector(0)",
-            "count",
-        ),
+        # --- security (app/guard): each with the measurement its alert compares ------------
+        # No `or vector(0)`: every labelled security counter starts at 0, so no data means
+        # the app is not scraped, and that reads as unknown, never as a made-up 0.
+        Q("login_failures_last_hour", p.increase_total(m.LOGIN_FAILURES, "1h"), "count"),
+        *(_security(key) for key in SECURITY_BY_KEY),
+        Q("blocked_requests_per_minute", _per_minute(m.BLOCKED_REQUESTS), "per_minute"),
+        Q("blocked_clients", f"max({m.BLOCKED_CLIENTS})", "count"),
     )
 }
 
@@ -119,6 +133,18 @@ SLO_QUERIES = (
 QUERIES.update({q.name: q for q in SLO_QUERIES})
 
 # What each endpoint answers with, section by section.
+# The Security section of /analytics/dashboard (and of realtime).
+SECURITY = {
+    "security": (
+        "login_failures_per_minute",
+        "account_lockouts_last_15m",
+        "rate_limited_per_minute",
+        "suspicious_scans_last_15m",
+        "injection_attempts_last_15m",
+        "blocked_requests_per_minute",
+        "blocked_clients",
+    ),
+}
 REALTIME = {
     "system": ("cpu_usage", "memory_usage", "disk_usage", "db_connections"),
     "performance": (
@@ -129,6 +155,7 @@ REALTIME = {
         "cache_hit_rate",
     ),
     "business": ("total_bags", "active_users", "scans_today", "bills_today"),
+    **SECURITY,
 }
 PERFORMANCE = {
     "response_time": (

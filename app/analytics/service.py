@@ -18,10 +18,15 @@ from app.analytics.queries import QUERIES, NamedQuery
 from app.analytics.settings import AnalyticsSettings
 from common import slo
 from common.settings import Settings
-from common.thresholds import BY_KEY
+from common.thresholds import BY_KEY, SECURITY_BY_KEY, SecurityThreshold, Threshold
 
 Layout = Mapping[str, Sequence[str]]
 WATCHDOG = "Watchdog"
+
+
+def threshold_of(key: str) -> Threshold | SecurityThreshold:
+    """A row of the §5 table or of the security alerts' table."""
+    return BY_KEY[key] if key in BY_KEY else SECURITY_BY_KEY[key]
 
 
 def status(query: NamedQuery, value: float | None) -> str | None:
@@ -30,7 +35,7 @@ def status(query: NamedQuery, value: float | None) -> str | None:
         return None
     if value is None:
         return "unknown"
-    t = BY_KEY[query.threshold]
+    t = threshold_of(query.threshold)
     for level in ("critical", "warning"):
         if t.breached(value, level):  # type: ignore[arg-type]
             return level
@@ -42,7 +47,7 @@ def present(query: NamedQuery, value: Any) -> dict[str, Any]:
         return {"unit": query.unit, "by": query.by, "values": value}
     out: dict[str, Any] = {"value": value, "unit": query.unit}
     if query.threshold is not None:
-        t = BY_KEY[query.threshold]
+        t = threshold_of(query.threshold)
         out.update(
             status=status(query, value),
             warning=t.warning,
