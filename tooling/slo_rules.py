@@ -64,7 +64,7 @@ def _alert(alert: slo.BurnRateAlert) -> dict[str, Any]:
             f" in {alert.long}.",
             value=f"burn rate {BURN_VALUE}",
             threshold=threshold(alert),
-            dashboard=("tracetrack-performance", "Error rate"),
+            dashboard=("tracetrack-performance", "Error budget burn rate"),
         ),
     }
 
