@@ -74,10 +74,10 @@ def _sel(extra: str) -> str:
 
 
 def request_errors(window: str, selector: str = "") -> str:
-    """5xx answers / all answers over `window`; no result while the app answered nothing
-    (`> 0`: 0/0 would be NaN, and a NaN error ratio compares false: a dead app would
-    never page)."""
-    return promql.errors_ratio(window, _APP, by=("job",))
+    """5xx answers / all answers over `window`, per job: common/promql.py's error ratio
+    (no result while the app answered nothing: 0/0 would be NaN, and a NaN error ratio
+    compares false, so a dead app would never page)."""
+    return promql.errors_ratio(window, _sel(selector), by=("job",))
 
 
 def uptime(window: str, selector: str = "") -> str:

@@ -535,10 +535,10 @@ def charts_data(c: Context) -> dict[str, list[list[float]]]:
     """The series the charts draw, in the JSON too (seconds since epoch, value)."""
     series: dict[str, str] = {
         "requests_per_minute": q.requests_per_minute(c.rw),
-        "error_rate": q.error_ratio_over_time(c.rw),
-        "p50": q.quantile_over_time(0.5, c.rw),
-        "p95": q.quantile_over_time(0.95, c.rw),
-        "p99": q.quantile_over_time(0.99, c.rw),
+        "error_rate": q.error_ratio(c.rw),
+        "p50": q.quantile(0.5, c.rw),
+        "p95": q.quantile(0.95, c.rw),
+        "p99": q.quantile(0.99, c.rw),
         "cpu": f"max({m.CPU_USAGE})",
         "memory": f"max({m.MEMORY_USAGE})",
         "active_users": f"sum({m.ACTIVE_USERS})",

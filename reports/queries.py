@@ -1,17 +1,19 @@
-"""The PromQL behind the reports, built from common/metric_names.py and common/slo.py.
+"""The PromQL behind the reports: the shared builders of common/promql.py and
+common/slo.py, evaluated over the report's period.
 
-Every function takes the report's window as a Prometheus duration (`86400s`) and is
-evaluated at the end of the period. `rw` is the range window of rates drawn over
-time: at least four scrape intervals, so each holds several samples.
+Every function takes the period's window as a Prometheus duration (`86400s`) and is
+evaluated at the end of the period; a ratio of rates over the window is the ratio of
+the increases over it. `rw` is the range window of the charts' rates: at least four
+scrape intervals, so each holds several samples.
 """
 
 from __future__ import annotations
 
 from common import metric_names as m
-from common import slo
+from common import promql, slo
 
 LOGIN_ROUTE = "/api/auth/login"
-SERVER_ERRORS = 'status=~"5.."'
+WHOLE: tuple[str, ...] = ()  # one number for everything (no grouping)
 
 
 def dur(seconds: float) -> str:
@@ -19,41 +21,28 @@ def dur(seconds: float) -> str:
 
 
 def increase(metric: str, window: str, selector: str = "", by: str = "") -> str:
-    braces = f"{{{selector}}}" if selector else ""
-    group = f" by ({by})" if by else ""
-    return f"sum{group} (increase({metric}{braces}[{window}]))"
-
-
-def ratio(numerator: str, denominator: str) -> str:
-    """`numerator / denominator`, 0 when the numerator has no series but the
-    denominator does, and no result (no data) when the denominator is 0."""
-    return f"({numerator} or {denominator} * 0) / ({denominator} > 0)"
+    return promql.increase_total(metric, window, selector, (by,) if by else WHOLE)
 
 
 def error_ratio(window: str) -> str:
-    return ratio(
-        increase(m.HTTP_REQUESTS, window, SERVER_ERRORS), increase(m.HTTP_REQUESTS, window)
-    )
+    return promql.errors_ratio(window, by=WHOLE)
 
 
 def cache_hit_ratio(window: str) -> str:
-    return ratio(
-        increase(m.CACHE_REQUESTS, window, 'result="hit"'), increase(m.CACHE_REQUESTS, window)
-    )
+    return promql.cache_hits_ratio(window, by=WHOLE)
 
 
-def quantile(q: float, window: str, by: str = "") -> str:
-    group = f"{by}, le" if by else "le"
-    return (
-        f"histogram_quantile({q}, sum by ({group})"
-        f" (increase({m.HTTP_REQUEST_DURATION}_bucket[{window}])))"
-    )
+def quantile(q: float, window: str) -> str:
+    return promql.latency_quantile(q, window, by=WHOLE)
 
 
-def buckets(window: str, by: str = "") -> str:
-    """The latency histogram's buckets summed over the window (`le` and `by` kept)."""
-    group = f"{by}, le" if by else "le"
-    return f"sum by ({group}) (increase({m.HTTP_REQUEST_DURATION}_bucket[{window}]))"
+def buckets(window: str, by: str) -> str:
+    """The latency histogram's buckets over the window, per `by` and `le`."""
+    return promql.latency_buckets_rate(window, by=(by,))
+
+
+def requests_per_minute(window: str) -> str:
+    return promql.per_minute(m.HTTP_REQUESTS, window)
 
 
 def peak(expr: str, window: str, resolution: str) -> str:
@@ -73,21 +62,6 @@ def availability(window: str) -> str:
 
 def budget_remaining() -> str:
     return slo.budget_remaining(slo.error_ratio(slo.BUDGET_WINDOW))
-
-
-def requests_per_minute(rw: str) -> str:
-    return f"sum(rate({m.HTTP_REQUESTS}[{rw}])) * 60"
-
-
-def error_ratio_over_time(rw: str) -> str:
-    return ratio(
-        f"sum(rate({m.HTTP_REQUESTS}{{{SERVER_ERRORS}}}[{rw}]))",
-        f"sum(rate({m.HTTP_REQUESTS}[{rw}]))",
-    )
-
-
-def quantile_over_time(q: float, rw: str) -> str:
-    return f"histogram_quantile({q}, sum by (le) (rate({m.HTTP_REQUEST_DURATION}_bucket[{rw}])))"
 
 
 def logins(window: str) -> str:
