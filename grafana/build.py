@@ -27,8 +27,9 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from common import metric_names as m
 from common import promql, slo
-from common.thresholds import BY_KEY, Threshold
+from common.thresholds import BY_KEY, SECURITY_BY_KEY, SecurityThreshold, Threshold
 from tooling.generated import write_or_check
+from tooling.security_rules import SECURITY_PANELS
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
 
@@ -91,7 +92,7 @@ def firing(severity: str) -> str:
 # --- panel construction -----------------------------------------------------------------
 
 
-def steps_for(t: Threshold) -> list[dm.Threshold]:
+def steps_for(t: Threshold | SecurityThreshold) -> list[dm.Threshold]:
     """Grafana threshold steps from a row of the thresholds table, bad side coloured."""
     if t.direction == "above":
         return [
@@ -106,7 +107,7 @@ def steps_for(t: Threshold) -> list[dm.Threshold]:
     ]
 
 
-def thresholds(t: Threshold | None) -> dashboard.ThresholdsConfig:
+def thresholds(t: Threshold | SecurityThreshold | None) -> dashboard.ThresholdsConfig:
     steps = steps_for(t) if t else [dm.Threshold(value=None, color=OK)]
     return dashboard.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(steps)
 
@@ -156,7 +157,7 @@ class Board:
         description: str,
         expr: str,
         unit: str,
-        t: Threshold | None = None,
+        t: Threshold | SecurityThreshold | None = None,
         legend: str = "",
         w: int = 6,
         h: int = 5,
@@ -735,7 +736,80 @@ def alerts() -> Board:
     return b
 
 
-BOARDS = (system, performance, business, alerts)
+def security() -> Board:
+    """The operator guide's Security Monitoring (app/guard): each stat is the number its
+    alert compares (common/thresholds.py SECURITY), coloured at the alert's limits."""
+    b = Board(
+        "tracetrack-security",
+        "TraceTrack / Security",
+        "Failed logins, lockouts, rate limits, suspicious scans, injection attempts and IP"
+        " blocks. Events behind the numbers: `tracetrack security events --since 1h` or"
+        " /analytics/api/security; runbook: docs/runbook.md#security-alerts.",
+        m.RATE_LIMITED,
+    )
+    for key in SECURITY_PANELS:
+        t = SECURITY_BY_KEY[key]
+        expr = promql.security_measurement(t.measure, t.metric, t.window, INST, t.by)
+        if t.by:
+            expr = promql.worst(expr)
+        worst = f", the worst {t.by[0].replace('_', ' ')}" if t.by else ""
+        b.stat(
+            SECURITY_PANELS[key],
+            f"{t.title}{worst}: what {t.alert} compares; warning {t.human('warning')},"
+            f" critical {t.human('critical')}.",
+            expr,
+            "short",
+            t,
+            w=4,
+        )
+    b.stat(
+        "Blocked addresses",
+        "Active IP blocks (tracetrack security list), as the app's workers last read them.",
+        f"max({m.BLOCKED_CLIENTS}{{{INST}}})",
+        "short",
+        w=4,
+    )
+    b.series(
+        "Failed logins per minute by reason",
+        "bad_password, unknown_user (names that do not exist: a list being tried) and"
+        " locked_out (refused unchecked during a lockout).",
+        [(per_minute(m.LOGIN_FAILURES, "reason"), "{{reason}}")],
+        "short",
+    )
+    b.series(
+        "Lockouts per minute by scope",
+        "Lockouts started: of one account, or of one client IP across accounts.",
+        [(per_minute(m.ACCOUNT_LOCKOUTS, "scope"), "{{scope}}")],
+        "short",
+    )
+    b.series(
+        "Rate-limited requests per minute by route class",
+        "429 answers of the rate limits (login, writes, reads).",
+        [(per_minute(m.RATE_LIMITED, "route_class"), "{{route_class}}")],
+        "short",
+    )
+    b.series(
+        "Blocked requests per minute",
+        "403 answers to blocked addresses (before authentication and body parsing).",
+        [(per_minute(m.BLOCKED_REQUESTS), "blocked requests")],
+        "short",
+    )
+    b.series(
+        "Suspicious scans per minute by kind",
+        "impossible_travel, scan_burst, unknown_qr_probing, billed_bag: counted, never refused.",
+        [(per_minute(m.SUSPICIOUS_SCANS, "kind"), "{{kind}}")],
+        "short",
+    )
+    b.series(
+        "Injection attempts per minute by kind",
+        "Rejected input carrying sql, script or path_traversal signatures.",
+        [(per_minute(m.INJECTION_ATTEMPTS, "kind"), "{{kind}}")],
+        "short",
+    )
+    return b
+
+
+BOARDS = (system, performance, business, alerts, security)
 
 
 def render() -> dict[str, str]:

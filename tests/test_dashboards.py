@@ -12,8 +12,9 @@ import yaml
 
 from app.analytics.routes import GRAFANA_FOLDER_UID
 from common import slo
-from common.thresholds import BY_KEY
+from common.thresholds import BY_KEY, SECURITY
 from grafana import build
+from tooling.security_rules import SECURITY_PANELS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -47,13 +48,14 @@ def test_committed_json_is_what_the_generator_produces() -> None:
     assert build.main(["--check"]) == 0
 
 
-def test_the_four_dashboards_of_the_operator_guide() -> None:
+def test_the_dashboards_of_the_operator_guide() -> None:
     titles = {b["title"] for b in dashboards().values()}
     assert titles == {
         "TraceTrack / System",
         "TraceTrack / Performance",
         "TraceTrack / Business",
         "TraceTrack / Alerts",
+        "TraceTrack / Security",
     }
     wanted = {
         "system.json": ["CPU usage", "Memory usage", "Disk usage", "Database connections"],
@@ -71,6 +73,14 @@ def test_the_four_dashboards_of_the_operator_guide() -> None:
             "Firing critical",
             "Firing warning",
             "Firing info",
+        ],
+        "security.json": [
+            *SECURITY_PANELS.values(),
+            "Blocked addresses",
+            "Failed logins per minute by reason",
+            "Rate-limited requests per minute by route class",
+            "Suspicious scans per minute by kind",
+            "Injection attempts per minute by kind",
         ],
     }
     for name, titles_ in wanted.items():
@@ -147,6 +157,8 @@ def test_no_threshold_value_is_typed_into_a_dashboard_by_hand() -> None:
     # The SLO panels' steps come from common/slo.py: the objective, 0 budget left, the
     # burn-rate factors.
     allowed |= {slo.OBJECTIVE, 0, *(a.factor for a in slo.BURN_RATE_ALERTS)}
+    # The security stats are coloured at their alerts' limits (thresholds.py SECURITY).
+    allowed |= {v for t in SECURITY for v in (t.warning, t.critical)}
     for name, board in dashboards().items():
         for p in panels(board):
             for value, _colour in steps(p)[1:]:
@@ -174,4 +186,4 @@ def test_dashboard_provider_matches_the_folder_the_app_redirects_to() -> None:
     assert p["folderUid"] == GRAFANA_FOLDER_UID
     assert p["type"] == "file" and p["options"]["path"]
     uids = [b["uid"] for b in dashboards().values()]
-    assert len(set(uids)) == len(uids) == 4
+    assert len(set(uids)) == len(uids) == 5

@@ -18,6 +18,15 @@ from common import promql
 from common.thresholds import SECURITY, SecurityThreshold
 
 GROUP = "tracetrack-security"
+DASHBOARD_UID = "tracetrack-security"
+# The Security dashboard's stat per row (grafana/build.py); each alert links to its own.
+SECURITY_PANELS = {
+    "login_failures": "Failed logins per minute",
+    "account_lockouts": "Login lockouts (15 min)",
+    "rate_limited": "Rate-limited requests per minute",
+    "suspicious_scans": "Suspicious scans (15 min)",
+    "injection_attempts": "Injection attempts (15 min)",
+}
 LEVELS = ("warning", "critical")
 
 Alert = Callable[..., dict[str, Any]]
@@ -59,6 +68,7 @@ def _rule(alert: Alert, t: SecurityThreshold, level: str) -> dict[str, Any]:
         " accounts: `tracetrack security events --since 1h` or /analytics/api/security.",
         value=VALUE_ONLY[t.measure],
         threshold=f"{limit}, for {t.for_[level]}",
+        dashboard=(DASHBOARD_UID, SECURITY_PANELS[t.key]),
     )
 
 

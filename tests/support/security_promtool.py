@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from common.thresholds import SECURITY, SecurityThreshold
-from tooling.rule_annotations import runbook_url
-from tooling.security_rules import WINDOW_WORDS
+from tooling.rule_annotations import dashboard_url, runbook_url
+from tooling.security_rules import DASHBOARD_UID, SECURITY_PANELS, WINDOW_WORDS
 
 JOB = "tracetrack-app"
 INSTANCES = ("10.0.0.1:8000", "10.0.0.2:8000")
@@ -65,6 +65,7 @@ def _annotations(t: SecurityThreshold, level: str, value: float) -> dict[str, st
         f" The {level} threshold is {limit}. Recent events and the top offending IPs and"
         " accounts: `tracetrack security events --since 1h` or /analytics/api/security.",
         "runbook_url": runbook_url(t.alert),
+        "dashboard_url": dashboard_url(DASHBOARD_UID, SECURITY_PANELS[t.key]),
     }
 
 
