@@ -1,5 +1,9 @@
 """The read cache: Redis when reachable, an in-process TTL cache when not.
 
+Async on purpose: requests use it on the event loop (redis-py's asyncio client with
+hiredis), so a lookup never waits for a thread. Values are stored as the JSON bytes a
+response sends (orjson), so a hit is returned without decoding and re-encoding.
+
 Failover is automatic both ways: a Redis error switches this worker to memory at
 once (the request still succeeds); while on memory, Redis is probed at most every
 `probe_interval` seconds and used again as soon as it answers. On the way back the
@@ -10,14 +14,15 @@ its own copy and another worker's invalidation cannot reach it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from typing import Any
 
 import orjson
-import redis
+import redis.asyncio as aredis
 from cachetools import TTLCache
+from redis.exceptions import RedisError
 
 from app.metrics import CACHE_BACKEND, CACHE_REQUESTS
 
@@ -26,6 +31,10 @@ log = logging.getLogger(__name__)
 PREFIX = "tt:"
 _HIT = CACHE_REQUESTS.labels(result="hit")
 _MISS = CACHE_REQUESTS.labels(result="miss")
+
+
+def encode(value: Any) -> bytes:
+    return orjson.dumps(value)
 
 
 class Cache:
@@ -39,19 +48,26 @@ class Cache:
     ) -> None:
         self.ttl = ttl
         self._memory: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=min(ttl, memory_ttl))
-        self._lock = threading.Lock()
         self._probe_interval = probe_interval
         self._next_probe = 0.0
-        self._redis: redis.Redis | None = None
+        self._probing: asyncio.Lock | None = None
+        self._redis: aredis.Redis | None = None
         if redis_url:
-            self._redis = redis.Redis.from_url(
+            self._redis = aredis.Redis.from_url(
                 redis_url,
                 socket_timeout=0.25,
                 socket_connect_timeout=0.25,
                 health_check_interval=0,
             )
         self._on_redis = False
-        self._set_backend(self._probe())
+        self._set_backend(False)
+
+    async def start(self) -> None:
+        """Use Redis from the first request if it answers now (call in the event loop)."""
+        if await self._probe():
+            self._set_backend(True)
+        else:
+            self._next_probe = time.monotonic() + self._probe_interval
 
     # --- backend selection -------------------------------------------------
     @property
@@ -69,12 +85,12 @@ class Cache:
         if changed:
             log.warning("cache backend is now %s", self.backend)
 
-    def _probe(self) -> bool:
+    async def _probe(self) -> bool:
         if self._redis is None:
             return False
         try:
-            return bool(self._redis.ping())
-        except redis.RedisError:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
             return False
 
     def _fail_over(self, exc: Exception) -> None:
@@ -82,83 +98,99 @@ class Cache:
         self._next_probe = time.monotonic() + self._probe_interval
         self._set_backend(False)
 
-    def _maybe_return_to_redis(self) -> None:
+    async def _maybe_return_to_redis(self) -> None:
         if self._redis is None or time.monotonic() < self._next_probe:
             return
-        with self._lock:
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        if self._probing.locked():
+            return  # another request is probing; this one uses memory meanwhile
+        async with self._probing:
             if self._on_redis or time.monotonic() < self._next_probe:
                 return
             self._next_probe = time.monotonic() + self._probe_interval
-            if self._probe():
+            if await self._probe():
                 try:
-                    self._flush_redis_namespace()
-                except redis.RedisError:
+                    await self._flush_redis_namespace()
+                except (RedisError, OSError):
                     return
                 self._memory.clear()
                 self._set_backend(True)
 
-    def _flush_redis_namespace(self) -> None:
+    async def _flush_redis_namespace(self) -> None:
         assert self._redis is not None
-        batch: list[str] = []
-        for key in self._redis.scan_iter(match=PREFIX + "*", count=1000):
+        batch: list[bytes] = []
+        async for key in self._redis.scan_iter(match=PREFIX + "*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
-                self._redis.unlink(*batch)
+                await self._redis.unlink(*batch)
                 batch.clear()
         if batch:
-            self._redis.unlink(*batch)
+            await self._redis.unlink(*batch)
 
     # --- operations ----------------------------------------------------------
-    def get(self, key: str) -> Any | None:
-        raw = self._get_raw(PREFIX + key)
+    async def get_raw(self, key: str) -> bytes | None:
+        """The stored JSON bytes, counted as a hit or a miss."""
+        raw = await self._get(PREFIX + key)
         if raw is None:
             _MISS.inc()
             return None
         _HIT.inc()
-        return orjson.loads(raw)
+        return raw
 
-    def _get_raw(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> Any | None:
+        raw = await self.get_raw(key)
+        return None if raw is None else orjson.loads(raw)
+
+    async def _get(self, key: str) -> bytes | None:
         if not self._on_redis:
-            self._maybe_return_to_redis()
+            await self._maybe_return_to_redis()
         if self._on_redis:
             try:
-                return self._redis.get(key)  # type: ignore[union-attr,return-value]
-            except redis.RedisError as exc:
+                return await self._redis.get(key)  # type: ignore[union-attr,no-any-return]
+            except (RedisError, OSError) as exc:
                 self._fail_over(exc)
-        with self._lock:
-            return self._memory.get(key)
+        return self._memory.get(key)
 
-    def set(self, key: str, value: Any) -> None:
-        self.set_many({key: value})
+    async def set_raw(self, key: str, raw: bytes) -> None:
+        await self.set_many_raw({key: raw})
 
-    def set_many(self, items: dict[str, Any]) -> None:
-        encoded = {PREFIX + k: orjson.dumps(v) for k, v in items.items()}
+    async def set(self, key: str, value: Any) -> None:
+        await self.set_many_raw({key: encode(value)})
+
+    async def set_many(self, items: dict[str, Any]) -> None:
+        await self.set_many_raw({k: encode(v) for k, v in items.items()})
+
+    async def set_many_raw(self, items: dict[str, bytes]) -> None:
+        encoded = {PREFIX + k: v for k, v in items.items()}
         if not self._on_redis:
-            self._maybe_return_to_redis()
+            await self._maybe_return_to_redis()
         if self._on_redis:
             try:
-                pipe = self._redis.pipeline(transaction=False)  # type: ignore[union-attr]
-                for k, v in encoded.items():
-                    pipe.set(k, v, ex=self.ttl)
-                pipe.execute()
+                if len(encoded) == 1:
+                    [(k, v)] = encoded.items()
+                    await self._redis.set(k, v, ex=self.ttl)  # type: ignore[union-attr]
+                    return
+                async with self._redis.pipeline(transaction=False) as pipe:  # type: ignore[union-attr]
+                    for k, v in encoded.items():
+                        pipe.set(k, v, ex=self.ttl)
+                    await pipe.execute()
                 return
-            except redis.RedisError as exc:
+            except (RedisError, OSError) as exc:
                 self._fail_over(exc)
-        with self._lock:
-            self._memory.update(encoded)
+        self._memory.update(encoded)
 
-    def delete(self, *keys: str) -> None:
+    async def delete(self, *keys: str) -> None:
         full = [PREFIX + k for k in keys]
         # Always drop local copies: a worker may have filled them before a failback.
-        with self._lock:
-            for k in full:
-                self._memory.pop(k, None)
+        for k in full:
+            self._memory.pop(k, None)
         if self._on_redis:
             try:
-                self._redis.delete(*full)  # type: ignore[union-attr]
-            except redis.RedisError as exc:
+                await self._redis.delete(*full)  # type: ignore[union-attr]
+            except (RedisError, OSError) as exc:
                 self._fail_over(exc)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._redis is not None:
-            self._redis.close()
+            await self._redis.aclose()

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.cache import Cache
+from app.db import Database
 from app.revocation import TokenRevocation
 from app.security import Principal, TokenCodec, TokenError
 
@@ -19,10 +20,15 @@ _bearer = HTTPBearer(auto_error=False)
 # thread pool, and each such hop costs 70-90 µs of CPU per request for work of a few µs.
 
 
-async def get_db(request: Request) -> AsyncIterator[Session]:
-    # An async dependency on purpose: a sync one's teardown needs a threadpool slot, and
-    # under load the request would keep its pooled connection while queuing for one,
-    # exhausting the pool. Closing here (a quick ROLLBACK) returns it at once.
+async def get_db(request: Request) -> Database:
+    # The pool, not a connection: a read holds a connection only while its statement
+    # runs (a cache hit never takes one), a write for its transaction (app/db.py).
+    return request.app.state.db
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A synchronous SQLAlchemy session, for the few admin routes that are `def` (they run
+    in the thread pool anyway); the request path uses `DbDep`."""
     session = request.app.state.sessionmaker()
     try:
         yield session
@@ -73,7 +79,9 @@ def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+DbDep = Annotated[Database, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TokensDep = Annotated[TokenCodec, Depends(get_tokens)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
 RevocationDep = Annotated[TokenRevocation, Depends(get_revocation)]
 UserDep = Annotated[Principal, Depends(current_user)]

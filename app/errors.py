@@ -18,13 +18,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from app.db import statement_deadline_seconds
+from app.db import UNAVAILABLE_ERRORS, PoolExhausted, statement_deadline_seconds
 from app.db_deadline import timeout_kind
 from app.guard import guard_of
 from app.metrics import DB_TIMEOUTS
@@ -81,14 +80,13 @@ def add_error_handlers(app: FastAPI) -> None:
             guard.inspect_rejected(req, errors)
         return JSONResponse({"detail": validation_detail(errors)}, status_code=422)
 
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(req: Request, exc: OperationalError) -> JSONResponse:
-        kind = timeout_kind(exc.orig)
+    async def database_unavailable(req: Request, exc: Exception) -> JSONResponse:
+        kind = timeout_kind(exc)
         if kind is not None:
             # Bounded by app/db_deadline.py: answered at once, counted, and the client
             # told when to come back (a database in trouble is rarely fine a second later).
             DB_TIMEOUTS.labels(kind).inc()
-            log.warning("database timeout (%s): %s", kind, str(exc.orig).strip())
+            log.warning("database timeout (%s): %s", kind, str(exc).strip())
             limit = statement_deadline_seconds(req.app.state.settings)
             return JSONResponse(
                 {
@@ -98,32 +96,29 @@ def add_error_handlers(app: FastAPI) -> None:
                 status_code=503,
                 headers={"Retry-After": str(TIMEOUT_RETRY_AFTER_SECONDS)},
             )
-        log.error("database error: %s", exc.orig)
-        return JSONResponse(
-            {"detail": "database unavailable, retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        if isinstance(exc, PoolExhausted):
+            log.error("%s", exc)
+            detail = "server busy: no database connection free, retry shortly"
+        else:
+            log.error("database unavailable: %s: %s", type(exc).__name__, exc)
+            detail = "database unavailable, retry shortly"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
 
-    @app.exception_handler(SQLAlchemyTimeoutError)
-    async def pool_exhausted(_req: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
-        log.error("no database connection free within the pool timeout: %s", exc)
-        return JSONResponse(
-            {"detail": "server busy: no database connection free, retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+    # A lock wait cut by lock_timeout is not an "unavailable" class in asyncpg.
+    for error in (*UNAVAILABLE_ERRORS, asyncpg.LockNotAvailableError):
+        app.add_exception_handler(error, database_unavailable)
 
-    @app.exception_handler(IntegrityError)
-    async def integrity(req: Request, exc: IntegrityError) -> JSONResponse:
+    @app.exception_handler(asyncpg.IntegrityConstraintViolationError)
+    async def integrity(
+        req: Request, exc: asyncpg.IntegrityConstraintViolationError
+    ) -> JSONResponse:
         # A concurrent insert won the race past our own existence check. The client
         # learns what to do; the constraint (never the SQL or its DETAIL) is logged.
-        diag = getattr(exc.orig, "diag", None)
         log.warning(
             "integrity conflict on %s %s: constraint %s",
             req.method,
             req.url.path,
-            getattr(diag, "constraint_name", None) or "unknown",
+            getattr(exc, "constraint_name", None) or "unknown",
         )
         return JSONResponse(
             {"detail": "conflicts with a concurrent change to the same data; reload and retry"},

@@ -4,9 +4,10 @@ A client that timed out, or got a 503 while the database was stuck, cannot know
 whether its write was committed (a COMMIT sent just before the database froze lands
 when it wakes). Sending the same `Idempotency-Key` with the retry makes that safe:
 
-- first request with a key: the key is claimed inside the request's own transaction,
-  and the answer is stored in that transaction before it commits; the write and its
-  answer are committed together or not at all;
+- first request with a key: the key is claimed inside the request's own transaction
+  (`async with idem.transaction(db) as conn:`), and the answer is stored in that
+  transaction before it commits (`await idem.save(conn, status, answer)`); the write
+  and its answer are committed together or not at all;
 - the same key and the same request again (same method, path and JSON body): the
   first answer is returned, status and body, with `Idempotent-Replayed: true`, and
   nothing new is stored;
@@ -26,18 +27,18 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from app.deps import SessionDep, UserDep
+from app.db import Database
+from app.deps import UserDep
+from app.repository import Db
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +51,23 @@ PURGE_EVERY_SECONDS = 600.0
 # Claim the key, or take it over when the stored one expired. RETURNING a row means
 # this request owns the key until its transaction ends; a concurrent claim of the same
 # key waits on the row lock meanwhile.
-_CLAIM = text(
-    """
+_CLAIM = """
     INSERT INTO idempotency_keys (user_id, key, request_hash)
-    VALUES (:user_id, :key, :request_hash)
+    VALUES ($1, $2, $3)
     ON CONFLICT (user_id, key) DO UPDATE
         SET request_hash = EXCLUDED.request_hash, status_code = NULL, response = NULL,
             created_at = now()
-        WHERE idempotency_keys.created_at < now() - make_interval(secs => :retention)
+        WHERE idempotency_keys.created_at < now() - make_interval(secs => $4)
     RETURNING 1
-    """
-)
-_STORED = text(
+"""
+_STORED = (
     "SELECT request_hash, status_code, response FROM idempotency_keys"
-    " WHERE user_id = :user_id AND key = :key"
+    " WHERE user_id = $1 AND key = $2"
 )
-_SAVE = text(
-    "UPDATE idempotency_keys SET status_code = :status_code, response = :response"
-    " WHERE user_id = :user_id AND key = :key"
+_SAVE = (
+    "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2"
 )
-_PURGE = text(
-    "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :retention)"
-)
+_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)"
 
 
 class Replay(Exception):
@@ -108,85 +104,79 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 @dataclass
 class Idempotency:
-    """This request's key (None without the header). Routes end their write with
-    `idem.commit(db, status_code, answer)` instead of `db.commit()`."""
+    """This request's key (None without the header). Routes write inside
+    `async with idem.transaction(db) as conn:` and end with `await idem.save(conn, ...)`."""
 
     user_id: int
     key: str | None
     fingerprint: str = ""
 
-    def claim(self, db: Session) -> None:
-        """Own the key in this transaction, or raise Replay / a 422."""
+    @asynccontextmanager
+    async def transaction(self, db: Database) -> AsyncIterator[Db]:
+        """A transaction that owns the key (if any): raises Replay or a 422 when the key
+        was used before, having written nothing."""
+        async with db.transaction() as conn:
+            await self._claim(conn)
+            yield conn
+
+    async def _claim(self, conn: Db) -> None:
         if self.key is None:
             return
-        params = {"user_id": self.user_id, "key": self.key}
-        claimed = db.execute(
-            _CLAIM,
-            {**params, "request_hash": self.fingerprint, "retention": RETENTION.total_seconds()},
-        ).first()
+        claimed = await conn.fetchval(
+            _CLAIM, self.user_id, self.key, self.fingerprint, RETENTION.total_seconds()
+        )
         if claimed is not None:
             return
-        stored = db.execute(_STORED, params).one()
-        db.rollback()  # nothing of this request is written; free the connection's snapshot
-        if stored.request_hash != self.fingerprint:
+        stored = await conn.fetchrow(_STORED, self.user_id, self.key)
+        assert stored is not None  # the conflicting row, locked until this transaction ends
+        if stored["request_hash"] != self.fingerprint:
             raise _header_error(
                 f"{HEADER} {self.key!r} was already used with a different request;"
                 " use a new key for a new request"
             )
-        if stored.status_code is None:  # not reachable: answers commit with their claim
+        if stored["status_code"] is None:  # not reachable: answers commit with their claim
             raise HTTPException(409, f"the request with {HEADER} {self.key!r} is not finished")
-        raise Replay(stored.status_code, json.loads(stored.response or "null"))
+        raise Replay(stored["status_code"], json.loads(stored["response"] or "null"))
 
-    def commit(self, db: Session, status_code: int, answer: Any) -> None:
-        """Store `answer` (a pydantic model or JSON-able value) with the key, and commit
-        it together with the request's writes."""
-        if self.key is not None:
+    async def save(self, conn: Db, status_code: int, answer: Any) -> None:
+        """Store `answer` (JSON bytes, a pydantic model or a JSON-able value) with the key, inside the
+        transaction, so it commits together with the request's writes."""
+        if self.key is None:
+            return
+        if isinstance(answer, bytes):  # already the JSON the response sends
+            stored = answer.decode()
+        else:
             body = answer.model_dump(mode="json") if hasattr(answer, "model_dump") else answer
-            db.execute(
-                _SAVE,
-                {
-                    "user_id": self.user_id,
-                    "key": self.key,
-                    "status_code": status_code,
-                    "response": json.dumps(body, default=str),
-                },
-            )
-        db.commit()
+            stored = json.dumps(body, default=str)
+        await conn.execute(_SAVE, self.user_id, self.key, status_code, stored)
 
 
-async def idempotency(request: Request, db: SessionDep, user: UserDep) -> Idempotency:
+async def idempotency(request: Request, user: UserDep) -> Idempotency:
     raw = request.headers.get(HEADER)
     if raw is None:
         return Idempotency(user.user_id, None)
-    idem = Idempotency(
+    return Idempotency(
         user.user_id,
         valid_key(raw),
         request_hash(request.method, request.url.path, await request.body()),
     )
-    await run_in_threadpool(idem.claim, db)
-    return idem
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
 
 
-def purge_expired(sessionmaker: Callable[[], Session]) -> int:
+async def purge_expired(db: Database) -> int:
     """Delete keys past RETENTION; returns how many."""
-    with sessionmaker() as db:
-        result: Any = db.execute(_PURGE, {"retention": RETENTION.total_seconds()})
-        n = result.rowcount
-        db.commit()
-    return int(n or 0)
+    status = await db.execute(_PURGE, RETENTION.total_seconds())
+    return int(status.rsplit(" ", 1)[-1] or 0)  # "DELETE <n>"
 
 
-async def purge_periodically(
-    sessionmaker: Callable[[], Session], every: float = PURGE_EVERY_SECONDS
-) -> None:
+async def purge_periodically(db: Database, every: float = PURGE_EVERY_SECONDS) -> None:
     """The app's background task (every worker runs one; the deletes do not conflict)."""
     while True:
         await asyncio.sleep(every)
         try:
-            n = await run_in_threadpool(purge_expired, sessionmaker)
+            n = await purge_expired(db)
         except Exception as exc:  # noqa: BLE001 - the database may be down; try next time
             log.warning("could not purge expired idempotency keys: %s", exc)
         else:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -17,7 +16,7 @@ from app import idempotency
 from app import repository as repo
 from app.analytics import router as analytics_router
 from app.cache import Cache
-from app.db import make_engine, make_sessionmaker, migrate
+from app.db import Database, make_background_engine, make_sessionmaker, migrate
 from app.errors import add_error_handlers
 from app.middleware import install_middleware
 from app.revocation import TokenRevocation, UserState
@@ -29,55 +28,53 @@ from common.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def warm_cache(app: FastAPI, n: int) -> int:
-    """Preload the most recently scanned bags, so the first lookups after a deploy hit."""
+async def warm_cache(app: FastAPI, n: int) -> int:
+    """Preload the bags in motion (repository.hot_bags), so the first lookups after a deploy hit."""
     if n <= 0:
         return 0
-    from app.schemas import BagOut
-
-    with app.state.sessionmaker() as db:
-        rows = repo.hot_bags(db, n)
-    app.state.cache.set_many(
-        {
-            bags.bag_cache_key(r["qr_id"]): BagOut.model_validate(r).model_dump(mode="json")
-            for r in rows
-        }
+    rows = await repo.hot_bags(app.state.db, n)
+    await app.state.cache.set_many_raw(
+        {bags.bag_cache_key(r["qr_id"]): bags.bag_json(r) for r in rows}
     )
     return len(rows)
 
 
-def load_user_state(sessionmaker: Any, user_id: int) -> UserState | None:
-    with sessionmaker() as db:
-        row = repo.user_state(db, user_id)
+async def load_user_state(db: Database, user_id: int) -> UserState | None:
+    row = await repo.user_state(db, user_id)
     return UserState(*row) if row else None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     database_url = resolve_database_url(settings.database_url, settings.resolved_var_dir())
-    engine = make_engine(database_url, settings, workers=settings.app_workers)
+    db = Database(database_url, settings, workers=settings.app_workers)
+    # Background threads and the few admin routes that are still synchronous (app/guard).
+    background = make_background_engine(database_url, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Sync endpoints run in anyio's thread pool (40 threads by default); size it to
-        # the worker's share of the connection pool so threads, not connections, queue.
+        # Only password hashing, the guard's login counters and a few admin routes use
+        # anyio's thread pool; size it so a login burst cannot take every thread.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.app_threads
         if settings.migrate_on_start:
             await run_in_threadpool(migrate, database_url)
+        await db.open()
+        await app.state.cache.start()
         try:
-            warmed = await run_in_threadpool(warm_cache, app, settings.cache_warm_entries)
+            warmed = await warm_cache(app, settings.cache_warm_entries)
             log.info("cache warmed with %d bags (%s)", warmed, app.state.cache.backend)
         except Exception as exc:  # noqa: BLE001 - a cold cache is not a reason to refuse traffic
             log.warning("cache warming skipped: %s", exc)
         if guard is not None:
             guard.start()
-        purger = asyncio.create_task(idempotency.purge_periodically(app.state.sessionmaker))
+        purger = asyncio.create_task(idempotency.purge_periodically(db))
         yield
         purger.cancel()
         if guard is not None:
             guard.stop()
-        app.state.cache.close()
-        engine.dispose()
+        await app.state.cache.close()
+        await db.close()
+        background.dispose()
 
     app = FastAPI(
         title="TraceTrack",
@@ -87,15 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.db = db
+    app.state.sessionmaker = make_sessionmaker(background)
     app.state.cache = Cache(
         settings.redis_url, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries
     )
     app.state.tokens = TokenCodec(secret_key(settings), settings.token_ttl_seconds)
     app.state.revocation = TokenRevocation(
         app.state.tokens,
-        partial(load_user_state, app.state.sessionmaker),
+        partial(load_user_state, db),
         ttl=settings.token_state_ttl_seconds,
     )
     guard = None
@@ -123,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     add_error_handlers(app)
     idempotency.install(app)
-    install_middleware(app, settings, engine)
+    install_middleware(app, settings, db)
     return app
 
 

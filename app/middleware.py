@@ -18,6 +18,8 @@ cost). A layer that is not configured is left out, not stubbed with a pass-throu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.middleware import Middleware
@@ -26,8 +28,11 @@ from app.body_limit import BodyLimitMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from common.settings import Settings
 
+if TYPE_CHECKING:
+    from app.instrumentation.pool import PoolStats
 
-def install_middleware(app: FastAPI, settings: Settings, engine: Engine) -> None:
+
+def install_middleware(app: FastAPI, settings: Settings, engine: Engine | PoolStats) -> None:
     """Give `app` its whole middleware stack (replacing any layers added before)."""
     layers: list[Middleware] = []
     if settings.metrics_enabled:

@@ -15,11 +15,10 @@ user disable`. That bound is stated in docs/api.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cachetools import TTLCache
-from fastapi.concurrency import run_in_threadpool
 
 from app.security import Principal, TokenCodec, TokenError
 
@@ -37,7 +36,7 @@ class TokenRevocation:
     def __init__(
         self,
         tokens: TokenCodec,
-        load: Callable[[int], UserState | None],
+        load: Callable[[int], Awaitable[UserState | None]],
         ttl: float,
         max_users: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
@@ -63,7 +62,7 @@ class TokenRevocation:
             return self._states[user_id]
         except KeyError:
             pass
-        state = await run_in_threadpool(self._load, user_id)
+        state = await self._load(user_id)  # on the event loop: no thread hop
         self._states[user_id] = state
         return state
 

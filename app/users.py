@@ -3,10 +3,13 @@ test fixtures."""
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
+
 from app import repository as repo
-from app.db import make_engine, make_sessionmaker, migrate
+from app.db import asyncpg_dsn, migrate
 from app.security import hash_password
-from common.settings import Settings
 
 
 def add_user(database_url: str, username: str, password: str, role: str) -> int:
@@ -15,25 +18,28 @@ def add_user(database_url: str, username: str, password: str, role: str) -> int:
     Raises `repository.Conflict` when the name is taken. One connection, closed after.
     """
     migrate(database_url)
-    engine = make_engine(database_url, Settings(db_pool_size_total=1, db_pool_max_overflow_total=0))
-    try:
-        with make_sessionmaker(engine)() as db:
-            user = repo.create_user(db, username, hash_password(password), role)
-            db.commit()
-            return int(user.id)
-    finally:
-        engine.dispose()
+    password_hash = hash_password(password)
+
+    async def insert() -> int:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            return int((await repo.create_user(conn, username, password_hash, role))["id"])
+        finally:
+            await conn.close()
+
+    return asyncio.run(insert())
 
 
 def set_disabled(database_url: str, username: str, disabled: bool) -> bool:
     """Disable (or re-enable) the user and revoke their tokens; False if there is no
     such user. Running apps notice within Settings.token_state_ttl_seconds."""
     migrate(database_url)
-    engine = make_engine(database_url, Settings(db_pool_size_total=1, db_pool_max_overflow_total=0))
-    try:
-        with make_sessionmaker(engine)() as db:
-            user = repo.update_user(db, username, disabled=disabled)
-            db.commit()
-            return user is not None
-    finally:
-        engine.dispose()
+
+    async def update() -> bool:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            return await repo.update_user(conn, username, disabled=disabled) is not None
+        finally:
+            await conn.close()
+
+    return asyncio.run(update())

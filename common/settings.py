@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     db_lock_timeout_ms: int = Field(2000, ge=0)
     # libpq waits this long for a new connection (it counts 1 as 2).
     db_connect_timeout_seconds: int = Field(3, ge=2)
+    # A connection idle longer than this is pinged before use (app/db.py); one closed by
+    # PostgreSQL is noticed by the event loop without any ping.
+    db_pool_ping_idle_seconds: float = Field(5.0, ge=0)
+    db_pool_idle_close_seconds: float = Field(300.0, gt=0)
+    # Prepared statements kept per connection; 0 behind PgBouncer (transaction mode) < 1.21.
+    db_statement_cache_size: int = Field(100, ge=0)
 
     # --- app ---------------------------------------------------------------
     app_workers: int = Field(1, ge=1)

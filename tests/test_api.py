@@ -359,11 +359,12 @@ def test_an_exhausted_connection_pool_is_a_503_not_a_500(database_url: str, tmp_
     )
     with TestClient(create_app(settings)) as c:
         h = auth(token(c, "dana"))
-        held = c.app.state.engine.connect()  # the pool's only connection
+        pool = c.app.state.db.pool
+        held = c.portal.call(pool.acquire)  # the pool's only connection
         try:
             r = c.get("/api/bags", headers=h)
         finally:
-            held.close()
+            c.portal.call(pool.release, held)
         assert r.status_code == 503 and "retry" in r.json()["detail"]
         assert r.headers["retry-after"] == "1"
         assert c.get("/api/bags", headers=h).status_code == 200  # and recovers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from pathlib import Path
 
 import redis
@@ -20,20 +20,32 @@ def backend_gauge(backend: str) -> float | None:
 
 
 def test_entries_expire_after_their_ttl_in_both_backends(redis_url: str) -> None:
-    for url in (redis_url, None):
+    async def check(url: str | None) -> None:
         cache = Cache(url, ttl=1, memory_ttl=1)
-        cache.set("k", {"v": 1})
-        assert cache.get("k") == {"v": 1}
-        time.sleep(1.3)
-        assert cache.get("k") is None, cache.backend
-        cache.close()
+        await cache.start()
+        assert cache.backend == ("redis" if url else "memory")
+        await cache.set("k", {"v": 1})
+        assert await cache.get("k") == {"v": 1}
+        assert await cache.get_raw("k") == b'{"v":1}'  # the bytes a response sends
+        await asyncio.sleep(1.3)
+        assert await cache.get("k") is None, cache.backend
+        await cache.close()
+
+    for url in (redis_url, None):
+        asyncio.run(check(url))
 
 
 def test_no_redis_configured_means_memory(tmp_path: Path) -> None:
-    cache = Cache(None, ttl=60)
-    assert cache.backend == "memory" and backend_gauge("memory") == 1
-    cache.set("a", [1, 2])
-    assert cache.get("a") == [1, 2]
+    async def check() -> None:
+        cache = Cache(None, ttl=60)
+        await cache.start()
+        assert cache.backend == "memory" and backend_gauge("memory") == 1
+        await cache.set_many({"a": [1, 2], "b": None})
+        assert await cache.get("a") == [1, 2]
+        await cache.delete("a")
+        assert await cache.get("a") is None
+
+    asyncio.run(check())
 
 
 def test_redis_down_fails_over_to_memory_and_comes_back(

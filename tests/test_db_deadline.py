@@ -8,16 +8,18 @@ without a restart.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
-from app.db import make_engine, migrate
+from app.db import Database, migrate
 from app.db_deadline import (
     DatabaseNotAnswering,
     DatabaseStalled,
@@ -71,69 +73,83 @@ def test_a_stall_fails_fast_until_a_probe_gets_an_answer() -> None:
 
 
 def test_timeout_kinds() -> None:
-    import psycopg2.errors
-
     assert timeout_kind(DatabaseNotAnswering("x")) == "no_answer"
     assert timeout_kind(DatabaseStalled("x")) == "failed_fast"
-    assert timeout_kind(psycopg2.errors.QueryCanceled("x")) == "statement_timeout"
-    assert timeout_kind(psycopg2.errors.LockNotAvailable("x")) == "lock_timeout"
-    assert timeout_kind(psycopg2.OperationalError("server closed")) is None
+    assert timeout_kind(asyncpg.QueryCanceledError("x")) == "statement_timeout"
+    assert timeout_kind(asyncpg.LockNotAvailableError("x")) == "lock_timeout"
+    assert timeout_kind(asyncpg.ConnectionDoesNotExistError("server closed")) is None
+
+
+async def _open(url: str) -> Database:
+    db = Database(url, Settings(**FAST))
+    await db.open()
+    return db
 
 
 def test_statement_timeout_is_set_and_the_connection_survives_it(pg: PostgresServer) -> None:
-    engine = make_engine(pg.url(), Settings(**FAST))
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(text("SHOW statement_timeout")).scalar() == "500ms"
-            assert conn.execute(text("SHOW lock_timeout")).scalar() == "200ms"
-            with pytest.raises(OperationalError) as info:
-                conn.execute(text("SELECT pg_sleep(3)"))
-            assert timeout_kind(info.value.orig) == "statement_timeout"
-            conn.rollback()
-            assert conn.execute(text("SELECT 1")).scalar() == 1
-    finally:
-        engine.dispose()
+    async def check() -> None:
+        db = await _open(pg.url())
+        try:
+            async with db.connection() as conn:
+                assert await conn.fetchval("SHOW statement_timeout") == "500ms"
+                assert await conn.fetchval("SHOW lock_timeout") == "200ms"
+                with pytest.raises(asyncpg.QueryCanceledError) as info:
+                    await conn.execute("SELECT pg_sleep(3)")
+                assert timeout_kind(info.value) == "statement_timeout"
+                assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await db.close()
+
+    asyncio.run(check())
 
 
 def test_statements_on_a_frozen_server_give_up_at_the_deadline(pg: PostgresServer) -> None:
-    engine = make_engine(pg.url(), Settings(**FAST))
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+    async def check() -> None:
+        db = await _open(pg.url())
+        try:
+            assert await db.fetchval("SELECT 1") == 1
             with frozen(pg.pid):
-                with pytest.raises(OperationalError) as info:
-                    conn.execute(text("SELECT 2"))
-                assert isinstance(info.value.orig, DatabaseNotAnswering)
-                assert info.value.connection_invalidated
+                t = time.monotonic()
+                with pytest.raises(DatabaseNotAnswering):
+                    await db.fetchval("SELECT 2")
+                assert time.monotonic() - t < 10  # the 1.5 s deadline, not the fault's length
+                assert db.stats() == (0, 0)  # the connection was closed, not given back
                 # Stalled now: the next attempt (a new connection) fails at once.
-                with pytest.raises(OperationalError) as info:
-                    with engine.connect() as again:
-                        again.execute(text("SELECT 3"))
-                assert timeout_kind(info.value.orig) in ("failed_fast", "no_answer")
+                with pytest.raises((DatabaseStalled, DatabaseNotAnswering)) as info:
+                    await db.fetchval("SELECT 3")
+                assert timeout_kind(info.value) in ("failed_fast", "no_answer")
 
-        # Running again: a probe gets its answer and the engine serves as before.
-        def answers() -> bool:
-            with engine.connect() as conn:
-                return conn.execute(text("SELECT 4")).scalar() == 4
+            # Running again: a probe gets its answer and the pool serves as before.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert await db.fetchval("SELECT 4") == 4
+                    break
+                except (DatabaseStalled, DatabaseNotAnswering):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+        finally:
+            await db.close()
 
-        wait_until(answers, 30, "the engine to answer after SIGCONT", interval=0.2)
-    finally:
-        engine.dispose()
+    asyncio.run(check())
 
 
 def test_a_commit_on_a_frozen_server_gives_up_too(pg: PostgresServer) -> None:
     url = pg.create_database("deadline_commit")
-    engine = make_engine(url, Settings(**FAST))
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE t (id int)"))
-        with engine.connect() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-            with frozen(pg.pid), pytest.raises(OperationalError) as info:
-                conn.commit()
-            assert isinstance(info.value.orig, DatabaseNotAnswering)
-    finally:
-        engine.dispose()
+
+    async def check() -> None:
+        db = await _open(url)
+        try:
+            await db.execute("CREATE TABLE t (id int)")
+            with contextlib.ExitStack() as unfreeze, pytest.raises(DatabaseNotAnswering):
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO t VALUES (1)")
+                    unfreeze.enter_context(frozen(pg.pid))  # COMMIT meets a frozen server
+        finally:
+            await db.close()
+
+    asyncio.run(check())
 
 
 def _sample(name: str, **labels: str) -> float:

@@ -10,7 +10,6 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from tests.support.appkit import add_user, token
 
@@ -219,14 +218,12 @@ def test_cursors_the_api_wrote_still_work(client: TestClient, dispatcher: dict[s
 
 # --- a lost race is a 409 without database internals ------------------------------------
 def test_an_integrity_error_is_409_without_sql_details(client: TestClient) -> None:
-    def insert_twice() -> None:
-        with client.app.state.sessionmaker() as db:  # type: ignore[attr-defined]
+    async def insert_twice() -> None:
+        async with client.app.state.db.transaction() as db:  # type: ignore[attr-defined]
             for _ in range(2):
-                db.execute(
-                    text(
-                        "INSERT INTO users (username, password_hash, role) "
-                        "VALUES ('twin', 'x', 'biller')"
-                    )
+                await db.execute(
+                    "INSERT INTO users (username, password_hash, role) "
+                    "VALUES ('twin', 'x', 'biller')"
                 )
 
     client.app.add_api_route("/test/race", insert_twice, methods=["POST"])  # type: ignore[attr-defined]

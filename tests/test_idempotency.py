@@ -14,9 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from app import idempotency
-from app.db import make_engine, make_sessionmaker
 from app.main import create_app
-from common.settings import Settings
 from tests.support.appkit import app_settings
 
 pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
@@ -218,18 +216,18 @@ def test_an_expired_key_is_a_new_request_and_the_purge_removes_old_keys(
     assert r.status_code == 201 and idempotency.REPLAYED_HEADER not in r.headers
     assert count(database_url, "scans") == 3
 
-    engine = make_engine(database_url, Settings(db_pool_size_total=1, db_pool_max_overflow_total=0))
-    try:
-        conn = psycopg2.connect(database_url.replace("+psycopg2", ""))
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = %s",
-                (other[idempotency.HEADER],),
-            )
-        conn.close()
-        assert idempotency.purge_expired(make_sessionmaker(engine)) == 1
-    finally:
-        engine.dispose()
+    conn = psycopg2.connect(database_url.replace("+psycopg2", ""))
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = %s",
+            (other[idempotency.HEADER],),
+        )
+    conn.close()
+    purged = client.portal.call(  # type: ignore[union-attr]
+        idempotency.purge_expired,
+        client.app.state.db,  # type: ignore[attr-defined]
+    )
+    assert purged == 1
     assert [r[0] for r in rows(database_url, "SELECT key FROM idempotency_keys")] == [
         h[idempotency.HEADER]
     ]

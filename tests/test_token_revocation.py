@@ -12,7 +12,6 @@ from pathlib import Path
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
 
 from app.main import create_app
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, token
@@ -141,19 +140,22 @@ def test_authenticating_a_request_costs_no_database_round_trip(
 ) -> None:
     client.post("/api/bags", json={"qr_id": "HOT", "bag_type": "parent"}, headers=dispatcher)
     client.get("/api/bags/HOT", headers=dispatcher)  # now cached, and the user's state too
-    statements: list[str] = []
+    # Every statement the app sends takes a connection from its pool first (app/db.py).
+    db = client.app.state.db  # type: ignore[attr-defined]
+    taken: list[int] = []
+    take = db._acquire
 
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
+    async def counted():  # type: ignore[no-untyped-def]
+        taken.append(1)
+        return await take()
 
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    event.listen(engine, "before_cursor_execute", count)
+    db._acquire = counted
     try:
         for _ in range(20):
             assert client.get("/api/bags/HOT", headers=dispatcher).status_code == 200
     finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert statements == []
+        db._acquire = take
+    assert taken == []
 
 
 # --- revocations made outside this worker arrive within token_state_ttl_seconds ---------
@@ -201,6 +203,8 @@ def test_tracetrack_user_disable_revokes_running_apps_tokens(
 def test_a_user_deleted_out_of_band_loses_their_token(short_ttl_client: TestClient) -> None:
     h = auth(token(short_ttl_client, "dana"))
     assert works(short_ttl_client, h)
-    with short_ttl_client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
-        conn.execute(text("DELETE FROM users WHERE username = 'dana'"))
+    short_ttl_client.portal.call(  # type: ignore[union-attr]
+        short_ttl_client.app.state.db.execute,  # type: ignore[attr-defined]
+        "DELETE FROM users WHERE username = 'dana'",
+    )
     wait_revoked(short_ttl_client, h)

@@ -16,7 +16,6 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from app import repository as repo
 from app.guard import guard_of
@@ -86,7 +85,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def login_admin(
-    request: Request, db: Session, username: str, password: str
+    request: Request, db: repo.Db, username: str, password: str
 ) -> tuple[str, int]:
     """(token, ttl seconds) for an admin with these credentials, or LoginError saying
     what is wrong."""
@@ -102,8 +101,8 @@ async def login_admin(
     ip = guard.client_ip(request) if guard else ""
     if guard and (lockout := await run_in_threadpool(guard.logins.locked, username, ip)):
         raise LockedOut(lockout)
-    user = await run_in_threadpool(repo.user_by_name, db, username)
-    ok = await run_in_threadpool(verify_password, password, user.password_hash if user else None)
+    user = await repo.user_by_name(db, username)
+    ok = await run_in_threadpool(verify_password, password, user["password_hash"] if user else None)
     if not ok or user is None:
         reason = "bad_password" if user else "unknown_user"
         if guard and (
@@ -111,11 +110,13 @@ async def login_admin(
         ):
             raise LockedOut(lockout)
         raise LoginError("wrong username or password")
-    if user.disabled_at is not None:
+    if user["disabled_at"] is not None:
         raise LoginError("this account is disabled")
     if guard:
         await run_in_threadpool(guard.logins.succeeded, username)
-    if user.role != "admin":
+    if user["role"] != "admin":
         raise LoginError("the analytics dashboard is for admins only")
     tokens: TokenCodec = request.app.state.tokens
-    return tokens.issue(Principal(user.id, user.username, user.role, user.token_version))
+    return tokens.issue(
+        Principal(user["id"], user["username"], user["role"], user["token_version"])
+    )

@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from app.analytics import pages
 from app.analytics.auth import (
@@ -24,7 +22,7 @@ from app.analytics.auth import (
 from app.analytics.backends import BackendUnavailable, QueryRejected
 from app.analytics.service import Analytics
 from app.analytics.settings import AnalyticsSettings
-from app.deps import AdminDep, SessionDep
+from app.deps import AdminDep, DbDep
 from app.repository import revoke_tokens
 
 log = logging.getLogger(__name__)
@@ -137,7 +135,7 @@ async def login_page() -> HTMLResponse:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, db: SessionDep) -> Response:
+async def login(request: Request, db: DbDep) -> Response:
     try:
         form = await read_form(request)
         token, ttl = await login_admin(
@@ -158,17 +156,12 @@ async def login(request: Request, db: SessionDep) -> Response:
     return response
 
 
-def _revoke_tokens(db: Session, user_id: int) -> None:
-    revoke_tokens(db, user_id)
-    db.commit()
-
-
 @router.post("/logout")
-async def logout(request: Request, access: PageAccessDep, db: SessionDep) -> Response:
+async def logout(request: Request, access: PageAccessDep, db: DbDep) -> Response:
     """Ends the session: the cookie is dropped and the token revoked (a copy of the
     cookie no longer works)."""
     if access.principal is not None:
-        await run_in_threadpool(_revoke_tokens, db, access.principal.user_id)
+        await revoke_tokens(db, access.principal.user_id)
         request.app.state.revocation.forget(access.principal.user_id)
     response = RedirectResponse("/analytics/login", status_code=303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)

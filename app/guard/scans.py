@@ -58,21 +58,51 @@ class ScanWatch:
 
     def scanned(self, qr_id: str, location: str, user_id: int, username: str, ip: str) -> None:
         """After a scan is recorded (thread-pool side)."""
-        s = self._settings
-        travel_window = s.scan_min_relocation_seconds
+        here, places_key, burst_key = self._keys(qr_id, location, user_id)
+        travel_window = self._settings.scan_min_relocation_seconds
 
         def count(b):  # type: ignore[no-untyped-def]
             places = 0
             if travel_window > 0:
-                first_here = (
-                    b.storage.incr(f"scan:at:{qr_id}:{_location_key(location)}", travel_window) == 1
-                )
+                first_here = b.storage.incr(here, travel_window) == 1
                 if first_here:
-                    places = b.storage.incr(f"scan:places:{qr_id}", travel_window)
-            burst = b.storage.incr(f"scan:burst:{user_id}", BURST_WINDOW_SECONDS)
+                    places = b.storage.incr(places_key, travel_window)
+            burst = b.storage.incr(burst_key, BURST_WINDOW_SECONDS)
             return places, burst
 
-        places, burst = self._shared.run(count)
+        self._judge(*self._shared.run(count), qr_id, location, username, ip)
+
+    async def ascanned(
+        self, qr_id: str, location: str, user_id: int, username: str, ip: str
+    ) -> None:
+        """The same, on the event loop (the scan route is async: no thread-pool hop)."""
+        here, places_key, burst_key = self._keys(qr_id, location, user_id)
+        travel_window = self._settings.scan_min_relocation_seconds
+
+        async def count(b):  # type: ignore[no-untyped-def]
+            places = 0
+            if travel_window > 0:
+                first_here = await b.storage.incr(here, travel_window) == 1
+                if first_here:
+                    places = await b.storage.incr(places_key, travel_window)
+            burst = await b.storage.incr(burst_key, BURST_WINDOW_SECONDS)
+            return places, burst
+
+        self._judge(*await self._ashared.run(count), qr_id, location, username, ip)
+
+    @staticmethod
+    def _keys(qr_id: str, location: str, user_id: int) -> tuple[str, str, str]:
+        return (
+            f"scan:at:{qr_id}:{_location_key(location)}",
+            f"scan:places:{qr_id}",
+            f"scan:burst:{user_id}",
+        )
+
+    def _judge(
+        self, places: int, burst: int, qr_id: str, location: str, username: str, ip: str
+    ) -> None:
+        s = self._settings
+        travel_window = s.scan_min_relocation_seconds
         if places >= 2:
             self._found(
                 IMPOSSIBLE_TRAVEL,

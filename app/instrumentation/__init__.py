@@ -30,19 +30,22 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.middleware import Middleware
 
+    from app.instrumentation.pool import PoolStats
     from common.settings import Settings
 
 __all__ = ["instrument", "metrics_middleware", "prepare_multiprocess"]
 
 
-def instrument(app: FastAPI, settings: Settings, engine: Engine, **options: Any) -> None:
+def instrument(
+    app: FastAPI, settings: Settings, engine: Engine | PoolStats, **options: Any
+) -> None:
     from app.instrumentation.setup import instrument as _instrument
 
     _instrument(app, settings, engine, **options)
 
 
 def metrics_middleware(
-    app: FastAPI, settings: Settings, engine: Engine, **options: Any
+    app: FastAPI, settings: Settings, engine: Engine | PoolStats, **options: Any
 ) -> Middleware:
     from app.instrumentation.setup import metrics_middleware as _metrics_middleware
 

@@ -1,4 +1,7 @@
-"""`tracetrack_db_pool_connections{state}` from the worker's SQLAlchemy pool.
+"""`tracetrack_db_pool_connections{state}` from the worker's connection pool.
+
+The source is the app's `app.db.Database` (its `stats()`), or a SQLAlchemy Engine
+(tests and benches that instrument a bare app).
 
 Each worker samples its own pool into a `livesum` gauge (so /metrics shows the sum
 over live workers). Sampling on a timer instead of counting pool events: the
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from typing import Protocol
 
 from prometheus_client import Gauge
 from sqlalchemy import Engine
@@ -18,9 +22,15 @@ from sqlalchemy import Engine
 SAMPLE_INTERVAL_SECONDS = 1.0
 
 
+class PoolStats(Protocol):
+    def stats(self) -> tuple[int, int]:
+        """(checked out, idle) connections right now."""
+        ...
+
+
 class PoolSampler:
     def __init__(
-        self, engine: Engine, gauge: Gauge, interval: float = SAMPLE_INTERVAL_SECONDS
+        self, engine: Engine | PoolStats, gauge: Gauge, interval: float = SAMPLE_INTERVAL_SECONDS
     ) -> None:
         # A weak reference: a sampler must not keep a discarded app's engine alive.
         self._engine = weakref.ref(engine)
@@ -34,6 +44,11 @@ class PoolSampler:
         engine = self._engine()
         if engine is None:
             return False
+        if not isinstance(engine, Engine):
+            checked_out_now, idle_now = engine.stats()
+            self._checked_out.set(checked_out_now)
+            self._idle.set(idle_now)
+            return True
         pool = engine.pool  # read each time: dispose() replaces it
         checked_out = getattr(pool, "checkedout", None)
         idle = getattr(pool, "checkedin", None)

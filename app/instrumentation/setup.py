@@ -27,7 +27,7 @@ from app.instrumentation.active_users import ActiveUsers
 from app.instrumentation.compaction import ChurnSafeCollector, compact, scrape_lock
 from app.instrumentation.middleware import MetricsMiddleware
 from app.instrumentation.multiproc import ACTIVE_USERS_FILE, ENV
-from app.instrumentation.pool import SAMPLE_INTERVAL_SECONDS, PoolSampler
+from app.instrumentation.pool import SAMPLE_INTERVAL_SECONDS, PoolSampler, PoolStats
 from app.metrics import HTTP, make_http_metrics
 from common import metric_names as names
 from common.settings import Settings
@@ -75,7 +75,9 @@ class _Registries:
             yield from registry.collect()
 
 
-def instrument(app: FastAPI, settings: Settings, engine: Engine, **options: Any) -> None:
+def instrument(
+    app: FastAPI, settings: Settings, engine: Engine | PoolStats, **options: Any
+) -> None:
     """Instrument `app` alone: the metrics middleware becomes its outermost layer.
 
     The real app does not call this: app/middleware.py places `metrics_middleware`'s
@@ -87,7 +89,7 @@ def instrument(app: FastAPI, settings: Settings, engine: Engine, **options: Any)
 def metrics_middleware(
     app: FastAPI,
     settings: Settings,
-    engine: Engine,
+    engine: Engine | PoolStats,
     *,
     registry: CollectorRegistry | None = None,
     pool_sample_interval: float = SAMPLE_INTERVAL_SECONDS,

@@ -1,14 +1,13 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from app import repository as repo
-from app.deps import RevocationDep, SessionDep, UserDep, get_tokens
+from app.deps import DbDep, RevocationDep, TokensDep, UserDep
 from app.guard import guard_of
 from app.guard.lockout import Lockout
 from app.guard.ratelimit import retry_after_header
 from app.schemas import LoginIn, TokenOut
-from app.security import Principal, TokenCodec, verify_password
+from app.security import Principal, verify_password
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -24,36 +23,35 @@ def _locked_out(lockout: Lockout) -> HTTPException:
     response_model=TokenOut,
     responses={429: {"description": "too many failed logins: locked out for Retry-After s"}},
 )
-def login(
-    request: Request,
-    body: LoginIn,
-    db: SessionDep,
-    tokens: Annotated[TokenCodec, Depends(get_tokens)],
-) -> TokenOut:
+async def login(request: Request, body: LoginIn, db: DbDep, tokens: TokensDep) -> TokenOut:
     guard = guard_of(request)
     ip = guard.client_ip(request) if guard else ""
-    if guard and (lockout := guard.logins.locked(body.username, ip)):
-        db.close()
+    # The guard's login counters are synchronous (app/guard/lockout.py): a login is rare
+    # and pays a thread for its hash check anyway.
+    if guard and (lockout := await run_in_threadpool(guard.logins.locked, body.username, ip)):
         raise _locked_out(lockout)
-    user = repo.user_by_name(db, body.username)
-    db.close()  # give the connection back before the deliberately slow hash check
-    if not verify_password(body.password, user.password_hash if user else None) or user is None:
+    user = await repo.user_by_name(db, body.username)
+    # The deliberately slow hash check runs in a thread, holding no connection.
+    hashed = user["password_hash"] if user is not None else None
+    if not await run_in_threadpool(verify_password, body.password, hashed) or user is None:
         reason = "bad_password" if user else "unknown_user"
-        if guard and (lockout := guard.logins.failed(body.username, ip, reason)):
+        if guard and (
+            lockout := await run_in_threadpool(guard.logins.failed, body.username, ip, reason)
+        ):
             raise _locked_out(lockout)
         raise HTTPException(401, "wrong username or password")
-    if user.disabled_at is not None:
+    if user["disabled_at"] is not None:
         raise HTTPException(403, "this account is disabled; ask an admin")
     if guard:
-        guard.logins.succeeded(body.username)
-    token, ttl = tokens.issue(Principal(user.id, user.username, user.role, user.token_version))
-    return TokenOut(access_token=token, expires_in=ttl, role=user.role)  # type: ignore[arg-type]
+        await run_in_threadpool(guard.logins.succeeded, body.username)
+    principal = Principal(user["id"], user["username"], user["role"], user["token_version"])
+    token, ttl = tokens.issue(principal)
+    return TokenOut(access_token=token, expires_in=ttl, role=user["role"])
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(user: UserDep, db: SessionDep, revocation: RevocationDep) -> Response:
+async def logout(user: UserDep, db: DbDep, revocation: RevocationDep) -> Response:
     """Revokes every token of the calling user (all of their sessions)."""
-    repo.revoke_tokens(db, user.user_id)
-    db.commit()
+    await repo.revoke_tokens(db, user.user_id)
     revocation.forget(user.user_id)
     return Response(status_code=204)

@@ -1,55 +1,61 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from app import repository as repo
 from app.cursors import BadCursor, decode_scan_cursor
-from app.deps import BagWriterDep, CacheDep, SessionDep, UserDep
+from app.deps import BagWriterDep, CacheDep, DbDep, UserDep
 from app.guard import guard_of
 from app.idempotency import IdempotencyDep
 from app.metrics import SCANS
+from app.responses import model_response
 from app.routes.bags import bag_cache_key
 from app.schemas import QR_PATTERN, ScanIn, ScanOut, ScanPage
 
 router = APIRouter(prefix="/api", tags=["scans"])
 
 
-def _bag_id(db: SessionDep, qr_id: str) -> int:
-    ids = repo.bag_ids(db, [qr_id])
-    if qr_id not in ids:
-        raise HTTPException(404, f"bag {qr_id!r} not found")
-    return ids[qr_id]
-
-
 @router.post("/scans", response_model=ScanOut, status_code=201)
-def record_scan(
+async def record_scan(
     request: Request,
     body: ScanIn,
-    db: SessionDep,
+    db: DbDep,
     cache: CacheDep,
     user: BagWriterDep,
     idem: IdempotencyDep,
-) -> ScanOut:
-    bag_id = _bag_id(db, body.qr_id)
-    scan = repo.record_scan(db, bag_id, user.user_id, body.location, body.status)
-    out = ScanOut(
-        id=scan["id"],
-        qr_id=body.qr_id,
-        username=user.username,
-        location=body.location,
-        scanned_at=scan["scanned_at"],
-    )
-    idem.commit(db, 201, out)
-    cache.delete(bag_cache_key(body.qr_id))
+) -> Response:
+    if idem.key is None:  # one statement in autocommit: no BEGIN/COMMIT round trips
+        scan = await repo.record_scan(db, body.qr_id, user.user_id, body.location, body.status)
+        out = _scan_out(body, user.username, scan)
+    else:
+        async with idem.transaction(db) as conn:
+            scan = await repo.record_scan(
+                conn, body.qr_id, user.user_id, body.location, body.status
+            )
+            out = _scan_out(body, user.username, scan)
+            await idem.save(conn, 201, out)
+    await cache.delete(bag_cache_key(body.qr_id))
     SCANS.inc()
     if guard := guard_of(request):
-        guard.scans.scanned(
+        await guard.scans.ascanned(
             body.qr_id, body.location, user.user_id, user.username, guard.client_ip(request)
         )
         if scan["bag_billed"]:
             guard.billed_bag_scanned(request, body.qr_id, 201)
-    return out
+    return model_response(out, 201)
+
+
+def _scan_out(body: ScanIn, username: str, scan: dict[str, Any] | None) -> ScanOut:
+    if scan is None:
+        raise HTTPException(404, f"bag {body.qr_id!r} not found")
+    return ScanOut(
+        id=scan["id"],
+        qr_id=body.qr_id,
+        username=username,
+        location=body.location,
+        scanned_at=scan["scanned_at"],
+    )
 
 
 def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
@@ -60,13 +66,16 @@ def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 @router.get("/bags/{qr_id}/scans", response_model=ScanPage)
-def bag_scans(
+async def bag_scans(
     qr_id: Annotated[str, Path(pattern=QR_PATTERN)],
-    db: SessionDep,
+    db: DbDep,
     _user: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> ScanPage:
+) -> Response:
     before = _parse_scan_cursor(cursor) if cursor else None
-    rows, next_cursor = repo.bag_scans(db, _bag_id(db, qr_id), limit, before)
-    return ScanPage(items=[ScanOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    page = await repo.bag_scans(db, qr_id, limit, before)
+    if page is None:
+        raise HTTPException(404, f"bag {qr_id!r} not found")
+    rows, next_cursor = page
+    return model_response(ScanPage.model_validate({"items": rows, "next_cursor": next_cursor}))

@@ -3,13 +3,13 @@
 Changing a role, disabling and deleting revoke the user's tokens (app/revocation.py).
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi.concurrency import run_in_threadpool
 
 from app import repository as repo
-from app.deps import AdminDep, RevocationDep, SessionDep
-from app.models import User
+from app.deps import AdminDep, DbDep, RevocationDep
 from app.schemas import USERNAME_PATTERN, UserIn, UserOut, UserPatch
 from app.security import hash_password
 
@@ -17,55 +17,54 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 UsernamePath = Annotated[str, Path(min_length=3, max_length=64, pattern=USERNAME_PATTERN)]
 
 
-def _out(user: User) -> UserOut:
+def _out(user: Any) -> UserOut:
     return UserOut(
-        id=user.id,
-        username=user.username,
-        role=user.role,  # type: ignore[arg-type]
-        created_at=user.created_at,
-        disabled=user.disabled_at is not None,
+        id=user["id"],
+        username=user["username"],
+        role=user["role"],
+        created_at=user["created_at"],
+        disabled=user["disabled_at"] is not None,
     )
 
 
 @router.post("", response_model=UserOut, status_code=201)
-def create_user(body: UserIn, db: SessionDep, _admin: AdminDep) -> UserOut:
+async def create_user(body: UserIn, db: DbDep, _admin: AdminDep) -> UserOut:
+    hashed = await run_in_threadpool(hash_password, body.password)  # slow on purpose
     try:
-        user = repo.create_user(db, body.username, hash_password(body.password), body.role)
+        user = await repo.create_user(db, body.username, hashed, body.role)
     except repo.Conflict as exc:
         raise HTTPException(409, str(exc)) from exc
-    db.commit()
     return _out(user)
 
 
 @router.patch("/{username}", response_model=UserOut)
-def update_user(
+async def update_user(
     username: UsernamePath,
     body: UserPatch,
-    db: SessionDep,
+    db: DbDep,
     revocation: RevocationDep,
     _admin: AdminDep,
 ) -> UserOut:
     """Change the role and/or disable (or re-enable) the user. Either revokes every
     token the user holds: they log in again, with the new role."""
-    user = repo.update_user(db, username, role=body.role, disabled=body.disabled)
+    user = await repo.update_user(db, username, role=body.role, disabled=body.disabled)
     if user is None:
         raise HTTPException(404, f"user {username!r} not found")
-    db.commit()
-    revocation.forget(user.id)
+    revocation.forget(user["id"])
     return _out(user)
 
 
 @router.delete("/{username}", status_code=204)
-def delete_user(
-    username: UsernamePath, db: SessionDep, revocation: RevocationDep, _admin: AdminDep
+async def delete_user(
+    username: UsernamePath, db: DbDep, revocation: RevocationDep, _admin: AdminDep
 ) -> Response:
     """Delete a user who made no scans or bills (409 otherwise: disable them instead)."""
     try:
-        user_id = repo.delete_user(db, username)
+        async with db.transaction() as conn:
+            user_id = await repo.delete_user(conn, username)
     except repo.Conflict as exc:
         raise HTTPException(409, str(exc)) from exc
     if user_id is None:
         raise HTTPException(404, f"user {username!r} not found")
-    db.commit()
     revocation.forget(user_id)
     return Response(status_code=204)
