@@ -3,14 +3,15 @@ scans of a billed bag keep it billed. Against the real app and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from app import repository as repo
+from app.db import asyncpg_dsn
 from tests.support.appkit import add_user
 
 pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
@@ -54,8 +55,10 @@ def test_a_bag_on_a_closed_bill_can_be_billed_again(
 ) -> None:
     bag(client, dispatcher, "B1")
     client.post("/api/bills", json={"bill_number": "OLD", "bag_qr_ids": ["B1"]}, headers=biller)
-    with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
-        conn.execute(text("UPDATE bills SET status = 'closed' WHERE bill_number = 'OLD'"))
+    client.portal.call(  # type: ignore[union-attr]
+        client.app.state.db.execute,  # type: ignore[attr-defined]
+        "UPDATE bills SET status = 'closed' WHERE bill_number = 'OLD'",
+    )
     r = client.post("/api/bills", json={"bill_number": "NEW", "bag_qr_ids": ["B1"]}, headers=biller)
     assert r.status_code == 201, r.text
 
@@ -65,39 +68,35 @@ def test_two_bills_racing_for_one_bag_queue_on_its_row_lock(
 ) -> None:
     bag(client, dispatcher, "RACE")
     user_id = add_user(database_url, "billy", "biller")
-    make = client.app.state.sessionmaker  # type: ignore[attr-defined]
-    first, second = make(), make()
-    outcome: list[object] = []
-    try:
-        repo.create_bill(first, "FIRST", user_id, ["RACE"])  # holds the bag's row lock
-        second_pid = second.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
-        def bill_second() -> None:
-            try:
-                repo.create_bill(second, "SECOND", user_id, ["RACE"])
-                outcome.append("created")
-            except repo.Conflict as exc:
-                outcome.append(exc)
+    async def race() -> BaseException | None:
+        dsn = asyncpg_dsn(database_url)
+        first, second, probe = [await asyncpg.connect(dsn) for _ in range(3)]
+        try:
+            billing = first.transaction()
+            await billing.start()
+            await repo.create_bill(first, "FIRST", user_id, ["RACE"])  # holds the row lock
+            async with second.transaction():
+                racer = asyncio.ensure_future(repo.create_bill(second, "SECOND", user_id, ["RACE"]))
+                deadline, waiting = time.monotonic() + 30, False
+                while time.monotonic() < deadline and not waiting:
+                    waiting = await probe.fetchval(
+                        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                        second.get_server_pid(),
+                    )
+                    await asyncio.sleep(0.05)
+                assert waiting, "the second bill did not wait for the first one's lock"
+                await billing.commit()
+                done, _ = await asyncio.wait([racer], timeout=30)
+                assert done, "the second bill still waits after the first committed"
+                return racer.exception()
+        finally:
+            for conn in (first, second, probe):
+                await conn.close()
 
-        racer = threading.Thread(target=bill_second)
-        racer.start()
-        deadline, waiting = time.monotonic() + 30, False
-        with client.app.state.engine.connect() as probe:  # type: ignore[attr-defined]
-            while time.monotonic() < deadline and not waiting:
-                waiting = probe.execute(
-                    text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
-                    {"p": second_pid},
-                ).scalar_one()
-                time.sleep(0.05)
-        assert waiting, "the second bill did not wait for the first one's lock"
-        first.commit()
-        racer.join(30)
-    finally:
-        second.rollback()
-        first.close()
-        second.close()
-    assert len(outcome) == 1 and isinstance(outcome[0], repo.Conflict)
-    assert "RACE (bill FIRST)" in str(outcome[0])
+    outcome = asyncio.run(race())
+    assert isinstance(outcome, repo.Conflict), outcome
+    assert "RACE (bill FIRST)" in str(outcome)
 
 
 @pytest.mark.parametrize(
