@@ -55,11 +55,11 @@ def _operator() -> str:
 
 def _sessions():  # type: ignore[no-untyped-def]
     from app.commands import _settings_and_url
-    from app.db import make_engine, make_sessionmaker, migrate
+    from app.db import make_background_engine, make_sessionmaker, migrate
 
     settings, url = _settings_and_url()
     migrate(url)
-    engine = make_engine(url, settings.model_copy(update={"db_pool_size_total": 1}))
+    engine = make_background_engine(url, settings)
     return settings, make_sessionmaker(engine)
 
 
