@@ -38,6 +38,9 @@ MIN_REQUEST_RATE = 0.5
 MIN_CACHE_LOOKUP_RATE = 0.5
 
 APP_JOB = "tracetrack-app"
+BRIDGE_JOB = "tracetrack-bridge"
+# Routed by Alertmanager to its own receivers, bypassing the bridge (alertmanager.yml).
+BRIDGE_DOWN = "TraceTrackAlertBridgeDown"
 
 # The recorded series every threshold alert reads: common/promql.py builds them once,
 # for the rules, /analytics and the dashboards alike.
@@ -232,6 +235,21 @@ def availability_group() -> dict[str, Any]:
                 value="up {{ $value }}",
                 threshold="up == 0 for 1m",
                 dashboard=("tracetrack-alerts", "Active alerts"),
+            ),
+            _alert(
+                BRIDGE_DOWN,
+                # Every replica: one bridge of a pair down is a TargetDown warning.
+                f'sum by (job) (up{{job="{BRIDGE_JOB}"}}) == 0',
+                "1m",
+                "critical",
+                "Every alert bridge is down: no notification is being sent",
+                "No alert bridge of job {{ $labels.job }} has answered Prometheus' scrapes for"
+                " 1 minute ({{ $value }} up): alerts are not reaching anyone by SMS, email or"
+                " webhook. Alertmanager sends this one through its own email and Slack/Discord"
+                " receivers (generated from alert_config.py), not through the bridge.",
+                value="{{ $value }} bridges up",
+                threshold="0 bridges answering for 1m",
+                dashboard=("tracetrack-alerts", "Notification queue depth"),
             ),
             _alert(
                 "TraceTrackExporterCollectorDown",

@@ -285,6 +285,7 @@ def render_alertmanager_config(
     route_timings: Mapping[str, str] | None = None,
     bridge_urls: Sequence[str] | None = None,
     watchdog_timings: Mapping[str, str] | None = None,
+    native_receivers: Mapping[str, Mapping[str, Any]] | None = None,
     source: Path = ALERTMANAGER_CONFIG,
 ) -> str:
     """The shipped alertmanager.yml with the given changes.
@@ -300,6 +301,9 @@ def render_alertmanager_config(
       route (the root and each child), e.g. FAST_ROUTE_TIMINGS, except the
       Watchdog's: the dead man's switch counts on its shipped 10-20 s heartbeat.
     watchdog_timings: the same keys for the Watchdog's route alone.
+    native_receivers: receiver name -> Alertmanager integrations (email_configs,
+      slack_configs, ...) replacing that receiver's, e.g. `bridge-down` from
+      alert_bridge.native_route (Alertmanager tells people when the bridge cannot).
     """
     doc = _load(source)
     if bridge_url and bridge_urls:
@@ -325,6 +329,12 @@ def render_alertmanager_config(
                 auth["credentials_file"] = str(Path(credentials_file).resolve())
             elif "credentials_file" in auth:
                 auth["credentials_file"] = str((source.parent / auth["credentials_file"]).resolve())
+    receivers = {r["name"]: r for r in doc.get("receivers", [])}
+    for name, integrations in (native_receivers or {}).items():
+        if name not in receivers:
+            raise ConfigError(f"{source}: no receiver named {name!r} to fill")
+        receivers[name].clear()
+        receivers[name].update({"name": name, **dict(integrations)})
     for name, timings in (("route_timings", route_timings), ("watchdog_timings", watchdog_timings)):
         unknown = set(timings or ()) - set(ROUTE_TIMING_KEYS)
         if unknown:

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tooling.procs import ManagedProcess, http_ok, port_open, redis_process
 from tooling.supervise import Supervisor
@@ -171,6 +172,7 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
         var / "alertmanager" / "alertmanager.yml",
         bridge_url=bridge_url,
         credentials_file=token_file,
+        native_receivers=_bridge_down_receiver(var),
     )
     stack.start(
         alertmanager_process(
@@ -224,6 +226,17 @@ def _start_reporter(stack: Stack, env: dict[str, str]) -> None:
         "Reports",
         str(stack.var_dir / "reports"),
     )
+
+
+def _bridge_down_receiver(var: Path) -> dict[str, dict[str, Any]]:
+    """Alertmanager's own receivers for `TraceTrackAlertBridgeDown`, from alert_config.py."""
+    from alert_bridge.config import load_config
+    from alert_bridge.native_route import RECEIVER, native_receiver
+    from alert_bridge.settings import BridgeSettings
+
+    settings = BridgeSettings()
+    config = load_config(settings.alert_config_file)
+    return {RECEIVER: native_receiver(config, settings, var / "alertmanager" / "secrets")}
 
 
 def _report_prometheus(prom_url: str) -> None:

@@ -1,0 +1,95 @@
+"""Who hears about a dead bridge: Alertmanager's own receivers, from alert_config.py.
+
+When every bridge is down (`TraceTrackAlertBridgeDown`), the bridge cannot send the
+page, so Alertmanager's `bridge-down` receiver does, with its native integrations:
+
+- email (`email_configs`) to the critical email recipients, through the bridge's SMTP
+  settings (SMTP_SERVER, SMTP_PORT, SMTP_SECURITY, ALERT_SENDER_*; the password goes
+  to a file of its own, mode 0600, read with `auth_password_file`);
+- Slack (`slack_configs`), Discord (`discord_configs`, Alertmanager >= 0.25) and plain
+  JSON webhooks (`webhook_configs`) for the critical webhooks.
+
+Only channels the bridge itself has switched on (ENABLE_EMAIL_ALERTS,
+ENABLE_WEBHOOK_ALERTS) are used; Alertmanager has no SMS integration.
+`tooling.stackconfig.render_alertmanager_config(native_receivers=...)` puts the result
+in the rendered alertmanager.yml; `tracetrack up` does so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alert_bridge.config import AlertConfig
+from alert_bridge.settings import BridgeSettings
+
+RECEIVER = "bridge-down"
+
+_TITLE = "[{{ .Status | toUpper }}] {{ .CommonAnnotations.summary }}"
+_TEXT = (
+    "{{ .CommonAnnotations.description }}\n"
+    'Since {{ (index .Alerts 0).StartsAt.Format "2006-01-02 15:04 MST" }}.'
+    " Runbook: {{ .CommonAnnotations.runbook_url }}"
+)
+
+
+def _write_secret(path: Path, secret: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return path
+
+
+def native_receiver(
+    config: AlertConfig, settings: BridgeSettings, secrets_dir: Path
+) -> dict[str, Any]:
+    """The `bridge-down` receiver's integrations (without its name)."""
+    out: dict[str, Any] = {}
+    critical = config.for_severity("critical")
+    emails = [r.address for r in critical if r.channel == "email"]
+    if settings.enable_email_alerts and emails:
+        email: dict[str, Any] = {
+            "to": ", ".join(emails),
+            "from": settings.alert_sender_email,
+            "smarthost": f"{settings.smtp_server}:{settings.smtp_port}",
+            # STARTTLS when the bridge uses it; port 465 is implicit TLS to Alertmanager.
+            "require_tls": settings.smtp_security == "starttls",
+            "send_resolved": True,
+            "headers": {"Subject": _TITLE},
+        }
+        if settings.alert_sender_password is not None:
+            email["auth_username"] = settings.smtp_username or settings.alert_sender_email
+            email["auth_password_file"] = str(
+                _write_secret(
+                    secrets_dir / "smtp_password",
+                    settings.alert_sender_password.get_secret_value(),
+                )
+            )
+        if settings.smtp_ca_file:
+            email["tls_config"] = {"ca_file": str(settings.smtp_ca_file)}
+        out["email_configs"] = [email]
+    if settings.enable_webhook_alerts:
+        hooks = [r for r in critical if r.channel == "webhook"]
+        slack = [
+            {"api_url": r.address, "send_resolved": True, "title": _TITLE, "text": _TEXT}
+            for r in hooks
+            if r.format == "slack"
+        ]
+        discord = [
+            {"webhook_url": r.address, "send_resolved": True, "title": _TITLE, "message": _TEXT}
+            for r in hooks
+            if r.format == "discord"
+        ]
+        plain = [{"url": r.address, "send_resolved": True} for r in hooks if r.format == "json"]
+        for key, items in (
+            ("slack_configs", slack),
+            ("discord_configs", discord),
+            ("webhook_configs", plain),
+        ):
+            if items:
+                out[key] = items
+    return out
