@@ -25,6 +25,9 @@ from common import metric_names as names
 from exporter.collector import Deadline
 
 
+PROBE_SHARE = 0.8
+
+
 def app_label(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc or url
@@ -45,7 +48,9 @@ class AppReadinessCollector:
             return 0
 
     def collect(self, deadline: Deadline) -> list[Metric]:
-        timeout = max(0.01, deadline.remaining())
+        # Give up on a slow app before the scrape does: a hung app is `ready 0`, not a
+        # failed collector (whose alert would blame the exporter).
+        timeout = max(0.01, deadline.remaining() * PROBE_SHARE)
         family = GaugeMetricFamily(
             names.APP_READY,
             "1 when the app answered GET /readyz with 200 within the scrape deadline, else 0.",

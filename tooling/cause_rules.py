@@ -34,7 +34,7 @@ CAUSES: dict[str, tuple[str, ...]] = {
         "TraceTrackErrorBudgetBurn",
         "TraceTrackResponseTimeHigh",
         APP_NOT_READY,
-        "TraceTrackExporterCollectorDown",  # its postgres and business collectors
+        "TraceTrackExporterCollectorDown",  # its postgres, business and app collectors
     ),
     REDIS_DOWN: (
         "TraceTrackCacheFellBackToMemory",
@@ -47,6 +47,24 @@ CAUSES: dict[str, tuple[str, ...]] = {
         "TraceTrackResponseTimeHigh",
     ),
 }
+
+# Symptoms outlive their cause: an error ratio over 5 minutes stays high for minutes
+# after the database is back, and would page once the cause's inhibition lifts. So the
+# symptom alerts also stay silent while, or within their own window after, a cause
+# that explains them fired (`unless_recently`): one fault, one page.
+APP_DOWN_CAUSES = (POSTGRES_DOWN, APP_NOT_READY)
+CACHE_CAUSES = (REDIS_DOWN,)
+
+
+def unless_recently(causes: tuple[str, ...], window: str) -> str:
+    """The tail of a symptom alert's expression: nothing while any of `causes` fires or
+    fired within `window` (Prometheus' own ALERTS series)."""
+    names = "|".join(causes)
+    return (
+        "unless on ()\n"
+        f'count(max_over_time(ALERTS{{alertname=~"{names}", alertstate="firing"}}[{window}]))'
+    )
+
 
 # Timeouts that mean PostgreSQL did not answer the app at all (not a slow statement).
 NO_ANSWER_KINDS = "no_answer|failed_fast"

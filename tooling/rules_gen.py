@@ -129,6 +129,13 @@ ROW_ALERTS: tuple[RowAlert, ...] = (
     ),
 )
 ROW_ALERT_BY_KEY = {r.key: r for r in ROW_ALERTS}
+# Rows whose 5-minute windows outlive a cause alert that explains them
+# (tooling/cause_rules.py): silent while, and 5 minutes after, the cause fired.
+EXPLAINED_ROWS: dict[str, tuple[str, ...]] = {
+    "error_rate": cause_rules.APP_DOWN_CAUSES,
+    "response_time": cause_rules.APP_DOWN_CAUSES,
+    "cache_hit_rate": cause_rules.CACHE_CAUSES,
+}
 
 
 def promql_number(value: float) -> str:
@@ -153,6 +160,8 @@ def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
     expr = f"{row.series} {op} {promql_number(limit)}"
     if row.guard:
         expr += f"\nand on (job, instance)\n{row.guard}"
+    if row.key in EXPLAINED_ROWS:
+        expr += "\n" + cause_rules.unless_recently(EXPLAINED_ROWS[row.key], "5m")
     human = format_limit(threshold, level)
     word = "above" if threshold.direction == "above" else "below"
     return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from common import slo
+from tooling import cause_rules
 from tooling.rule_annotations import alert_annotations
 
 ALERT = "TraceTrackErrorBudgetBurn"
@@ -41,6 +42,10 @@ def _alert(alert: slo.BurnRateAlert) -> dict[str, Any]:
     limit = f"{alert.factor:g}"
     # The value is the long window's burn rate: how fast the budget goes.
     expr = f"{slo.burn_rate(long_)} > {limit}\nand on (job)\n{slo.burn_rate(short)} > {limit}"
+    if alert.severity == "critical":
+        # A page for an outage that a cause alert already paged, and that has ended
+        # (the short window still holds it), would be the fault's second page.
+        expr += "\n" + cause_rules.unless_recently(cause_rules.APP_DOWN_CAUSES, alert.short)
     action = "page" if alert.severity == "critical" else "ticket"
     return {
         "alert": ALERT,
