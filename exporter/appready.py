@@ -24,7 +24,6 @@ from prometheus_client.metrics_core import Metric
 from common import metric_names as names
 from exporter.collector import Deadline
 
-
 PROBE_SHARE = 0.8
 
 
