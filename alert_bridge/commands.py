@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.topology import BRIDGE_PORT
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bridge = subparsers.add_parser(
@@ -12,7 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="run the alert bridge (Alertmanager webhooks -> email, SMS, webhooks)",
     )
     bridge.add_argument(
-        "--port", type=int, default=None, help="listen port (default: BRIDGE_PORT or 9818)"
+        "--port",
+        type=int,
+        default=None,
+        help=f"listen port (default: BRIDGE_PORT or {BRIDGE_PORT})",
     )
     bridge.add_argument("--host", default=None, help="listen address (default: TRACETRACK_HOST)")
     bridge.set_defaults(func=serve)
@@ -44,8 +49,9 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def check_config(args: argparse.Namespace) -> int:
-    from alert_bridge.config import CHANNEL_MATRIX, disabled_channel_warnings
+    from alert_bridge.config import disabled_channel_warnings
     from alert_bridge.providers.base import display_recipient
+    from common.alerting import CHANNEL_MATRIX
 
     settings, config, errors, warnings = _load(args)
     if config is not None:

@@ -22,21 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from common.alerting import CHANNEL_MATRIX, CHANNELS, SEVERITIES
 from common.dburl import scheme, sqlalchemy_url
 from common.smtp import is_email
 
-SEVERITIES = ("critical", "warning", "info")
-CHANNELS = ("email", "sms", "webhook")
 WEBHOOK_FORMATS = ("slack", "discord", "json")
 # The outbox runs on SQLite (one bridge) or PostgreSQL (several replicas).
 OUTBOX_SCHEMES = ("sqlite", "postgresql+psycopg2")
-
-# The channel matrix (DESIGN §4): which channels each severity goes to.
-CHANNEL_MATRIX: dict[str, tuple[str, ...]] = {
-    "critical": ("sms", "email", "webhook"),
-    "warning": ("email", "webhook"),
-    "info": ("email",),
-}
 
 CONFIG_VARIABLE = "ALERT_RECIPIENTS"
 # `'reports': {'daily': [...], 'weekly': [...]}` lives in the same dict (DESIGN §4).

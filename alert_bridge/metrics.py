@@ -25,8 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from alert_bridge.config import CHANNEL_MATRIX
 from alert_bridge.store import WriteHealth
+from common.alerting import CHANNEL_MATRIX
 from common.metric_names import (
     NOTIFICATION_DELIVERY,
     NOTIFICATION_QUEUE_DEPTH,

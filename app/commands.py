@@ -7,13 +7,16 @@ import getpass
 import os
 import sys
 
+from app.vocabulary import ROLES
+from common.topology import APP_PORT
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("app", help="serve the TraceTrack API")
     p.add_argument(
         "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
     )
-    p.add_argument("--port", type=int, default=None, help="port (default APP_PORT or 8000)")
+    p.add_argument("--port", type=int, default=None, help=f"port (default APP_PORT or {APP_PORT})")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
     p.set_defaults(func=run_app)
 
@@ -21,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     usub = p.add_subparsers(dest="user_command", required=True)
     add = usub.add_parser("add", help="create a user")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["admin", "dispatcher", "biller"])
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument(
         "--password-stdin",
         action="store_true",

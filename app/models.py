@@ -24,10 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("admin", "dispatcher", "biller")
-BAG_TYPES = ("parent", "child")
-BAG_STATUSES = ("created", "in_transit", "delivered", "billed", "lost")
-BILL_STATUSES = ("open", "closed", "cancelled")
+from app.vocabulary import BAG_STATUSES, BAG_TYPES, BILL_STATUSES, ROLES
+from common import tables
 
 
 class Base(DeclarativeBase):
@@ -35,7 +33,7 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    __tablename__ = "users"
+    __tablename__ = tables.USERS
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -50,12 +48,12 @@ class User(Base):
 
 
 class Bag(Base):
-    __tablename__ = "bags"
+    __tablename__ = tables.BAGS
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     qr_id: Mapped[str] = mapped_column(String(64, collation="C"), unique=True)
     bag_type: Mapped[str] = mapped_column(String(8))
-    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("bags.id"))
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey(f"{tables.BAGS}.id"))
     status: Mapped[str] = mapped_column(String(16), server_default="created")
     location: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -75,11 +73,11 @@ class Bag(Base):
 
 
 class Scan(Base):
-    __tablename__ = "scans"
+    __tablename__ = tables.SCANS
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bags.id"))
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{tables.BAGS}.id"))
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{tables.USERS}.id"))
     location: Mapped[str] = mapped_column(String(128))
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -90,11 +88,11 @@ class Scan(Base):
 
 
 class Bill(Base):
-    __tablename__ = "bills"
+    __tablename__ = tables.BILLS
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     bill_number: Mapped[str] = mapped_column(String(64, collation="C"), unique=True)
-    created_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    created_by: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{tables.USERS}.id"))
     status: Mapped[str] = mapped_column(String(16), server_default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -105,12 +103,14 @@ class Bill(Base):
 
 
 class BillBag(Base):
-    __tablename__ = "bill_bags"
+    __tablename__ = tables.BILL_BAGS
 
     bill_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("bills.id", ondelete="CASCADE"), primary_key=True
+        BigInteger, ForeignKey(f"{tables.BILLS}.id", ondelete="CASCADE"), primary_key=True
     )
-    bag_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bags.id"), primary_key=True)
+    bag_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey(f"{tables.BAGS}.id"), primary_key=True
+    )
 
     __table_args__ = (Index("ix_bill_bags_bag_id", "bag_id"),)
 

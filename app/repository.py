@@ -227,7 +227,7 @@ async def record_scan(
     db: Db, qr_id: str, user_id: int, location: str, status: str | None
 ) -> dict[str, Any] | None:
     """The new scan's id, scanned_at and bag_billed (the bag is on a bill: a client
-    cannot set "billed", schemas.SettableBagStatus), or None when there is no bag `qr_id`."""
+    cannot set "billed", vocabulary.SettableBagStatus), or None when there is no bag `qr_id`."""
     row = await db.fetchrow(_RECORD_SCAN, qr_id, user_id, location, status)
     return dict(row) if row is not None else None
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.vocabulary import BagType, Role, SettableBagStatus
 
 QR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 QR_PREFIX_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 BILL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-/]{0,63}$"
-Role = Literal["admin", "dispatcher", "biller"]
-BagType = Literal["parent", "child"]
-BagStatus = Literal["created", "in_transit", "delivered", "billed", "lost"]
-# What a client may set on a bag or a scan: "billed" is reached only by billing it.
-SettableBagStatus = Literal["created", "in_transit", "delivered", "lost"]
 BILLED_BY_BILLING = "Only adding a bag to a bill (POST /api/bills) marks it billed."
 MAX_BULK = 1000
 QrId = Annotated[str, Field(pattern=QR_PATTERN)]

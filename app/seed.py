@@ -20,6 +20,7 @@ import psycopg2
 from tqdm import tqdm
 
 from app.security import hash_password
+from common import tables
 
 CHUNK = 200_000
 CHILDREN_PER_PARENT = 9
@@ -38,7 +39,7 @@ LOCATIONS = (
     "Lucknow Depot",
 )
 STATUSES = ("created", "in_transit", "in_transit", "delivered", "delivered", "delivered")
-BULK_TABLES = ("bags", "scans", "bills", "bill_bags")
+BULK_TABLES = (tables.BAGS, tables.SCANS, tables.BILLS, tables.BILL_BAGS)
 
 
 @dataclass
@@ -155,7 +156,7 @@ def seed_database(
         conn.autocommit = True
         t = time.perf_counter()
         with conn.cursor() as cur:
-            for table in ("users", *BULK_TABLES):
+            for table in (tables.USERS, *BULK_TABLES):
                 cur.execute(f"ANALYZE {table}")
         stats.seconds["analyze"] = time.perf_counter() - t
     finally:

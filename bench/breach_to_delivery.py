@@ -39,6 +39,8 @@ from urllib.parse import parse_qs
 import httpx
 import yaml
 
+from common import topology
+from common.alerting import CHANNELS
 from tests.support.appkit import start_app_process
 from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_alert_config
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
@@ -50,7 +52,6 @@ ALERT = "TraceTrackTargetDown"
 EMAIL_TO = "oncall@example.com"
 SMS_TO = "+14155550100"
 WEBHOOK_PATH = "slack/critical"
-CHANNELS = ("email", "sms", "webhook")
 # The tests' fast bridge timings (bridgekit.bridge_env); the shipped run uses the defaults.
 FAST_BRIDGE_KEYS = (
     "BRIDGE_RETRY_INITIAL_SECONDS",
@@ -146,7 +147,7 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _app_target(prom: PrometheusHandle) -> dict[str, Any]:
-    return next(t for t in prom.targets() if t["labels"]["job"] == stackconfig.APP_JOB)
+    return next(t for t in prom.targets() if t["labels"]["job"] == topology.APP_JOB)
 
 
 def _first_delivery(
@@ -247,10 +248,10 @@ def run_once(
         )
         # Only what runs here is scraped: an exporter target nobody serves would page too.
         targets = {
-            stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
-            stackconfig.BRIDGE_JOB: [f"127.0.0.1:{bridge.port}"],
-            stackconfig.ALERTMANAGER_JOB: [am.address],
-            stackconfig.PROMETHEUS_JOB: [f"127.0.0.1:{prom_port}"],
+            topology.APP_JOB: [f"127.0.0.1:{app_port}"],
+            topology.BRIDGE_JOB: [f"127.0.0.1:{bridge.port}"],
+            topology.ALERTMANAGER_JOB: [am.address],
+            topology.PROMETHEUS_JOB: [f"127.0.0.1:{prom_port}"],
         }
         prom_file = stackconfig.write_prometheus_config(
             workdir / "prometheus.yml",
@@ -266,7 +267,7 @@ def run_once(
         prom = PrometheusHandle(proc, prom_port, prom_file)
         result["config"] = _effective(prom_file, rules, am.config_file)
 
-        prom.wait_targets_up({stackconfig.APP_JOB}, timeout=60)
+        prom.wait_targets_up({topology.APP_JOB}, timeout=60)
         prom.wait_alertmanager_connected(timeout=60)
 
         # The breach: right after a successful scrape, so the next one is a full interval away.

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common import topology
+
 
 def absolute_base_url(name: str, value: str | None) -> str | None:
     """An absolute http(s) base URL without a trailing slash; None when unset."""
@@ -38,8 +40,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # None or unreachable -> the in-process TTL cache.
     redis_url: str | None = None
-    prometheus_url: str = "http://127.0.0.1:9090"
-    alertmanager_url: str = "http://127.0.0.1:9093"
+    prometheus_url: str = f"http://127.0.0.1:{topology.PROMETHEUS_PORT}"
+    alertmanager_url: str = f"http://127.0.0.1:{topology.ALERTMANAGER_PORT}"
     grafana_url: str | None = None
 
     # --- links people open (DESIGN §4) -------------------------------------
@@ -52,14 +54,14 @@ class Settings(BaseSettings):
 
     # --- ports (DESIGN §4) -------------------------------------------------
     host: str = Field("127.0.0.1", validation_alias="TRACETRACK_HOST")
-    app_port: int = 8000
-    exporter_port: int = 9817
-    bridge_port: int = 9818
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
-    grafana_port: int = 3000
+    app_port: int = topology.APP_PORT
+    exporter_port: int = topology.EXPORTER_PORT
+    bridge_port: int = topology.BRIDGE_PORT
+    prometheus_port: int = topology.PROMETHEUS_PORT
+    alertmanager_port: int = topology.ALERTMANAGER_PORT
+    grafana_port: int = topology.GRAFANA_PORT
     # The redis-server `tracetrack up` starts when REDIS_URL is unset.
-    local_redis_port: int = 6379
+    local_redis_port: int = topology.REDIS_PORT
 
     # --- database pool: the operator guide asks for 100-250 connections in total,
     # shared by all app workers (each worker gets total / workers).

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common import promql
+from common.topology import APP_JOB
 
-APP_JOB = "tracetrack-app"
 OBJECTIVE = 0.999
 WINDOW_DAYS = 30
 BUDGET = 1 - OBJECTIVE  # the error ratio the objective allows

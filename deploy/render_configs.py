@@ -21,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from common import topology  # noqa: E402
 from common.settings import Settings  # noqa: E402
 from tooling import haconfig, stackconfig  # noqa: E402
 from tooling.generated import write_or_check  # noqa: E402
@@ -44,12 +45,12 @@ LB_STATS_PORT = 8404
 VICTORIAMETRICS = "victoriametrics:8428"
 
 TARGETS = {
-    stackconfig.APP_JOB: [f"{name}:8000" for name in APP_REPLICAS],
-    stackconfig.EXPORTER_JOB: ["exporter:9817"],
-    stackconfig.BRIDGE_JOB: [f"{name}:9818" for name in BRIDGES],
-    stackconfig.ALERTMANAGER_JOB: [f"{name}:9093" for name in ALERTMANAGERS],
+    topology.APP_JOB: [f"{name}:{topology.APP_PORT}" for name in APP_REPLICAS],
+    topology.EXPORTER_JOB: [f"exporter:{topology.EXPORTER_PORT}"],
+    topology.BRIDGE_JOB: [f"{name}:{topology.BRIDGE_PORT}" for name in BRIDGES],
+    topology.ALERTMANAGER_JOB: [f"{name}:{topology.ALERTMANAGER_PORT}" for name in ALERTMANAGERS],
     # Each Prometheus scrapes both: either one sees the other go down.
-    stackconfig.PROMETHEUS_JOB: [f"{name}:9090" for name in PROMETHEUSES],
+    topology.PROMETHEUS_JOB: [f"{name}:{topology.PROMETHEUS_PORT}" for name in PROMETHEUSES],
     HAPROXY_JOB: [f"{LB_SERVICE}:{LB_STATS_PORT}"],
     VICTORIAMETRICS_JOB: [VICTORIAMETRICS],
 }
@@ -80,13 +81,14 @@ def _body(rendered: str) -> str:
 def render() -> dict[Path, str]:
     prometheus = stackconfig.render_prometheus_config(
         targets=TARGETS,
-        alertmanagers=TARGETS[stackconfig.ALERTMANAGER_JOB],
+        alertmanagers=TARGETS[topology.ALERTMANAGER_JOB],
         rule_files=[RULES_IN_CONTAINER],
         external_labels={stackconfig.REPLICA_LABEL: REPLICA_FROM_ENV},
         remote_write=[f"http://{VICTORIAMETRICS}/api/v1/write"],
     )
     alertmanager = stackconfig.render_alertmanager_config(
-        bridge_urls=[f"http://{name}:9818" for name in BRIDGES], credentials_file=TOKEN_SECRET
+        bridge_urls=[f"http://{name}:{topology.BRIDGE_PORT}" for name in BRIDGES],
+        credentials_file=TOKEN_SECRET,
     )
     pgbouncer = haconfig.render_pgbouncer_ini(
         listen_addr="0.0.0.0",
@@ -102,8 +104,8 @@ def render() -> dict[Path, str]:
         extra={"unix_socket_dir": ""},
     )
     haproxy = haconfig.render_haproxy_cfg(
-        bind=":8000",
-        servers={name: f"{name}:8000" for name in APP_REPLICAS},
+        bind=f":{topology.APP_PORT}",
+        servers={name: f"{name}:{topology.APP_PORT}" for name in APP_REPLICAS},
         stats_bind=f":{LB_STATS_PORT}",
         docker_dns=True,
     )

@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from common import metric_names as names
+from common import tables
 from exporter.collector import Deadline
 from exporter.daycount import DaySeals
 from exporter.pg import PgConnection
@@ -29,14 +30,14 @@ from exporter.pg import PgConnection
 # n_live_tup is kept by PostgreSQL on every committed insert/delete (reset to an
 # estimate by VACUUM/ANALYZE); after a statistics reset (crash recovery) it is 0, so
 # fall back to the planner's reltuples (-1 = never analysed).
-BUSINESS_SQL = """
+BUSINESS_SQL = f"""
 SELECT
   (SELECT coalesce(nullif(s.n_live_tup, 0), greatest(c.reltuples, 0)::bigint)
      FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-    WHERE c.oid = 'bags'::regclass),
-  (SELECT count(*) FROM users),
-  (SELECT count(*) FROM scans WHERE scanned_at >= %(from)s AND scanned_at < %(end)s),
-  (SELECT count(*) FROM bills WHERE created_at >= %(from)s AND created_at < %(end)s)
+    WHERE c.oid = '{tables.BAGS}'::regclass),
+  (SELECT count(*) FROM {tables.USERS}),
+  (SELECT count(*) FROM {tables.SCANS} WHERE scanned_at >= %(from)s AND scanned_at < %(end)s),
+  (SELECT count(*) FROM {tables.BILLS} WHERE created_at >= %(from)s AND created_at < %(end)s)
 """
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from common.topology import EXPORTER_PORT
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("exporter", help="serve host, PostgreSQL, business and Redis metrics")
     p.add_argument(
         "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
     )
-    p.add_argument("--port", type=int, default=None, help="port (default EXPORTER_PORT or 9817)")
+    p.add_argument(
+        "--port", type=int, default=None, help=f"port (default EXPORTER_PORT or {EXPORTER_PORT})"
+    )
     p.set_defaults(func=run_exporter)
 
 

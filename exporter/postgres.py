@@ -20,11 +20,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from common import metric_names as names
+from common.tables import TABLES
 from exporter.collector import Deadline
 from exporter.pg import PgConnection
-
-# The app's tables (app/models.py); series for a table appear once it exists.
-TABLES = ("bags", "scans", "bills", "bill_bags", "users")
 
 # pg_stat_activity.state values, as label values without spaces; all are always
 # published (0 when none) so a state does not vanish from dashboards when it is unused.
@@ -46,6 +44,7 @@ WHERE backend_type = 'client backend' OR (backend_type IS NULL AND datname IS NO
 GROUP BY state
 """
 SERVER_SQL = "SELECT current_setting('max_connections')::int, pg_database_size(current_database())"
+# Series for a table of common.tables appear once the table exists.
 TABLES_SQL = """
 SELECT relname, n_live_tup, n_dead_tup,
        coalesce(extract(epoch FROM greatest(last_vacuum, last_autovacuum)), 0)::float8,

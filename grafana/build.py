@@ -27,6 +27,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from common import metric_names as m
 from common import promql, slo
+from common.alerting import SEVERITIES, WATCHDOG
 from common.thresholds import BY_KEY, SECURITY_BY_KEY, SecurityThreshold, Threshold
 from tooling.generated import write_or_check
 from tooling.security_rules import SECURITY_PANELS
@@ -41,7 +42,7 @@ PROMETHEUS = dm.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 TAG = "tracetrack"
 
 OK, WARN, CRIT, INFO = "green", "orange", "red", "blue"
-SEVERITY_COLOURS = {"critical": CRIT, "warning": WARN, "info": INFO}
+SEVERITY_COLOURS = dict(zip(SEVERITIES, (CRIT, WARN, INFO), strict=True))
 UNITS = {"seconds": "s", "ratio": "percentunit", "count": "short"}
 
 # Every panel query filters on the dashboard's instance variable ("All" -> ".*").
@@ -84,7 +85,7 @@ def firing(severity: str) -> str:
     # The Watchdog always fires (the bridge's heartbeat): counting it would keep the
     # info tile lit forever.
     return (
-        f'count(ALERTS{{alertstate="firing", severity="{severity}", alertname!="Watchdog"}})'
+        f'count(ALERTS{{alertstate="firing", severity="{severity}", alertname!="{WATCHDOG}"}})'
         " or vector(0)"
     )
 
@@ -637,7 +638,7 @@ def alerts() -> Board:
         "Alerts firing in Prometheus and the notifications the alert bridge sent.",
         "up",
     )
-    for sev in ("critical", "warning", "info"):
+    for sev in SEVERITIES:
         b.stat(
             f"Firing {sev}",
             f"Alerts of severity {sev} firing now, the Watchdog heartbeat "

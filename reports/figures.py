@@ -18,7 +18,9 @@ from typing import Any
 
 from common import metric_names as m
 from common import slo
+from common.alerting import SEVERITIES
 from common.thresholds import BY_KEY, MAINTENANCE
+from common.topology import APP_JOB
 from reports import queries as q
 from reports.history import AlertInstance
 from reports.period import Period
@@ -33,7 +35,6 @@ FLAPPING_MIN_REFIRES = 2
 BAGS_TARGET = 5_000_000
 # A route is worth a look when its p95 exceeds this share of the warning threshold.
 SLOW_ROUTE_SHARE = 0.5
-SEVERITIES = ("critical", "warning", "info")
 # Prometheus queries in flight at once while building one report.
 QUERY_CONCURRENCY = 4
 
@@ -69,7 +70,7 @@ class Context:
         self.rw = q.dur(max(self.step, 4 * scrape_interval))
         # How long Prometheus watched the app in this period (its `up` samples, down or
         # not): averages are over this, so a period with partial data compares fairly.
-        samples = self.scalar(f'sum(count_over_time(up{{job="{slo.APP_JOB}"}}[{self.window}]))')
+        samples = self.scalar(f'sum(count_over_time(up{{job="{APP_JOB}"}}[{self.window}]))')
         self.covered_seconds = (
             None if samples is None else min(samples * scrape_interval, period.seconds)
         )

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-WATCHDOG = "Watchdog"
+from common.alerting import WATCHDOG
 
 
 class HistoryError(RuntimeError):

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from common import topology
 from tests.support.appkit import start_app_process
 from tests.support.exporterkit import start_exporter_process
 from tests.support.sinks import WebhookSink
@@ -76,13 +77,13 @@ def stack(
         rules = stackconfig.write_rules(tmp_path / "rules.yml", for_=stackconfig.FAST_FOR)
         prom = prometheus_factory(
             targets={
-                stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
-                stackconfig.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"],
+                topology.APP_JOB: [f"127.0.0.1:{app_port}"],
+                topology.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"],
             },
             rule_files=[rules],
             alertmanager=am,
         )
-        prom.wait_targets_up({stackconfig.APP_JOB, stackconfig.EXPORTER_JOB})
+        prom.wait_targets_up({topology.APP_JOB, topology.EXPORTER_JOB})
         prom.wait_alertmanager_connected()
         yield Stack(app, app_port, exporter, exporter_port, prom, am, sink)
     finally:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from prometheus_client import CollectorRegistry, start_http_server
 
+from common import topology
 from tests.support.appkit import start_app_process
 from tests.support.bridgekit import (
     TOKEN,
@@ -88,8 +89,8 @@ def test_alerts_flow_from_the_app_to_every_channel_and_resolve(
         rules = stackconfig.write_rules(tmp_path / "rules.yml", for_="1s")
         prometheus_factory(
             targets={
-                stackconfig.APP_JOB: [f"127.0.0.1:{app_port}"],
-                stackconfig.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"],
+                topology.APP_JOB: [f"127.0.0.1:{app_port}"],
+                topology.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"],
             },
             rule_files=[rules],
             alertmanager=am,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from app.analytics.queries import QUERIES
+from common import topology
 from grafana import build
 from tests.support.hakit import GaugeTarget, VictoriaMetricsHandle, start_victoriametrics
 from tests.support.stack import PrometheusHandle, start_prometheus
@@ -80,7 +81,7 @@ def ha_pair(
                     port=port,
                     targets={
                         "ha": [target.address],
-                        stackconfig.PROMETHEUS_JOB: [f"127.0.0.1:{port}"],
+                        topology.PROMETHEUS_JOB: [f"127.0.0.1:{port}"],
                     },
                     scrape_interval=SCRAPE,
                     external_labels={stackconfig.REPLICA_LABEL: replica},

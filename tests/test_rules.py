@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from common import metric_names
+from common import metric_names, topology
 from common.thresholds import MAINTENANCE, THRESHOLDS
 from tests.support import promtool_gen
 from tests.support import threshold_check as check
@@ -372,7 +372,7 @@ def test_rendered_prometheus_config_for_other_ports_passes_promtool(tmp_path: Pa
         "scrape_timeout": "1s",
         "evaluation_interval": "1s",
     }
-    assert [j["job_name"] for j in doc["scrape_configs"]] == list(stackconfig.JOBS)
+    assert [j["job_name"] for j in doc["scrape_configs"]] == list(topology.JOBS)
     assert doc["scrape_configs"][0]["static_configs"] == [{"targets": ["127.0.0.1:18000"]}]
     assert doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "127.0.0.1:19093"

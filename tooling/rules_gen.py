@@ -21,7 +21,9 @@ import yaml
 
 from common import metric_names as m
 from common import promql
+from common.alerting import WATCHDOG
 from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
+from common.topology import APP_JOB, BRIDGE_JOB
 from tooling import cause_rules, security_rules, slo_rules
 from tooling.rule_annotations import VALUE_TEMPLATE, alert_annotations
 
@@ -37,8 +39,6 @@ FOR = {"warning": "5m", "critical": "30s"}
 MIN_REQUEST_RATE = 0.5
 MIN_CACHE_LOOKUP_RATE = 0.5
 
-APP_JOB = "tracetrack-app"
-BRIDGE_JOB = "tracetrack-bridge"
 # Routed by Alertmanager to its own receivers, bypassing the bridge (alertmanager.yml).
 BRIDGE_DOWN = "TraceTrackAlertBridgeDown"
 
@@ -295,7 +295,7 @@ def delivery_group() -> dict[str, Any]:
         "name": "tracetrack-alert-delivery",
         "rules": [
             _alert(
-                "Watchdog",
+                WATCHDOG,
                 "vector(1)",
                 None,
                 "info",

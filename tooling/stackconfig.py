@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from common import topology
+from common.topology import ALERTMANAGER_JOB, APP_JOB, BRIDGE_JOB, EXPORTER_JOB, PROMETHEUS_JOB
 from tooling.rule_annotations import rebase_links
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,12 +26,6 @@ PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
 RULES_FILE = REPO / "prometheus" / "rules.yml"
 ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 
-APP_JOB = "tracetrack-app"
-EXPORTER_JOB = "tracetrack-exporter"
-BRIDGE_JOB = "tracetrack-bridge"
-ALERTMANAGER_JOB = "alertmanager"
-PROMETHEUS_JOB = "prometheus"
-JOBS = (APP_JOB, EXPORTER_JOB, BRIDGE_JOB, ALERTMANAGER_JOB, PROMETHEUS_JOB)
 
 # Prometheus HA: each server of a pair sets this external label to its own name. It is
 # dropped from the alerts it sends (so Alertmanager sees one alert, not two) and from
@@ -93,11 +89,11 @@ def _write(path: Path, text: str) -> Path:
 def targets_for(
     host: str = "127.0.0.1",
     *,
-    app_port: int = 8000,
-    exporter_port: int = 9817,
-    bridge_port: int = 9818,
-    alertmanager_port: int = 9093,
-    prometheus_port: int = 9090,
+    app_port: int = topology.APP_PORT,
+    exporter_port: int = topology.EXPORTER_PORT,
+    bridge_port: int = topology.BRIDGE_PORT,
+    alertmanager_port: int = topology.ALERTMANAGER_PORT,
+    prometheus_port: int = topology.PROMETHEUS_PORT,
 ) -> dict[str, list[str]]:
     """Every shipped scrape job on `host` with the given ports."""
     return {

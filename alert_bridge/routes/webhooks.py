@@ -9,11 +9,14 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from alert_bridge.config import SEVERITIES
 from alert_bridge.deps import Authorized, BridgeError, ServiceDep, read_body
 from alert_bridge.payload import PayloadError, parse_webhook
+from common.alerting import SEVERITIES
 
 log = logging.getLogger("alert_bridge.http")
+
+# Alertmanager's receiver for the Watchdog alert posts here (alertmanager.yml).
+WATCHDOG_PATH = "watchdog"
 
 router = APIRouter()
 
@@ -22,10 +25,10 @@ router = APIRouter()
 async def alertmanager_webhook(
     severity: str, request: Request, service: ServiceDep
 ) -> JSONResponse:
-    if severity not in (*SEVERITIES, "watchdog"):
+    if severity not in (*SEVERITIES, WATCHDOG_PATH):
         raise BridgeError(
             404,
-            f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)} or watchdog",
+            f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)} or {WATCHDOG_PATH}",
         )
     body = await read_body(request, service.settings.bridge_max_payload_bytes)
     try:
@@ -33,7 +36,7 @@ async def alertmanager_webhook(
     except PayloadError as exc:
         raise BridgeError(400, str(exc)) from exc
     try:
-        if severity == "watchdog":
+        if severity == WATCHDOG_PATH:
             if payload.status != "firing":
                 # A resolved Watchdog means it stopped firing: not a sign of life.
                 return JSONResponse({"status": "ignored", "reason": "watchdog resolved"})

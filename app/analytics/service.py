@@ -17,11 +17,11 @@ from app.analytics.cache import TTLCache
 from app.analytics.queries import QUERIES, NamedQuery
 from app.analytics.settings import AnalyticsSettings
 from common import slo
+from common.alerting import SEVERITIES, WATCHDOG
 from common.settings import Settings
 from common.thresholds import BY_KEY, SECURITY_BY_KEY, SecurityThreshold, Threshold
 
 Layout = Mapping[str, Sequence[str]]
-WATCHDOG = "Watchdog"
 
 
 def threshold_of(key: str) -> Threshold | SecurityThreshold:
@@ -142,7 +142,7 @@ class Analytics:
                 "generated_at": _now(),
                 "source": "alertmanager",
                 "total": len(alerts),
-                "by_severity": {s: counts.get(s, 0) for s in ("critical", "warning", "info")},
+                "by_severity": {s: counts.get(s, 0) for s in SEVERITIES},
                 "watchdog_firing": heartbeat,
                 "alerts": alerts,
             }

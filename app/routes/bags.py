@@ -15,11 +15,10 @@ from app.schemas import (
     BagIn,
     BagOut,
     BagPage,
-    BagStatus,
-    BagType,
     BulkBagsIn,
     BulkBagsOut,
 )
+from app.vocabulary import BagStatus, BagType
 
 router = APIRouter(prefix="/api/bags", tags=["bags"])
 QrPath = Annotated[str, Path(pattern=QR_PATTERN)]
