@@ -124,7 +124,7 @@ class SecurityBlock(Base):
     Rows are kept after expiry or `unblock` (lifted_*), as the record of who blocked whom.
     """
 
-    __tablename__ = "security_blocks"
+    __tablename__ = tables.SECURITY_BLOCKS
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     network: Mapped[str] = mapped_column(String(49))  # canonical CIDR: 203.0.113.7/32
@@ -149,7 +149,7 @@ class SecurityEvent(Base):
     itself decided to record (counts, thresholds, a QR id, a signature kind).
     """
 
-    __tablename__ = "security_events"
+    __tablename__ = tables.SECURITY_EVENTS
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
