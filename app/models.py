@@ -175,7 +175,7 @@ class IdempotencyKey(Base):
     both or neither. Keys are per user and expire after a day.
     """
 
-    __tablename__ = "idempotency_keys"
+    __tablename__ = tables.IDEMPOTENCY_KEYS
 
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
