@@ -329,11 +329,12 @@ async def bill_dict(db: Db, bill_number: str) -> dict[str, Any] | None:
 
 
 async def hot_bags(db: Db, n: int) -> list[dict[str, Any]]:
-    """The most recently scanned bags: what cache warming preloads."""
+    """The bags in motion, which cache warming preloads: the `n` most recently created
+    (ids grow with creation) and the `n` most recently scanned (up to 2n bags). The
+    shipped locustfile looks up the same kind of set (loadtest/locustfile.py)."""
     rows = await db.fetch(
-        _BAG_SELECT + " WHERE b.id IN (SELECT bag_id FROM scans ORDER BY scanned_at DESC "
-        "LIMIT $1) LIMIT $2",
-        n * 2,
+        _BAG_SELECT + " WHERE b.id IN ((SELECT id FROM bags ORDER BY id DESC LIMIT $1) "
+        "UNION (SELECT bag_id FROM scans ORDER BY scanned_at DESC LIMIT $1))",
         n,
     )
     return [dict(r) for r in rows]

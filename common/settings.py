@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     token_state_ttl_seconds: float = Field(10.0, ge=0)
     cache_ttl_seconds: int = 300
     cache_max_entries: int = 100_000
-    cache_warm_entries: int = 1000
+    # Cache warming at startup: this many newest bags plus this many most recently scanned.
+    cache_warm_entries: int = 2500
     metrics_enabled: bool = Field(True, validation_alias="TRACETRACK_METRICS_ENABLED")
     # Shared by every worker so one /metrics counts them all (prometheus_client
     # multiprocess mode); None -> a fresh directory under var_dir.

@@ -91,20 +91,23 @@ def test_redis_down_fails_over_to_memory_and_comes_back(
             restarted.stop()
 
 
-def test_startup_warms_the_cache_with_recently_scanned_bags(
+def test_startup_warms_the_cache_with_the_newest_and_recently_scanned_bags(
     database_url: str, tmp_path: Path, redis_url: str
 ) -> None:
     add_user(database_url, "dana", "dispatcher")
-    settings = app_settings(database_url, tmp_path, redis_url=redis_url)
+    settings = app_settings(database_url, tmp_path, redis_url=redis_url, cache_warm_entries=1)
     with TestClient(create_app(settings)) as client:
         h = auth(token(client, "dana"))
-        client.post("/api/bags", json={"qr_id": "HOT", "bag_type": "parent"}, headers=h)
-        client.post("/api/bags", json={"qr_id": "COLD", "bag_type": "parent"}, headers=h)
-        client.post("/api/scans", json={"qr_id": "HOT", "location": "Dock"}, headers=h)
+        for qr in ("SCANNED", "COLD", "NEWEST"):
+            client.post("/api/bags", json={"qr_id": qr, "bag_type": "parent"}, headers=h)
+        client.post("/api/scans", json={"qr_id": "SCANNED", "location": "Dock"}, headers=h)
     redis.Redis.from_url(redis_url).flushall()
     with TestClient(create_app(settings)):
         r = redis.Redis.from_url(redis_url)
-        assert r.exists(PREFIX + "bag:HOT") and not r.exists(PREFIX + "bag:COLD")
+        assert r.exists(PREFIX + "bag:NEWEST") and r.exists(PREFIX + "bag:SCANNED")
+        assert not r.exists(PREFIX + "bag:COLD")
+        warmed = r.get(PREFIX + "bag:SCANNED")
+        assert warmed is not None and b'"location":"Dock"' in warmed  # the bag as it is now
 
 
 def test_an_app_without_redis_exports_no_redis_backend_series(
