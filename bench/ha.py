@@ -63,7 +63,7 @@ def simulate_replicas(
     workdir: Path, replicas: int = 10, users: int = 100, seconds: int = 120
 ) -> dict[str, Any]:
     from bench.locust_load import run_locust
-    from tests.support.hakit import start_haproxy, start_pgbouncer
+    from tests.support.hakit import start_haproxy, start_pgbouncer, start_victoriametrics
     from tests.support.stack import start_prometheus
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +105,37 @@ def simulate_replicas(
             ports[f"app-{i}"] = port
         lb = start_haproxy(workdir / "haproxy", {n: f"127.0.0.1:{p}" for n, p in ports.items()})
         stack.callback(lb.proc.stop)
+        # The rest of one production stack's targets: the exporter (with PgBouncer's
+        # pools) and a bridge, so their series are counted too.
+        others = {}
+        for job, cmd, env in (
+            (
+                stackconfig.EXPORTER_JOB,
+                "exporter",
+                {"DATABASE_URL": url, "PGBOUNCER_URL": pgb.dsn("pgbouncer")},
+            ),
+            (
+                stackconfig.BRIDGE_JOB,
+                "bridge",
+                {
+                    "BRIDGE_AUTH_TOKEN": "bench-bridge-token-0123456789",
+                    "BRIDGE_DATABASE_URL": pg.dsn("sim"),
+                    "BRIDGE_WATCHDOG_TIMEOUT_SECONDS": "0",
+                },
+            ),
+        ):
+            port = free_port()
+            proc = ManagedProcess(
+                job,
+                [TRACETRACK, cmd, "--port", str(port)],
+                workdir / f"{cmd}.log",
+                env={**env, "TRACETRACK_VAR_DIR": str(workdir / cmd), "REDIS_URL": ""},
+            ).start()
+            stack.callback(proc.stop)
+            proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/metrics"), timeout=60)
+            others[job] = [f"127.0.0.1:{port}"]
+        vm = start_victoriametrics(workdir / "victoriametrics", SHIPPED_SCRAPE)
+        stack.callback(vm.proc.stop)
 
         # Prometheus alone first (its own series), then with the replicas: the difference
         # in memory per added series is what a replica costs Prometheus.
@@ -118,6 +149,7 @@ def simulate_replicas(
             rule_files=[rules],
             scrape_interval=SHIPPED_SCRAPE,
             evaluation_interval=SHIPPED_SCRAPE,
+            remote_write=[vm.write_url],
         )
         stack.callback(prom.proc.stop)
         time.sleep(35)  # a few scrapes of itself: the baseline settles
@@ -128,10 +160,12 @@ def simulate_replicas(
             prom.config_file,
             targets={
                 **self_only,
+                **others,
                 stackconfig.APP_JOB: [f"127.0.0.1:{p}" for p in ports.values()],
             },
             rule_files=[rules],
             alertmanagers=[],
+            remote_write=[vm.write_url],
             scrape_interval=SHIPPED_SCRAPE,
             evaluation_interval=SHIPPED_SCRAPE,
         )
@@ -157,6 +191,12 @@ def simulate_replicas(
         }
         durations = prom.query(f"max_over_time(scrape_duration_seconds{{{app}}}[{seconds}s])")
         avg_durations = prom.query(f"avg_over_time(scrape_duration_seconds{{{app}}}[{seconds}s])")
+        per_job = {
+            job: int(_prom_value(prom, f'sum(scrape_samples_scraped{{job="{job}"}})'))
+            for job in (*others, stackconfig.PROMETHEUS_JOB)
+        }
+        out["series_per_job"] = per_job
+        out["victoriametrics"] = _vm_storage(vm)
         after_series = _prom_value(prom, "prometheus_tsdb_head_series")
         after_rss = psutil.Process(prom.proc.pid).memory_info().rss
         rule_series = _prom_value(prom, 'count({__name__=~"[a-z]+:.+"})')
@@ -190,6 +230,29 @@ def simulate_replicas(
             }
         )
     return out
+
+
+def _vm_storage(vm: Any) -> dict[str, Any]:
+    """Rows and bytes on disk after a flush: fresh parts, compressed less than merged
+    ones will be, so bytes per sample is an upper bound."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    httpx.get(f"{vm.url}/internal/force_flush", timeout=30)
+    time.sleep(2)
+    text = httpx.get(f"{vm.url}/metrics", timeout=30).text
+    rows = size = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            kind = sample.labels.get("type", "")
+            if sample.name == "vm_rows" and kind.startswith("storage/"):
+                rows += sample.value
+            if sample.name == "vm_data_size_bytes" and kind.startswith(("storage/", "indexdb")):
+                size += sample.value
+    return {
+        "rows": int(rows),
+        "bytes": int(size),
+        "bytes_per_sample": round(size / rows, 2) if rows else None,
+    }
 
 
 def _pgbouncer_servers(pgb: Any) -> dict[str, Any]:
@@ -463,6 +526,22 @@ def render_section(r: dict[str, Any]) -> str:
             f"MiB) | resident memory before the replicas joined and after the load, over the "
             "series they added |"
         )
+        jobs = rep.get("series_per_job") or {}
+        if jobs:
+            lines.append(
+                "| Series of the other targets | "
+                + ", ".join(f"{job} {n}" for job, n in sorted(jobs.items()))
+                + " | `scrape_samples_scraped` of the same run (the exporter with PgBouncer's "
+                "pools, one bridge, Prometheus itself) |"
+            )
+        vmr = rep.get("victoriametrics") or {}
+        if vmr.get("bytes_per_sample"):
+            lines.append(
+                f"| VictoriaMetrics disk per sample | {vmr['bytes_per_sample']} bytes "
+                f"({vmr['rows']:,} samples, {vmr['bytes'] / 2**20:.1f} MiB) | the same run "
+                "remote-written; right after a flush, before background merges compress "
+                "further: an upper bound |"
+            )
         pgb = rep["pgbouncer"]
         lines.append(
             f"| PostgreSQL connections, {rep['replicas']} replicas | {pgb['server_connections']} "
