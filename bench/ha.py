@@ -481,6 +481,70 @@ def _dedupable(smtp: Any, hooks: Any) -> int:
     )
 
 
+# --- bridge throughput on the shared outbox ---------------------------------------------------
+
+
+def bridge_throughput(
+    workdir: Path, notifications: int = 5000, fanout: int = 10, worker_threads: int = 16
+) -> dict[str, Any]:
+    """Deliveries per second from one, then two bridges on one PostgreSQL outbox: a
+    backlog of `notifications / fanout` payloads (each posted to every bridge, as the
+    Alertmanager receivers do) is released at once; time to the last delivery."""
+    from bench.bridge import AUTH, _payload, _start_bridge
+    from tests.support.sinks import WebhookSink
+
+    out: dict[str, Any] = {"fanout": fanout, "worker_threads": worker_threads}
+    pg = PostgresServer(workdir / "pg").start()
+    try:
+        for replicas in (1, 2):
+            outbox = pg.create_database(f"outbox{replicas}").replace("+psycopg2", "")
+            sink = WebhookSink().start()
+            hooks = [sink.url_for(f"hook{i}") for i in range(fanout)]
+            bridges = [
+                _start_bridge(
+                    workdir / f"r{replicas}-{i}",
+                    hooks,
+                    BRIDGE_DATABASE_URL=outbox,
+                    BRIDGE_INSTANCE_ID=f"bridge-{i}",
+                    BRIDGE_WORKER_THREADS=str(worker_threads),
+                    # Held requests must not time out meanwhile: a sink answering after
+                    # the bridge gave up would count as a (legitimate) second delivery.
+                    WEBHOOK_TIMEOUT_SECONDS="300",
+                )
+                for i in range(replicas)
+            ]
+            try:
+                sink.faults.hold()
+                total = (notifications // fanout) * fanout
+                clients = [
+                    httpx.Client(base_url=url, timeout=30, headers=AUTH) for _p, url in bridges
+                ]
+                for i in range(notifications // fanout):
+                    for client in clients:
+                        resp = client.post("/alertmanager/critical", json=_payload(i, "tp"))
+                        resp.raise_for_status()
+                for client in clients:
+                    client.close()
+                t0 = time.perf_counter()
+                sink.faults.release(discard=False)
+                wait_until(lambda s=sink, n=total: s.count() >= n, 600, "deliveries", 0.01)
+                elapsed = time.perf_counter() - t0
+                time.sleep(2)  # anything sent twice would arrive now
+                out[f"{replicas} replica(s)"] = {
+                    "notifications": total,
+                    "seconds": round(elapsed, 2),
+                    "per_second": round(total / elapsed, 1),
+                    "received": sink.count(),
+                }
+            finally:
+                for proc, _url in bridges:
+                    proc.stop()
+                sink.stop()
+    finally:
+        pg.stop()
+    return out
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -560,6 +624,17 @@ def render_section(r: dict[str, Any]) -> str:
                 f"{v['fresh']['p50_ms']} ms) | the app's metric objects in {n} forked, exited "
                 "workers; 30 scrapes each, in-process |"
             )
+    tp = r.get("bridge_pg")
+    if tp:
+        one, two = tp["1 replica(s)"], tp["2 replica(s)"]
+        lines.append(
+            f"| Bridge deliveries on the PostgreSQL outbox | one replica {one['per_second']}/s, "
+            f"two replicas {two['per_second']}/s together ({two['received']} received of "
+            f"{two['notifications']}) | a backlog of {one['notifications']} webhook deliveries "
+            f"({tp['fanout']} recipients per notification, every notification posted to every "
+            f"replica) released at once to a local sink; {tp['worker_threads']} worker threads "
+            "per replica; first release to last delivery |"
+        )
     once = r.get("exactly_once")
     if once:
         t = once["total"]
@@ -601,6 +676,9 @@ def run_all(workdir: Path, only: set[str]) -> dict[str, Any]:
     if "replicas" in only:
         print("ten app replicas...", flush=True)
         results["replicas"] = simulate_replicas(workdir / "replicas")
+    if "bridge_pg" in only:
+        print("bridge throughput on PostgreSQL...", flush=True)
+        results["bridge_pg"] = bridge_throughput(workdir / "bridge_pg")
     if "exactly_once" in only:
         print("exactly once across HA faults...", flush=True)
         results["exactly_once"] = exactly_once(workdir / "exactly_once")
@@ -611,17 +689,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="churn,replicas,exactly_once")
+    parser.add_argument("--only", default="churn,replicas,bridge_pg,exactly_once")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-ha")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-update", action="store_true", help="print, do not write")
+    parser.add_argument(
+        "--previous", type=Path, help="results.json of an earlier run: keep its other parts"
+    )
     args = parser.parse_args(argv)
     import shutil
 
+    previous = json.loads(args.previous.read_text()) if args.previous else {}
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
-    results = run_all(args.workdir, set(args.only.split(",")))
+    results = {**previous, **run_all(args.workdir, set(args.only.split(",")))}
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     section = render_section(results)
     print(section)

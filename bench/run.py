@@ -238,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             from bench.ha import run_all
 
             print("measuring HA and capacity (docs/scaling.md)...", flush=True)
-            results["ha"] = run_all(args.workdir / "ha", {"churn", "replicas", "exactly_once"})
+            results["ha"] = run_all(
+                args.workdir / "ha", {"churn", "replicas", "bridge_pg", "exactly_once"}
+            )
 
         if optional("bench.report_render"):
             from bench.report_render import measure_report_render
