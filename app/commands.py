@@ -63,9 +63,6 @@ def _settings_and_url():  # type: ignore[no-untyped-def]
 def run_app(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.db import migrate
-    from app.security import secret_key
-
     settings, url = _settings_and_url()
     workers = args.workers or settings.app_workers
     host = args.host or settings.host
@@ -78,6 +75,12 @@ def run_app(args: argparse.Namespace) -> int:
         from app.instrumentation import prepare_multiprocess
 
         prepare_multiprocess(settings)
+    # Imported only now: they define metrics, and prometheus_client picks its value
+    # class at first import, so the multiprocess directory must be set before that
+    # (with one worker uvicorn serves from this very process).
+    from app.db import migrate
+    from app.security import secret_key
+
     if settings.migrate_on_start:
         migrate(url)
     secret_key(settings)  # generate it once here, not racing in N workers

@@ -47,13 +47,13 @@ def prepare_multiprocess(settings: Settings) -> Path:
         atexit.register(shutil.rmtree, path, True)
         _exit_cleanly_on_sigterm()
     os.environ[ENV] = str(path)
-    if "prometheus_client.values" in sys.modules:
-        # A single worker runs in this very process and would keep in-process values.
-        log.warning(
-            "prometheus_client was imported before %s was set; with one worker, "
-            "/metrics will report this process only",
-            ENV,
-        )
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        # prometheus_client picks its value class at import, and with one worker uvicorn
+        # serves from this very process, after the CLI imported every command module.
+        # Metrics are created later (per app, or lazily), so switching the class now
+        # puts them in the shared directory, as prometheus_client's own tests do.
+        values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]
     return path
 
 
