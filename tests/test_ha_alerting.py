@@ -3,7 +3,8 @@ dropped on the way out) alerting to two Alertmanagers clustered by gossip, whose
 receivers post to two alert bridges sharing one PostgreSQL outbox (given in the
 `postgresql://` form compose uses). A stream of critical alerts reaches every recipient
 (email, SMS through the twilio SDK, Slack and Discord webhooks) exactly once, also when
-one Alertmanager and one bridge are killed with -9 in the middle of the stream."""
+one Alertmanager and one bridge are killed with -9 in the middle of the stream; and
+when the last bridge dies too, Alertmanager itself tells the on-call engineers."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from alert_bridge.config import load_config
+from alert_bridge.native_route import RECEIVER, native_receiver
 from tests.support.bridgekit import (
     TOKEN,
     BridgeProcess,
     bridge_env,
     recipients_for,
+    settings_from_env,
     wait_for,
     write_alert_config,
 )
@@ -76,20 +80,29 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
             bridge = BridgeProcess({**env, "BRIDGE_INSTANCE_ID": name}, tmp_path / f"{name}.log")
             stack.callback(bridge.stop)
             bridges.append(bridge.start())
+        # Alertmanager's own receiver for when no bridge is left (alert_bridge/native_route.py).
+        native = native_receiver(load_config(config), settings_from_env(env), tmp_path / "secrets")
         ams = start_alertmanager_cluster(
             tmp_path,
             bridge_urls=[b.url for b in bridges],
             credentials_file=token_file,
             route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+            native_receivers={RECEIVER: native},
         )
         for am in ams:
             stack.callback(am.proc.stop)
-        rules = write_breach_rules(tmp_path / "rules.yml")
+        rules = [
+            write_breach_rules(tmp_path / "rules.yml"),
+            stackconfig.write_rules(tmp_path / "shipped.yml", for_=stackconfig.FAST_FOR),
+        ]
         for replica in ("prometheus-1", "prometheus-2"):
             prom = start_prometheus(
                 tmp_path / replica,
-                targets={"breach": [breach_target.address]},
-                rule_files=[rules],
+                targets={
+                    "breach": [breach_target.address],
+                    stackconfig.BRIDGE_JOB: [f"127.0.0.1:{b.port}" for b in bridges],
+                },
+                rule_files=rules,
                 alertmanager=ams,
                 external_labels={stackconfig.REPLICA_LABEL: replica},
             )
@@ -130,3 +143,17 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
             "tracetrack_notifications_total", channel="sms", severity="critical", outcome="sent"
         )
         assert sent_by_survivor >= BREACHES - KILL_AT - 1
+
+        # The last bridge dies too: TraceTrackAlertBridgeDown reaches the critical
+        # recipients through the surviving Alertmanager's own email receiver.
+        survivor.kill9()
+
+        def bridge_down_mail() -> list[str]:
+            return [
+                m.message["Subject"]
+                for m in smtp_sink.messages(to=recipients["email"]["critical"][0])
+                if "Every alert bridge is down" in m.message["Subject"]
+            ]
+
+        wait_for(lambda: bridge_down_mail(), 90, "the bridge-down email from Alertmanager")
+        assert ams[1].alerts(alertname="TraceTrackAlertBridgeDown")

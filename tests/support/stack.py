@@ -202,6 +202,7 @@ def start_alertmanager(
     credentials_file: Path | None = None,
     route_timings: Mapping[str, str] | None = stackconfig.FAST_ROUTE_TIMINGS,
     watchdog_timings: Mapping[str, str] | None = None,
+    native_receivers: Mapping[str, Mapping[str, Any]] | None = None,
     config_text: str | None = None,
     port: int | None = None,
     bridge_urls: Sequence[str] | None = None,
@@ -226,6 +227,7 @@ def start_alertmanager(
             credentials_file=credentials_file,
             route_timings=route_timings,
             watchdog_timings=watchdog_timings,
+            native_receivers=native_receivers,
         )
     else:
         config.write_text(config_text)
