@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install up test bench lint clean
+FUZZ_TESTS := tests/test_fuzz_api.py
+
+.PHONY: install up test bench fuzz lint clean
 
 install: $(STAMP)
 	@./scripts/install-system-deps.sh
@@ -20,6 +22,11 @@ up: install
 
 test: install
 	$(BIN)/python -m pytest -q tests
+
+# The schemathesis runs of `make test` with a new seed and more examples (docs/api.md).
+fuzz: install
+	FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider $(FUZZ_TESTS)
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -15,13 +15,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from app.db import UNAVAILABLE_ERRORS, PoolExhausted, statement_deadline_seconds
 from app.db_deadline import timeout_kind
@@ -66,12 +70,61 @@ def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return detail
 
 
-def unprocessable(msg: str, *loc: str | int, kind: str = "value_error") -> HTTPException:
-    """A domain rule's 422, in the same shape as a validation error."""
-    return HTTPException(422, [{"loc": ["body", *loc], "msg": msg, "type": kind}])
+def unprocessable(
+    msg: str, *loc: str | int, where: str = "body", kind: str = "value_error"
+) -> HTTPException:
+    """A domain rule's 422, in the same shape as a validation error; `where` is body,
+    query or path, as in FastAPI's own locations."""
+    return HTTPException(422, [{"loc": [where, *loc], "msg": msg, "type": kind}])
+
+
+class AllowedMethods:
+    """The methods each path serves, from the OpenAPI document (built on first use).
+
+    Starlette answers 405 with the `Allow` of the first route matching the path, which
+    lists only that route's method when GET and POST on one path are separate routes
+    (RFC 9110: Allow lists every method the resource supports).
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._paths: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+
+    def _build(self) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+        paths = []
+        # Literal paths first: /api/bags/bulk is that resource, even though the
+        # template /api/bags/{qr_id} matches it too.
+        items = sorted(self._app.openapi().get("paths", {}).items(), key=lambda i: "{" in i[0])
+        for template, item in items:
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")  # Starlette serves HEAD wherever it serves GET
+            paths.append((compile_path(template)[0], frozenset(methods)))
+        return paths
+
+    def for_path(self, path: str) -> list[str]:
+        if self._paths is None:
+            self._paths = self._build()
+        for pattern, methods in self._paths:
+            if pattern.match(path):
+                return sorted(methods)
+        return []
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def add_error_handlers(app: FastAPI) -> None:
+    allowed = AllowedMethods(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(req: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            methods = allowed.for_path(req.url.path)
+            if methods:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+        return await http_exception_handler(req, exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()

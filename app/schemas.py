@@ -40,7 +40,8 @@ Secret = Annotated[str, AfterValidator(storable)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON's 0 is not false and "1" is not true; the documented types only.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LoginIn(Strict):

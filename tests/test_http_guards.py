@@ -115,3 +115,31 @@ def test_api_docs_pages_are_off_unless_enabled(
     assert client.get("/openapi.json").status_code == 200
     with TestClient(create_app(app_settings(database_url, tmp_path, api_docs=True))) as c:
         assert c.get(path).status_code == 200
+
+
+# --- 405 names every method the resource has -----------------------------------------------
+@pytest.mark.parametrize(
+    "path, allow",
+    [
+        ("/api/bags", "GET, HEAD, POST"),  # GET and POST are separate routes
+        ("/api/bags/bulk", "POST"),  # the literal path, not /api/bags/{qr_id}
+        ("/analytics/login", "GET, HEAD, POST"),
+        ("/api/users/dana", "DELETE, PATCH"),
+    ],
+)
+def test_405_lists_every_method_of_the_resource(client: TestClient, path: str, allow: str) -> None:
+    r = client.request("PUT", path)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_400(
+    client: TestClient, dispatcher: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/bags",
+        content=b'{"qr_id": "\xc3\x28"}',
+        headers={**dispatcher, "content-type": "application/json"},
+    )
+    assert r.status_code == 400 and "body" in r.json()["detail"]
+    documented = client.get("/openapi.json").json()["paths"]["/api/bags"]["post"]["responses"]
+    assert "400" in documented and "413" in documented

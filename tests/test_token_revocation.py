@@ -208,3 +208,21 @@ def test_a_user_deleted_out_of_band_loses_their_token(short_ttl_client: TestClie
         "DELETE FROM users WHERE username = 'dana'",
     )
     wait_revoked(short_ttl_client, h)
+
+
+def test_an_admin_cannot_lock_themselves_out(client: TestClient, admin: dict[str, str]) -> None:
+    for r in (
+        client.patch("/api/users/root", json={"disabled": True}, headers=admin),
+        client.patch("/api/users/root", json={"role": "biller"}, headers=admin),
+        client.delete("/api/users/root", headers=admin),
+    ):
+        assert r.status_code == 409 and "another admin" in r.json()["detail"]
+    assert works(client, admin)
+    assert client.patch("/api/users/root", json={"role": "admin"}, headers=admin).status_code == 200
+
+
+def test_user_changes_take_json_types_strictly(client: TestClient, admin: dict[str, str]) -> None:
+    for body in ({"disabled": 0}, {"disabled": "true"}, {"role": 1}):
+        r = client.patch("/api/users/dana", json=body, headers=admin)
+        assert r.status_code == 422, body
+    assert works(client, auth(token(client, "dana")))

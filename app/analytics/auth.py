@@ -15,7 +15,6 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import repository as repo
 from app.guard import guard_of
@@ -29,8 +28,6 @@ COOKIE = "tracetrack_analytics"
 COOKIE_PATH = "/analytics"
 MAX_FORM_BYTES = 4096
 
-_bearer = HTTPBearer(auto_error=False)
-
 
 @dataclass(frozen=True)
 class PageAccess:
@@ -38,12 +35,12 @@ class PageAccess:
     problem: str | None  # why there is no admin principal: "login" | "forbidden"
 
 
-async def page_access(
-    request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> PageAccess:
+async def page_access(request: Request) -> PageAccess:
     revocation: TokenRevocation = request.app.state.revocation
-    token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
+    # Read here rather than declared as a security scheme: without credentials a page
+    # redirects to the login form instead of answering 401.
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else None
     token = token or request.cookies.get(COOKIE)
     if not token:
         return PageAccess(None, "login")

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from app.analytics import pages
 from app.analytics.auth import PageAccessDep
 from app.deps import AdminDep
+from app.openapi_responses import AUTHENTICATED, PAGE_GUARD, REDIRECT, responses
 from common import reportfiles
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -27,13 +28,20 @@ def _root(request: Request) -> Path:
     return request.app.state.settings.reports_dir()  # type: ignore[no-any-return]
 
 
-@router.get("/api/reports")
+@router.get("/api/reports", responses=responses(*AUTHENTICATED))
 async def list_json(request: Request, _admin: AdminDep) -> JSONResponse:
     """Stored reports, newest first, with their availability and file links."""
     return JSONResponse({"reports": reportfiles.list_reports(_root(request))})
 
 
-@router.get("/reports", response_class=HTMLResponse)
+@router.get(
+    "/reports",
+    response_class=HTMLResponse,
+    responses={
+        303: {**REDIRECT, "description": "Not logged in: to /analytics/login"},
+        **PAGE_GUARD,
+    },
+)
 async def list_page(request: Request, access: PageAccessDep) -> Response:
     if access.problem == "login":
         return RedirectResponse("/analytics/login", status_code=303)
@@ -42,7 +50,20 @@ async def list_page(request: Request, access: PageAccessDep) -> Response:
     return HTMLResponse(pages.reports(reportfiles.list_reports(_root(request))))
 
 
-@router.get("/reports/{kind}/{period}/{name}")
+@router.get(
+    "/reports/{kind}/{period}/{name}",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The stored file",
+            "content": {
+                media: {"schema": {"type": "string"}} for media in reportfiles.FILES.values()
+            },
+        },
+        **responses(401, 404),
+        **PAGE_GUARD,
+    },
+)
 async def report_file(
     request: Request, kind: str, period: str, name: str, access: PageAccessDep
 ) -> Response:

@@ -17,10 +17,13 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.deps import AdminDep, SessionDep
+from app.errors import unprocessable
 from app.guard import Guard
 from app.guard.blocks import BadNetwork, active_blocks, add_block, lift_block
 from app.guard.events import recent_events, top_offenders
 from app.guard.lockout import ACCOUNT, CLIENT_IP
+from app.openapi_responses import AUTHENTICATED, WITH_BODY, responses
+from app.schemas import Text
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_BLOCK = timedelta(days=3650)
@@ -50,7 +53,7 @@ class BlockIn(BaseModel):
 
     network: str = Field(min_length=1, max_length=49, description="address or CIDR network")
     duration: str = Field("1h", alias="for", max_length=32, description="e.g. 30m, 1h, 7d")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class UnlockIn(BaseModel):
@@ -66,7 +69,8 @@ class UnlockIn(BaseModel):
         return self
 
 
-router = APIRouter(tags=["security"])
+# 503 also when the guard is off (TRACETRACK_GUARD_ENABLED=false).
+router = APIRouter(tags=["security"], responses=responses(*AUTHENTICATED))
 
 
 @router.get("/analytics/api/security")
@@ -80,7 +84,7 @@ def security_overview(
     try:
         start = datetime.now(UTC) - parse_duration(since)
     except ValueError as exc:
-        raise HTTPException(422, f"since: {exc}") from exc
+        raise unprocessable(str(exc), "since", where="query") from exc
     guard = _guard(request)
     guard.events.flush()  # this worker's newest events, not half a second later
     top = top_offenders(db, start)
@@ -98,14 +102,16 @@ def list_blocks(db: SessionDep, _admin: AdminDep) -> list[dict[str, Any]]:
     return [b.as_dict() for b in active_blocks(db)]
 
 
-@router.post("/api/security/blocks", status_code=201)
+@router.post("/api/security/blocks", status_code=201, responses=responses(*WITH_BODY))
 def block(request: Request, body: BlockIn, db: SessionDep, admin: AdminDep) -> dict[str, Any]:
     guard = _guard(request)
     try:
         duration = parse_duration(body.duration)
         added = add_block(db, body.network, duration, body.reason, admin.username)
-    except (BadNetwork, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from exc
+    except BadNetwork as exc:
+        raise unprocessable(str(exc), "network") from exc
+    except ValueError as exc:
+        raise unprocessable(str(exc), "for") from exc
     guard.blocks.refresh()
     guard.record(
         request, "block_added", 201, network=added.network, expires=added.expires_at.isoformat()
@@ -113,7 +119,7 @@ def block(request: Request, body: BlockIn, db: SessionDep, admin: AdminDep) -> d
     return added.as_dict()
 
 
-@router.delete("/api/security/blocks")
+@router.delete("/api/security/blocks", responses=responses(404))
 def unblock(
     request: Request,
     db: SessionDep,
@@ -124,7 +130,7 @@ def unblock(
     try:
         lifted = lift_block(db, network, admin.username)
     except BadNetwork as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise unprocessable(str(exc), "network", where="query") from exc
     if not lifted:
         raise HTTPException(404, f"no active block of {network}")
     guard.blocks.refresh()
@@ -132,7 +138,7 @@ def unblock(
     return {"lifted": lifted}
 
 
-@router.post("/api/security/unlock")
+@router.post("/api/security/unlock", responses=responses(*WITH_BODY))
 def unlock(request: Request, body: UnlockIn, _admin: AdminDep) -> dict[str, Any]:
     guard = _guard(request)
     scope, who = (ACCOUNT, body.username) if body.username else (CLIENT_IP, body.ip)

@@ -31,9 +31,15 @@ _TRAVERSAL = re.compile(
 )
 
 
+def _encodable(text: str) -> str:
+    """`text` with unpaired surrogates as "?": rejected input may hold them (JSON's
+    "\\ud800"), and neither libinjection nor PostgreSQL can take them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def kinds_in(value: str) -> set[str]:
     """The signature kinds found in one value (empty for ordinary text)."""
-    text = value[:MAX_INSPECTED]
+    text = _encodable(value[:MAX_INSPECTED])
     found = set()
     if _TRAVERSAL.search(text) or _TRAVERSAL.search(unquote(text)):
         found.add(PATH_TRAVERSAL)
@@ -60,7 +66,10 @@ def scan_validation_errors(errors: Iterable[dict[str, Any]]) -> dict[str, list[s
     """Signature kind -> the fields that carried it, from FastAPI/pydantic's errors."""
     found: dict[str, list[str]] = {}
     for err in errors:
-        where = ".".join(str(p) for p in err.get("loc", ()))
+        # Client-chosen keys appear in locations: keep them storable (no NUL, no
+        # unpaired surrogate) and short.
+        where = _encodable(".".join(str(p) for p in err.get("loc", ()))).replace("\x00", "?")
+        where = where[:200]
         for text in _strings(err.get("input")):
             for kind in kinds_in(text):
                 fields = found.setdefault(kind, [])

@@ -6,10 +6,13 @@ from app.deps import DbDep, RevocationDep, TokensDep, UserDep
 from app.guard import guard_of
 from app.guard.lockout import Lockout
 from app.guard.ratelimit import retry_after_header
+from app.openapi_responses import GUARDED, WITH_BODY, responses
 from app.schemas import LoginIn, TokenOut
 from app.security import Principal, verify_password
 
 router = APIRouter(prefix="/api", tags=["auth"])
+# Both may be refused by the guard (403 blocked client, 429) and need the database.
+_COMMON = (*GUARDED, 503)
 
 
 def _locked_out(lockout: Lockout) -> HTTPException:
@@ -21,7 +24,7 @@ def _locked_out(lockout: Lockout) -> HTTPException:
 @router.post(
     "/auth/login",
     response_model=TokenOut,
-    responses={429: {"description": "too many failed logins: locked out for Retry-After s"}},
+    responses=responses(*_COMMON, 401, *WITH_BODY),
 )
 async def login(request: Request, body: LoginIn, db: DbDep, tokens: TokensDep) -> TokenOut:
     guard = guard_of(request)
@@ -49,7 +52,7 @@ async def login(request: Request, body: LoginIn, db: DbDep, tokens: TokensDep) -
     return TokenOut(access_token=token, expires_in=ttl, role=user["role"])
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, responses=responses(*_COMMON, 401))
 async def logout(user: UserDep, db: DbDep, revocation: RevocationDep) -> Response:
     """Revokes every token of the calling user (all of their sessions)."""
     await repo.revoke_tokens(db, user.user_id)

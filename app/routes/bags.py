@@ -8,6 +8,7 @@ from app.deps import BagWriterDep, CacheDep, DbDep, UserDep
 from app.errors import unprocessable
 from app.idempotency import IdempotencyDep
 from app.metrics import BAGS_CREATED
+from app.openapi_responses import AUTHENTICATED, WITH_BODY, responses
 from app.responses import json_bytes, model_response
 from app.schemas import (
     QR_PATTERN,
@@ -20,7 +21,7 @@ from app.schemas import (
 )
 from app.vocabulary import BagStatus, BagType
 
-router = APIRouter(prefix="/api/bags", tags=["bags"])
+router = APIRouter(prefix="/api/bags", tags=["bags"], responses=responses(*AUTHENTICATED))
 QrPath = Annotated[str, Path(pattern=QR_PATTERN)]
 
 
@@ -45,7 +46,7 @@ async def _insert(conn: repo.Db, bags: list[BagIn]) -> int:
         raise unprocessable(str(exc), "parent_qr_id") from exc
 
 
-@router.post("", response_model=BagOut, status_code=201)
+@router.post("", response_model=BagOut, status_code=201, responses=responses(409, *WITH_BODY))
 async def create_bag(body: BagIn, db: DbDep, _user: BagWriterDep, idem: IdempotencyDep) -> Response:
     async with idem.transaction(db) as conn:
         created = await _insert(conn, [body])
@@ -55,7 +56,9 @@ async def create_bag(body: BagIn, db: DbDep, _user: BagWriterDep, idem: Idempote
     return json_bytes(bag, 201)
 
 
-@router.post("/bulk", response_model=BulkBagsOut, status_code=201)
+@router.post(
+    "/bulk", response_model=BulkBagsOut, status_code=201, responses=responses(409, *WITH_BODY)
+)
 async def create_bags_bulk(
     body: BulkBagsIn, db: DbDep, _user: BagWriterDep, idem: IdempotencyDep
 ) -> BulkBagsOut:
@@ -66,7 +69,7 @@ async def create_bags_bulk(
     return out
 
 
-@router.get("/{qr_id}", response_model=BagOut)
+@router.get("/{qr_id}", response_model=BagOut, responses=responses(404))
 async def get_bag(qr_id: QrPath, db: DbDep, cache: CacheDep, _user: UserDep) -> Response:
     key = bag_cache_key(qr_id)
     raw = await cache.get_raw(key)
@@ -79,7 +82,7 @@ async def get_bag(qr_id: QrPath, db: DbDep, cache: CacheDep, _user: UserDep) -> 
     return json_bytes(raw)
 
 
-@router.get("", response_model=BagPage)
+@router.get("", response_model=BagPage, responses=responses(400))
 async def search_bags(
     db: DbDep,
     _user: UserDep,

@@ -7,13 +7,14 @@ from app.deps import BillerDep, CacheDep, DbDep, UserDep
 from app.errors import unprocessable
 from app.idempotency import IdempotencyDep
 from app.metrics import BILLS_CREATED
+from app.openapi_responses import AUTHENTICATED, WITH_BODY, responses
 from app.routes.bags import bag_cache_key
 from app.schemas import BILL_PATTERN, BillIn, BillOut
 
-router = APIRouter(prefix="/api/bills", tags=["bills"])
+router = APIRouter(prefix="/api/bills", tags=["bills"], responses=responses(*AUTHENTICATED))
 
 
-@router.post("", response_model=BillOut, status_code=201)
+@router.post("", response_model=BillOut, status_code=201, responses=responses(409, *WITH_BODY))
 async def create_bill(
     body: BillIn, db: DbDep, cache: CacheDep, user: BillerDep, idem: IdempotencyDep
 ) -> Any:
@@ -33,7 +34,7 @@ async def create_bill(
 
 
 # `:path` because a bill number may contain "/" (BILL_PATTERN), e.g. INV/2024/17.
-@router.get("/{bill_number:path}", response_model=BillOut)
+@router.get("/{bill_number:path}", response_model=BillOut, responses=responses(404))
 async def get_bill(
     bill_number: Annotated[str, Path(pattern=BILL_PATTERN)], db: DbDep, _user: UserDep
 ) -> Any:

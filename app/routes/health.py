@@ -1,7 +1,16 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-router = APIRouter(tags=["health"])
+from app.openapi_responses import responses
+
+# A blocked client is refused even here (app/guard); rate limits exempt these paths.
+router = APIRouter(tags=["health"], responses=responses(403))
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 @router.get("/healthz")
@@ -10,7 +19,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "PostgreSQL does not answer"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: PostgreSQL answers; the cache backend is reported, never fatal."""
     checks: dict[str, str] = {"cache": request.app.state.cache.backend}

@@ -9,14 +9,17 @@ from app.deps import BagWriterDep, CacheDep, DbDep, UserDep
 from app.guard import guard_of
 from app.idempotency import IdempotencyDep
 from app.metrics import SCANS
+from app.openapi_responses import AUTHENTICATED, WITH_BODY, responses
 from app.responses import model_response
 from app.routes.bags import bag_cache_key
 from app.schemas import QR_PATTERN, ScanIn, ScanOut, ScanPage
 
-router = APIRouter(prefix="/api", tags=["scans"])
+router = APIRouter(prefix="/api", tags=["scans"], responses=responses(*AUTHENTICATED))
 
 
-@router.post("/scans", response_model=ScanOut, status_code=201)
+@router.post(
+    "/scans", response_model=ScanOut, status_code=201, responses=responses(404, *WITH_BODY)
+)
 async def record_scan(
     request: Request,
     body: ScanIn,
@@ -65,7 +68,7 @@ def _parse_scan_cursor(cursor: str) -> tuple[datetime, int]:
         raise HTTPException(400, str(exc)) from exc
 
 
-@router.get("/bags/{qr_id}/scans", response_model=ScanPage)
+@router.get("/bags/{qr_id}/scans", response_model=ScanPage, responses=responses(400, 404))
 async def bag_scans(
     qr_id: Annotated[str, Path(pattern=QR_PATTERN)],
     db: DbDep,

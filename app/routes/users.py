@@ -10,10 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import repository as repo
 from app.deps import AdminDep, DbDep, RevocationDep
+from app.openapi_responses import AUTHENTICATED, WITH_BODY, responses
 from app.schemas import USERNAME_PATTERN, UserIn, UserOut, UserPatch
 from app.security import hash_password
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], responses=responses(*AUTHENTICATED))
+# The last admin locking themselves out would leave nobody to undo it.
+SELF_LOCKOUT = "an admin cannot disable, demote or delete their own account; ask another admin"
 UsernamePath = Annotated[str, Path(min_length=3, max_length=64, pattern=USERNAME_PATTERN)]
 
 
@@ -27,7 +30,7 @@ def _out(user: Any) -> UserOut:
     )
 
 
-@router.post("", response_model=UserOut, status_code=201)
+@router.post("", response_model=UserOut, status_code=201, responses=responses(409, *WITH_BODY))
 async def create_user(body: UserIn, db: DbDep, _admin: AdminDep) -> UserOut:
     hashed = await run_in_threadpool(hash_password, body.password)  # slow on purpose
     try:
@@ -37,16 +40,18 @@ async def create_user(body: UserIn, db: DbDep, _admin: AdminDep) -> UserOut:
     return _out(user)
 
 
-@router.patch("/{username}", response_model=UserOut)
+@router.patch("/{username}", response_model=UserOut, responses=responses(404, 409, *WITH_BODY))
 async def update_user(
     username: UsernamePath,
     body: UserPatch,
     db: DbDep,
     revocation: RevocationDep,
-    _admin: AdminDep,
+    admin: AdminDep,
 ) -> UserOut:
     """Change the role and/or disable (or re-enable) the user. Either revokes every
     token the user holds: they log in again, with the new role."""
+    if username == admin.username and (body.disabled or body.role not in (None, "admin")):
+        raise HTTPException(409, SELF_LOCKOUT)
     user = await repo.update_user(db, username, role=body.role, disabled=body.disabled)
     if user is None:
         raise HTTPException(404, f"user {username!r} not found")
@@ -54,11 +59,13 @@ async def update_user(
     return _out(user)
 
 
-@router.delete("/{username}", status_code=204)
+@router.delete("/{username}", status_code=204, responses=responses(404, 409))
 async def delete_user(
-    username: UsernamePath, db: DbDep, revocation: RevocationDep, _admin: AdminDep
+    username: UsernamePath, db: DbDep, revocation: RevocationDep, admin: AdminDep
 ) -> Response:
     """Delete a user who made no scans or bills (409 otherwise: disable them instead)."""
+    if username == admin.username:
+        raise HTTPException(409, SELF_LOCKOUT)
     try:
         async with db.transaction() as conn:
             user_id = await repo.delete_user(conn, username)
