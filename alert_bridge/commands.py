@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from common.topology import BRIDGE_PORT
 
@@ -27,6 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     check.add_argument("--quiet", action="store_true", help="print errors only")
     check.set_defaults(func=check_config)
+    native = sub.add_parser(
+        "native-route",
+        help="write an alertmanager.yml whose bridge-down receiver reaches the critical "
+        "recipients without any bridge (Alertmanager's own email and Slack/Discord)",
+    )
+    native.add_argument("--template", type=Path, required=True, help="alertmanager.yml to fill")
+    native.add_argument("--out", type=Path, required=True, help="where to write the result")
+    native.add_argument(
+        "--shared-secrets",
+        action="store_true",
+        help="make the SMTP password file readable by Alertmanager's own user",
+    )
+    native.set_defaults(func=native_route)
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -112,4 +126,25 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,
         lifespan="on",
     )
+    return 0
+
+
+def native_route(args: argparse.Namespace) -> int:
+    """For docker-compose's Alertmanagers: they cannot import alert_config.py."""
+    from alert_bridge.native_route import render_file
+
+    settings, config, errors, _warnings = _load(args)
+    if not errors and not args.template.is_file():
+        errors.append(f"--template: {args.template} does not exist")
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if errors:
+        return 2
+    assert config is not None
+    try:
+        out = render_file(args.template, args.out, config, settings, args.shared_secrets)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
     return 0

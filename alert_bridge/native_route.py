@@ -93,3 +93,39 @@ def native_receiver(
             if items:
                 out[key] = items
     return out
+
+
+def fill_template(template: str, receiver: dict[str, Any]) -> str:
+    """`template` (an alertmanager.yml) with its `bridge-down` receiver set to `receiver`."""
+    import yaml
+
+    doc = yaml.safe_load(template)
+    for entry in doc.get("receivers") or []:
+        if entry.get("name") == RECEIVER:
+            entry.clear()
+            entry.update({"name": RECEIVER, **receiver})
+            break
+    else:
+        raise ValueError(f"the template has no receiver named {RECEIVER!r}")
+    return yaml.safe_dump(doc, sort_keys=False, width=1000, default_flow_style=False)
+
+
+def render_file(
+    template: Path,
+    out: Path,
+    config: AlertConfig,
+    settings: BridgeSettings,
+    shared_secrets: bool = False,
+) -> Path:
+    """Write `out`: `template` with this bridge's bridge-down receiver, its secrets beside
+    it (`secrets/`). shared_secrets: readable by another user, for an Alertmanager that
+    runs as its own user in a container of its own and shares only this directory."""
+    secrets_dir = out.parent / "secrets"
+    receiver = native_receiver(config, settings, secrets_dir)
+    if shared_secrets and secrets_dir.is_dir():
+        for secret in secrets_dir.iterdir():
+            secret.chmod(0o444)
+    tmp = out.with_name(out.name + ".new")
+    tmp.write_text(fill_template(template.read_text(), receiver))
+    os.replace(tmp, out)  # Alertmanager never reads a half-written file
+    return out

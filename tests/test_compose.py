@@ -7,9 +7,11 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from alert_bridge.config import load_config
 from alert_bridge.settings import BridgeSettings
 from app.analytics.settings import AnalyticsSettings
 from common.settings import Settings
@@ -346,7 +349,7 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules(compose, tmp_path)
             assert f"{name}:{listen_port(service)}" in targets, name
     for prefix in ("alertmanager-", "prometheus-", "victoriametrics"):
         for name, service in compose["services"].items():
-            if name.startswith(prefix):
+            if name.startswith(prefix) and long_running(service):
                 assert f"{name}:{listen_port(service)}" in targets, name
     rules_path = mounted_config(compose, "prometheus-1", config["rule_files"][0])
     assert rules_path == ROOT / "prometheus" / "rules.yml"
@@ -385,8 +388,16 @@ def test_compose_configs_are_rendered_from_the_shipped_ones() -> None:
     assert prom["jsonData"]["timeInterval"] == shipped["global"]["scrape_interval"]
 
 
+def alertmanager_template(compose: dict[str, Any]) -> Path:
+    """The committed alertmanager.yml the `alertmanager-config` job fills for the
+    Alertmanagers (their `bridge-down` receiver: alert_bridge/native_route.py)."""
+    job = compose["services"]["alertmanager-config"]["command"]
+    template = job[job.index("--template") + 1]
+    return mounted_config(compose, "alertmanager-config", template)
+
+
 def test_alertmanager_routes_to_every_bridge_with_the_shared_token(compose, tmp_path) -> None:
-    config_path = mounted_config(compose, "alertmanager-1", "/etc/alertmanager/alertmanager.yml")
+    config_path = alertmanager_template(compose)
     config = yaml.safe_load(config_path.read_text())
     bridges = render_configs_module().BRIDGES
     token_file = compose["services"]["bridge-1"]["environment"]["BRIDGE_AUTH_TOKEN_FILE"]
@@ -409,7 +420,6 @@ def test_alertmanager_routes_to_every_bridge_with_the_shared_token(compose, tmp_
     for name in render_configs_module().ALERTMANAGERS:
         am = compose["services"][name]
         assert token_file.removeprefix("/run/secrets/") in am["secrets"]
-        assert ROOT / bind_mounts(am)[0][0] == config_path
     result = subprocess.run(
         [shutil.which("amtool") or "amtool", "check-config", str(config_path)],
         capture_output=True,
@@ -559,3 +569,64 @@ def test_the_connection_budget_refuses_what_would_page_or_exhaust_postgres() -> 
     large = haconfig.ConnectionBudget(app_replicas=10)
     assert small.server_connections == large.server_connections
     assert large.max_client_connections(settings) == 5 * small.max_client_connections(settings)
+
+
+def test_alertmanagers_read_the_config_the_job_fills_with_the_bridge_down_route(
+    compose, tmp_path
+) -> None:
+    services = compose["services"]
+    job = services["alertmanager-config"]
+    command = job["command"]
+    assert command[:2] == ["bridge", "native-route"] and not long_running(job)
+    out = Path(command[command.index("--out") + 1])
+    volume = next(v.split(":")[0] for v in job["volumes"] if v.split(":")[1] == str(out.parent))
+    for name in render_configs_module().ALERTMANAGERS:
+        am = services[name]
+        (config_file,) = flag_values(am, "--config.file")
+        assert f"{volume}:{Path(config_file).parent}:ro" in am["volumes"], name
+        assert Path(config_file).name == out.name
+        assert am["depends_on"]["alertmanager-config"]["condition"] == (
+            "service_completed_successfully"
+        )
+    # What the job does, for real: every channel on, a password set.
+    env = {
+        k: interpolate(v, {"ENABLE_EMAIL_ALERTS": "true", "ENABLE_WEBHOOK_ALERTS": "true"})
+        for k, v in job["environment"].items()
+    }
+    env["ALERT_CONFIG_FILE"] = str(ROOT / "alert_config.py")
+    env["ALERT_SENDER_PASSWORD"] = "smtp-pass-0123"
+    written = tmp_path / "rendered" / out.name
+    written.parent.mkdir()
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("tracetrack")),
+            *command[:2],
+            "--template",
+            str(alertmanager_template(compose)),
+            "--out",
+            str(written),
+            "--shared-secrets",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "TRACETRACK_VAR_DIR": str(tmp_path / "var")},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(written.read_text())
+    (down,) = [r for r in config["receivers"] if r["name"] == "bridge-down"]
+    (email,) = down["email_configs"]
+    shipped = load_config(ROOT / "alert_config.py")
+    assert email["to"] == ", ".join(
+        r.address for r in shipped.for_severity("critical") if r.channel == "email"
+    )
+    assert "smtp-pass-0123" not in written.read_text()
+    secret = Path(email["auth_password_file"])
+    assert secret.read_text() == "smtp-pass-0123" and secret.stat().st_mode & 0o777 == 0o444
+    assert down.get("slack_configs") or down.get("discord_configs")
+    check = subprocess.run(
+        [shutil.which("amtool") or "amtool", "check-config", str(written)],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
