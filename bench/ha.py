@@ -357,16 +357,8 @@ def exactly_once(workdir: Path, rounds: int = 3, breaches: int = 8) -> dict[str,
     """Each round: a fresh HA alerting stack, `breaches` critical breaches one after
     another; an Alertmanager and a bridge killed -9 at random moments during the stream
     (no fault injected at the receivers: the kill lands wherever it lands)."""
-    from tests.support.bridgekit import (
-        TOKEN,
-        BridgeProcess,
-        bridge_env,
-        recipients_for,
-        write_alert_config,
-    )
-    from tests.support.hakit import GaugeTarget, pages_by_recipient, write_breach_rules
+    from tests.support.hakit import GaugeTarget, pages_by_recipient, start_ha_alerting
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
-    from tests.support.stack import start_alertmanager_cluster, start_prometheus
 
     totals: Counter[str] = Counter()
     per_round = []
@@ -388,42 +380,16 @@ def exactly_once(workdir: Path, rounds: int = 3, breaches: int = 8) -> dict[str,
                 stack.callback(hooks.stop)
                 target = GaugeTarget("ha_breach", ("n",))
                 stack.callback(target.stop)
-                recipients = recipients_for(smtp, twilio, hooks)
-                config = write_alert_config(rdir / "alert_config.py", recipients)
-                env = bridge_env(
+                ha = start_ha_alerting(
                     rdir,
-                    config,
-                    smtp,
-                    twilio,
-                    hooks,
-                    BRIDGE_DATABASE_URL=outbox,
-                    BRIDGE_LEASE_SECONDS=3,
+                    stack,
+                    outbox_url=outbox,
+                    smtp=smtp,
+                    twilio=twilio,
+                    hooks=hooks,
+                    breach_target=target,
                 )
-                token_file = rdir / "token"
-                token_file.write_text(TOKEN + "\n")
-                bridges = []
-                for name in ("bridge-1", "bridge-2"):
-                    b = BridgeProcess({**env, "BRIDGE_INSTANCE_ID": name}, rdir / f"{name}.log")
-                    stack.callback(b.stop)
-                    bridges.append(b.start())
-                ams = start_alertmanager_cluster(
-                    rdir,
-                    bridge_urls=[b.url for b in bridges],
-                    credentials_file=token_file,
-                    route_timings=stackconfig.FAST_ROUTE_TIMINGS,
-                )
-                for am in ams:
-                    stack.callback(am.proc.stop)
-                rules = write_breach_rules(rdir / "rules.yml")
-                for replica in ("prometheus-1", "prometheus-2"):
-                    p = start_prometheus(
-                        rdir / replica,
-                        targets={"breach": [target.address]},
-                        rule_files=[rules],
-                        alertmanager=ams,
-                        external_labels={stackconfig.REPLICA_LABEL: replica},
-                    )
-                    stack.callback(p.proc.stop)
+                bridges, ams, recipients = ha.bridges, ha.alertmanagers, ha.recipients
                 kill_am = rng.randrange(1, breaches - 1)
                 kill_bridge = rng.randrange(1, breaches - 1)
                 start = time.monotonic()
@@ -663,6 +629,14 @@ def update_benchmarks(section: str, path: Path) -> None:
     path.write_text(text)
 
 
+PARTS: dict[str, tuple[str, Any]] = {
+    "churn": ("worker churn", measure_churn),
+    "replicas": ("ten app replicas", simulate_replicas),
+    "bridge_pg": ("bridge throughput on PostgreSQL", bridge_throughput),
+    "exactly_once": ("exactly once across HA faults", exactly_once),
+}
+
+
 def run_all(workdir: Path, only: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -670,18 +644,11 @@ def run_all(workdir: Path, only: set[str]) -> dict[str, Any]:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
     }
-    if "churn" in only:
-        print("worker churn...", flush=True)
-        results["churn"] = measure_churn(workdir / "churn")
-    if "replicas" in only:
-        print("ten app replicas...", flush=True)
-        results["replicas"] = simulate_replicas(workdir / "replicas")
-    if "bridge_pg" in only:
-        print("bridge throughput on PostgreSQL...", flush=True)
-        results["bridge_pg"] = bridge_throughput(workdir / "bridge_pg")
-    if "exactly_once" in only:
-        print("exactly once across HA faults...", flush=True)
-        results["exactly_once"] = exactly_once(workdir / "exactly_once")
+    for part in PARTS:
+        if part in only:
+            what, measure = PARTS[part]
+            print(f"{what}...", flush=True)
+            results[part] = measure(workdir / part)
     return results
 
 
@@ -689,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="churn,replicas,bridge_pg,exactly_once")
+    parser.add_argument("--only", default=",".join(PARTS))
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-ha")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-update", action="store_true", help="print, do not write")

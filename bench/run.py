@@ -235,12 +235,10 @@ def main(argv: list[str] | None = None) -> int:
             results["breach"] = measure_breach_to_delivery(args.workdir / "breach", url)
 
         if optional("bench.ha"):
-            from bench.ha import run_all
+            from bench.ha import PARTS, run_all
 
             print("measuring HA and capacity (docs/scaling.md)...", flush=True)
-            results["ha"] = run_all(
-                args.workdir / "ha", {"churn", "replicas", "bridge_pg", "exactly_once"}
-            )
+            results["ha"] = run_all(args.workdir / "ha", set(PARTS))
 
         if optional("bench.report_render"):
             from bench.report_render import measure_report_render

@@ -16,20 +16,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from alert_bridge.config import load_config
-from alert_bridge.native_route import RECEIVER, native_receiver
 from tests.support.bridgekit import (
-    TOKEN,
-    BridgeProcess,
-    bridge_env,
-    recipients_for,
-    settings_from_env,
     wait_for,
-    write_alert_config,
 )
-from tests.support.hakit import GaugeTarget, pages_by_recipient, write_breach_rules
-from tests.support.stack import start_alertmanager_cluster, start_prometheus
-from tooling import stackconfig
+from tests.support.hakit import GaugeTarget, pages_by_recipient, start_ha_alerting
 
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
@@ -58,55 +48,20 @@ def test_two_alertmanagers_and_two_bridges_page_each_breach_once_through_kill9(
     webhook_sink: WebhookSink,
     breach_target: GaugeTarget,
 ) -> None:
-    recipients = recipients_for(smtp_sink, twilio_sink, webhook_sink)
-    config = write_alert_config(tmp_path / "alert_config.py", recipients)
     outbox = database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
-    env = bridge_env(
-        tmp_path,
-        config,
-        smtp_sink,
-        twilio_sink,
-        webhook_sink,
-        BRIDGE_DATABASE_URL=outbox,
-        BRIDGE_LEASE_SECONDS=3,
-    )
-    token_file = tmp_path / "bridge_token"
-    token_file.write_text(TOKEN + "\n")
     sinks = (smtp_sink.faults, twilio_sink.faults, webhook_sink.faults)
 
     with ExitStack() as stack:
-        bridges = []
-        for name in ("bridge-1", "bridge-2"):
-            bridge = BridgeProcess({**env, "BRIDGE_INSTANCE_ID": name}, tmp_path / f"{name}.log")
-            stack.callback(bridge.stop)
-            bridges.append(bridge.start())
-        # Alertmanager's own receiver for when no bridge is left (alert_bridge/native_route.py).
-        native = native_receiver(load_config(config), settings_from_env(env), tmp_path / "secrets")
-        ams = start_alertmanager_cluster(
+        ha = start_ha_alerting(
             tmp_path,
-            bridge_urls=[b.url for b in bridges],
-            credentials_file=token_file,
-            route_timings=stackconfig.FAST_ROUTE_TIMINGS,
-            native_receivers={RECEIVER: native},
+            stack,
+            outbox_url=outbox,
+            smtp=smtp_sink,
+            twilio=twilio_sink,
+            hooks=webhook_sink,
+            breach_target=breach_target,
         )
-        for am in ams:
-            stack.callback(am.proc.stop)
-        rules = [
-            write_breach_rules(tmp_path / "rules.yml"),
-            stackconfig.write_rules(tmp_path / "shipped.yml", for_=stackconfig.FAST_FOR),
-        ]
-        for replica in ("prometheus-1", "prometheus-2"):
-            prom = start_prometheus(
-                tmp_path / replica,
-                targets={
-                    "breach": [breach_target.address],
-                    stackconfig.BRIDGE_JOB: [f"127.0.0.1:{b.port}" for b in bridges],
-                },
-                rule_files=rules,
-                alertmanager=ams,
-                external_labels={stackconfig.REPLICA_LABEL: replica},
-            )
-            stack.callback(prom.proc.stop)
+        bridges, ams, recipients = ha.bridges, ha.alertmanagers, ha.recipients
 
         def delivered(n: int) -> bool:
             pages = pages_by_recipient(smtp_sink, twilio_sink, webhook_sink, recipients)

@@ -9,6 +9,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,93 @@ def pages_by_recipient(
             for n in set(breaches(r.body.decode()))
         )
     return out
+
+
+@dataclass
+class HaAlerting:
+    """The HA alerting topology on loopback: two bridges on one PostgreSQL outbox, two
+    Alertmanagers clustered by gossip posting to both, two Prometheus servers (an HA pair)
+    evaluating the breach rules and the shipped ones, alerting to both."""
+
+    bridges: list[Any]
+    alertmanagers: list[Any]
+    prometheuses: list[Any]
+    recipients: dict[str, Any]
+
+
+def start_ha_alerting(
+    workdir: Path,
+    stack: ExitStack,
+    *,
+    outbox_url: str,
+    smtp: Any,
+    twilio: Any,
+    hooks: Any,
+    breach_target: GaugeTarget,
+) -> HaAlerting:
+    """Everything started is stopped by `stack`. The outbox URL in compose's
+    `postgresql://` form; the Alertmanagers' `bridge-down` receiver is filled as the
+    compose job fills it (alert_bridge/native_route.py), fast test timings."""
+    from alert_bridge.config import load_config
+    from alert_bridge.native_route import RECEIVER, native_receiver
+    from tests.support.bridgekit import (
+        TOKEN,
+        BridgeProcess,
+        bridge_env,
+        recipients_for,
+        settings_from_env,
+        write_alert_config,
+    )
+    from tests.support.stack import start_alertmanager_cluster, start_prometheus
+    from tooling import stackconfig
+
+    recipients = recipients_for(smtp, twilio, hooks)
+    config = write_alert_config(workdir / "alert_config.py", recipients)
+    env = bridge_env(
+        workdir,
+        config,
+        smtp,
+        twilio,
+        hooks,
+        BRIDGE_DATABASE_URL=outbox_url,
+        BRIDGE_LEASE_SECONDS=3,
+    )
+    token_file = workdir / "bridge_token"
+    token_file.write_text(TOKEN + "\n")
+    bridges = []
+    for name in ("bridge-1", "bridge-2"):
+        bridge = BridgeProcess({**env, "BRIDGE_INSTANCE_ID": name}, workdir / f"{name}.log")
+        stack.callback(bridge.stop)
+        bridges.append(bridge.start())
+    native = native_receiver(load_config(config), settings_from_env(env), workdir / "secrets")
+    ams = start_alertmanager_cluster(
+        workdir,
+        bridge_urls=[b.url for b in bridges],
+        credentials_file=token_file,
+        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+        native_receivers={RECEIVER: native},
+    )
+    for am in ams:
+        stack.callback(am.proc.stop)
+    rules = [
+        write_breach_rules(workdir / "rules.yml"),
+        stackconfig.write_rules(workdir / "shipped.yml", for_=stackconfig.FAST_FOR),
+    ]
+    proms = []
+    for replica in ("prometheus-1", "prometheus-2"):
+        prom = start_prometheus(
+            workdir / replica,
+            targets={
+                "breach": [breach_target.address],
+                stackconfig.BRIDGE_JOB: [f"127.0.0.1:{b.port}" for b in bridges],
+            },
+            rule_files=rules,
+            alertmanager=ams,
+            external_labels={stackconfig.REPLICA_LABEL: replica},
+        )
+        stack.callback(prom.proc.stop)
+        proms.append(prom)
+    return HaAlerting(bridges, ams, proms, recipients)
 
 
 # --- VictoriaMetrics ------------------------------------------------------------------
