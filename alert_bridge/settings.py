@@ -18,9 +18,10 @@ from common.dburl import sqlalchemy_url
 from common.settings import Settings, absolute_base_url
 from common.smtp import SmtpSettings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ALERT_CONFIG = REPO_ROOT / "alert_config.py"
-DEFAULT_RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
+# The operator's file, in the directory the bridge runs from (ALERT_CONFIG_FILE moves it).
+DEFAULT_ALERT_CONFIG = Path("alert_config.py")
+# docs/runbook.md, shipped as package data (alert_bridge/runbook.md links to it).
+DEFAULT_RUNBOOK = Path(__file__).resolve().parent / "runbook.md"
 DEFAULT_TOKEN_FILE_NAME = "bridge_auth_token"
 DEFAULT_SQLITE_NAME = "bridge.sqlite3"
 

@@ -42,10 +42,10 @@ from app.db import migrate
 from app.seed import seed_database
 from common.settings import Settings
 from tooling import haconfig, stackconfig
+from tooling.checkout import ROOT
 from tooling.pgserver import PostgresServer
 from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
 TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 SECTION = "## High availability and capacity"
 SHIPPED_SCRAPE = "10s"

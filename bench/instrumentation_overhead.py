@@ -50,9 +50,9 @@ from typing import Any
 import httpx
 
 from bench.stats import percentile
+from tooling.checkout import ROOT
 from tooling.procs import ManagedProcess, free_port, http_ok
 
-ROOT = Path(__file__).resolve().parents[1]
 BUDGET_PCT = 2.0
 USERNAME = "bench-overhead"
 PASSWORD = "bench-overhead-password"

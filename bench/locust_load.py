@@ -25,9 +25,9 @@ from typing import Any
 
 import psutil
 
+from tooling.checkout import ROOT
 from tooling.stackconfig import duration_seconds
 
-ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 ERROR_BUDGET_PCT = 0.1
 P95_BUDGET_MS = 1000.0

@@ -31,10 +31,10 @@ from app.db import migrate
 from app.seed import seed_database
 from bench.report import write_report
 from bench.stats import summarize_ms, time_calls
+from tooling.checkout import ROOT
 from tooling.pgserver import PostgresServer
 from tooling.procs import ManagedProcess, free_port, http_ok, start_redis
 
-ROOT = Path(__file__).resolve().parents[1]
 TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 BENCH_PASSWORD = "bench-password-1"
 

@@ -11,14 +11,14 @@ from pydantic import Field, field_validator
 from common.dburl import sqlalchemy_url
 from common.smtp import SmtpSettings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # The bridge's store when BRIDGE_DATABASE_URL is unset (alert_bridge/settings.py).
 BRIDGE_SQLITE_NAME = "bridge.sqlite3"
 
 
 class ReportSettings(SmtpSettings):
     bridge_database_url: str | None = None
-    alert_config_file: Path = REPO_ROOT / "alert_config.py"
+    # The operator's file, in the directory the reporter runs from (as the bridge reads it).
+    alert_config_file: Path = Path("alert_config.py")
     report_hour: int = Field(8, ge=0, le=23)  # local time of the daily and weekly sends
     # Database size capacity planning: days until this size (none: growth only).
     report_db_size_limit_bytes: float | None = Field(None, gt=0)

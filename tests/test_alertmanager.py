@@ -14,6 +14,7 @@ import yaml
 from tests.support.sinks import WebhookSink
 from tests.support.stack import AlertmanagerHandle
 from tooling import stackconfig
+from tooling.checkout import ROOT
 from tooling.procs import require_binary, wait_until
 
 pytest_plugins = [
@@ -148,7 +149,7 @@ def test_receivers_post_to_the_bridge_paths_with_a_bearer_token_file() -> None:
         # Relative to alertmanager/: the bridge's default token file var/bridge_auth_token.
         assert (
             SHIPPED.parent / auth["credentials_file"]
-        ).resolve() == stackconfig.REPO / "var" / "bridge_auth_token"
+        ).resolve() == ROOT / "var" / "bridge_auth_token"
         assert hook["send_resolved"] is (receiver["name"] != "bridge-watchdog")
 
 

@@ -22,6 +22,7 @@ from tests.support.exporterkit import running_exporter, scrape, up
 from tests.support.sinks import WebhookSink
 from tests.support.stack import AlertmanagerHandle
 from tooling import cause_rules, stackconfig
+from tooling.checkout import ROOT
 from tooling.procs import free_port, wait_until
 
 pytest_plugins = ["tests.support.sinks", "tests.support.stack"]
@@ -55,7 +56,7 @@ def test_every_cause_mutes_the_alerts_it_explains_in_the_shipped_alertmanager() 
 
 
 def test_cause_alerts_have_runbook_sections() -> None:
-    text = (stackconfig.REPO / "docs" / "runbook.md").read_text()
+    text = (ROOT / "docs" / "runbook.md").read_text()
     for name in (cause_rules.POSTGRES_DOWN, cause_rules.APP_NOT_READY, cause_rules.REDIS_DOWN):
         assert f"\n## {name}\n" in text
 

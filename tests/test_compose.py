@@ -27,8 +27,8 @@ from common.settings import Settings
 from exporter.settings import ExporterSettings
 from reports.settings import ReportSettings
 from tooling import haconfig, stackconfig
+from tooling.checkout import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 OUR_IMAGE = "tracetrack-monitor:latest"

@@ -4,7 +4,6 @@ common/thresholds.py, datasource UIDs match the provisioning, every panel is des
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,9 @@ from app.analytics.routes import GRAFANA_FOLDER_UID
 from common import slo
 from common.thresholds import BY_KEY, SECURITY
 from grafana import build
+from tooling.checkout import ROOT
 from tooling.security_rules import SECURITY_PANELS
 
-ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
 
 

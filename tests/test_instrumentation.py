@@ -33,9 +33,8 @@ from app.instrumentation.compaction import compact
 from app.instrumentation.multiproc import ACTIVE_USERS_FILE, DIR_PREFIX, ENV
 from app.metrics import UNMATCHED_ROUTE
 from common.settings import Settings
+from tooling.checkout import ROOT
 from tooling.procs import wait_until
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from app.db import migrate
 from app.seed import seed_database
 from tests.support.appkit import start_app_process
-
-ROOT = Path(__file__).resolve().parents[1]
+from tooling.checkout import ROOT
 
 
 def test_locustfile_runs_headless_without_failures(database_url: str, tmp_path: Path) -> None:

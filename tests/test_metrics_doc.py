@@ -23,10 +23,11 @@ from common.settings import Settings
 from tests.support.exporterkit import running_exporter, scrape, types, up
 from tests.support.hakit import start_pgbouncer
 from tooling import haconfig
+from tooling.checkout import ROOT
 from tooling.pgserver import PostgresServer
 from tooling.procs import free_port
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+DOC = ROOT / "docs" / "metrics.md"
 
 Table = dict[str, tuple[str, frozenset[str]]]  # name -> (type, label names)
 

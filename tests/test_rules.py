@@ -18,9 +18,10 @@ from common.thresholds import MAINTENANCE, THRESHOLDS
 from tests.support import promtool_gen
 from tests.support import threshold_check as check
 from tooling import rule_annotations, rules_gen, stackconfig
+from tooling.checkout import ROOT
 from tooling.procs import require_binary
 
-REPO = stackconfig.REPO
+REPO = ROOT
 RULES = REPO / "prometheus" / "rules.yml"
 PROMTOOL_TESTS = sorted((REPO / "prometheus" / "tests").glob("*.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"

@@ -10,10 +10,11 @@ import yaml
 
 from common import slo
 from tests.support import promtool_slo
-from tooling import slo_rules, stackconfig
+from tooling import slo_rules
+from tooling.checkout import ROOT
 from tooling.procs import require_binary
 
-REPO = stackconfig.REPO
+REPO = ROOT
 RULES = REPO / "prometheus" / "rules.yml"
 SLO_TESTS = REPO / "prometheus" / "tests" / "slo.yml"
 

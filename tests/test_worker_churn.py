@@ -26,9 +26,8 @@ from app.instrumentation import compaction
 from app.instrumentation.compaction import ChurnSafeCollector, compact, scrape_lock
 from app.instrumentation.multiproc import ENV
 from tests.support.appkit import start_app_process
+from tooling.checkout import ROOT
 from tooling.procs import wait_until
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Each child is one short-lived worker: counts requests, observes latencies, reports a
 # cache backend and a request in progress, then dies (os._exit: no clean shutdown).

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
+from tooling.checkout import ROOT
+
+# Read while generating the rules, from the checkout.
+DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
 
 # Where the links of the committed rules point: the bridge (which serves the runbook
 # and the notification pages) and Grafana, on their default local ports.

@@ -21,10 +21,14 @@ from common import topology
 from common.topology import ALERTMANAGER_JOB, APP_JOB, BRIDGE_JOB, EXPORTER_JOB, PROMETHEUS_JOB
 from tooling.rule_annotations import rebase_links
 
-REPO = Path(__file__).resolve().parents[1]
-PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
-RULES_FILE = REPO / "prometheus" / "rules.yml"
-ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
+# The shipped files, as package data (tooling/shipped/ links to prometheus/ and
+# alertmanager/ in a checkout), so an installed `tracetrack up` finds them. Resolved:
+# the relative paths inside them (rule files, the token file) are relative to the
+# directory the file really lives in.
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+PROMETHEUS_CONFIG = (SHIPPED / "prometheus.yml").resolve()
+RULES_FILE = (SHIPPED / "rules.yml").resolve()
+ALERTMANAGER_CONFIG = (SHIPPED / "alertmanager.yml").resolve()
 
 
 # Prometheus HA: each server of a pair sets this external label to its own name. It is
