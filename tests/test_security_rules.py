@@ -12,10 +12,11 @@ import yaml
 from common.thresholds import SECURITY
 from tests.support import security_promtool
 from tests.support.threshold_check import sections
+from tooling.checkout import ROOT
 from tooling.procs import require_binary
 from tooling.rules_gen import render_rules
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 PROMTOOL_FILE = REPO / "prometheus" / "tests" / "security.yml"
 RUNBOOK = REPO / "docs" / "runbook.md"
 
