@@ -216,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         app.stop()
+        if optional("bench.cpu_per_request"):
+            from bench.cpu_per_request import run_against
+
+            print("measuring CPU per request against the floors...", flush=True)
+            results["cpu_per_request"] = run_against(
+                url,
+                bags=args.bags,
+                workdir=args.workdir / "cpu",
+                redis_url=env["REDIS_URL"],
+                pg_pid=pg.pid,
+                redis_pid=redis_proc.pid,
+            )
+
         if optional("bench.instrumentation_overhead"):
             from bench.instrumentation_overhead import measure_overhead
 

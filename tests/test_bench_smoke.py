@@ -10,8 +10,10 @@ from app.db import migrate
 from app.seed import seed_database
 from bench.breach_to_delivery import measure_breach_to_delivery
 from bench.bridge import run_bridge_bench
+from bench.cpu_per_request import APP_KINDS, run_against
 from bench.locust_load import run_locust
 from tests.support.appkit import start_app_process
+from tooling.pgserver import PostgresServer
 from tooling.procs import free_port
 
 
@@ -132,3 +134,32 @@ def test_ha_bench_churn_figures_and_its_benchmarks_section(tmp_path: Path) -> No
     text = bench.read_text()
     assert text.count(SECTION) == 1 and text.index(SECTION) < text.index("## Query plans")
     assert text.endswith("plans\n")
+
+
+def test_cpu_per_request_measures_every_kind_against_both_floors(
+    tmp_path: Path, database_url: str, postgres: PostgresServer, redis_server
+) -> None:
+    migrate(database_url)
+    seed_database(database_url, bags=2000, users=50, progress=False)
+    redis_proc, redis_port = redis_server
+    out = run_against(
+        database_url,
+        bags=2000,
+        workdir=tmp_path,
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        pg_pid=postgres.pid,
+        redis_pid=redis_proc.pid,
+        rounds=2,
+        per_round=10,
+    )
+    kinds = out["kinds"]
+    assert set(kinds) == {*APP_KINDS, "fastapi_floor", "asgi_floor"}
+    for name in APP_KINDS:
+        k = kinds[name]
+        assert k["server_us"] > 0 and k["x_fastapi_floor"] > 0, (name, k)
+        assert k["postgresql_us"] is not None and k["redis_us"] is not None
+    assert kinds["scan"]["postgresql_us"] > 0  # a write reaches PostgreSQL
+    names = [_cells(r)[0] for r in out["rows"]]
+    assert names[0] == "CPU per request: `GET /healthz`" and len(names) == len(kinds)
+    hit = _cells(out["rows"][1])
+    assert hit[2] == "≤ 3× floor" and hit[3] in ("within", "**over**")
