@@ -165,7 +165,7 @@ class Deliverer:
         provider = self.providers[c.channel]
         try:
             message: Message = self._message(
-                c.notification_key, c.kind, c.severity, c.status, c.body
+                c.notification_key, c.kind, c.severity, c.status, c.body, c.created_at
             )
             ref = provider.send(Recipient(c.channel, c.recipient, c.format), message)
         except PermanentError as exc:

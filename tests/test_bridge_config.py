@@ -35,7 +35,7 @@ def test_the_shipped_config_is_valid_and_follows_the_matrix() -> None:
     assert {r.channel for r in cfg.for_severity("critical")} == {"sms", "email", "webhook"}
     assert {r.channel for r in cfg.for_severity("warning")} == {"email", "webhook"}
     assert {r.channel for r in cfg.for_severity("info")} == {"email"}
-    assert {r.channel for r in cfg.critical_pager()} == {"sms", "email"}
+    assert {r.channel for r in cfg.critical_pager()} == {"sms", "email", "webhook"}
 
 
 @pytest.mark.parametrize(

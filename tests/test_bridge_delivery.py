@@ -62,7 +62,7 @@ def test_critical_goes_to_sms_email_and_webhooks_once_each(
     sms = twilio_sink.messages()
     assert len(sms) == 1
     assert sms[0]["To"] == "+14155550100" and sms[0]["From"] == "+15005550006"
-    assert sms[0]["Body"].startswith("CRITICAL: HighErrorRate: Error rate 7.1% above 5%")
+    assert sms[0]["Body"].startswith("CRIT HighErrorRate app-0:8000 since ")
 
     (slack,) = webhook_sink.bodies("slack/crit")
     assert slack["attachments"][0]["color"] == "#d0021b"
@@ -114,7 +114,7 @@ def test_resolved_is_delivered_too(
         m.message["Subject"].split(":")[0] for m in smtp_sink.messages("ops@example.com")
     )
     assert subjects == ["[CRITICAL] FIRING", "[CRITICAL] RESOLVED"]
-    assert twilio_sink.messages()[-1]["Body"].startswith("RESOLVED: HighCPU")
+    assert twilio_sink.messages()[-1]["Body"].startswith("OK HighCPU app-0:8000 RESOLVED after ")
     assert webhook_sink.bodies("slack/crit")[-1]["attachments"][0]["color"] == "#2eb67d"
 
 
@@ -160,7 +160,7 @@ def test_smtp_down_for_a_while_then_each_email_arrives_once(
     restarted.join()
     assert bridge.wait_settled() == {"sent": 3}
     assert Counter(m.message["Subject"] for m in smtp_sink.messages()) == Counter(
-        {f"[INFO] FIRING: Info{i} - Info{i} on app-0": 1 for i in range(3)}
+        {f"[INFO] FIRING: Info{i} app-0:8000 - Info{i} on app-0": 1 for i in range(3)}
     )
     rows = bridge.notifications()["deliveries"]
     assert all(r["attempts"] >= 2 and r["status"] == "sent" for r in rows)

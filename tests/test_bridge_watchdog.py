@@ -66,7 +66,7 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
         page = smtp_sink.messages("oncall@example.com")[0].message
         assert "NO HEARTBEAT" in page["Subject"]
         sms = twilio_sink.messages()[0]["Body"]
-        assert sms.startswith("CRITICAL: Prometheus and Alertmanager down"), sms
+        assert sms.startswith("CRIT Prometheus and Alertmanager down"), sms
         # Every critical channel, bypassing Alertmanager: Slack and Discord too.
         assert webhook_sink.count() == 2
         time.sleep(1.0)  # several more checks: still one page
@@ -82,9 +82,7 @@ def test_missing_heartbeat_pages_once_and_recovery_is_announced_once(
             lambda: smtp_sink.count() == 4 and twilio_sink.count() == 2, 10, "the recovery notice"
         )
         assert "RECOVERED" in smtp_sink.messages("ops@example.com")[-1].message["Subject"]
-        assert twilio_sink.messages()[-1]["Body"].startswith(
-            "RESOLVED: Alerting pipeline recovered"
-        )
+        assert twilio_sink.messages()[-1]["Body"].startswith("OK Alerting pipeline recovered")
         assert b.post("watchdog", watchdog_payload()).json()["previous_state"] == "ok"
         time.sleep(0.5)
         assert smtp_sink.count() == 4 and twilio_sink.count() == 2
