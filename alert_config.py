@@ -1,4 +1,4 @@
-"""Who TraceTrack's alerts go to (the operator guide's alert_config.py).
+"""Who TraceTrack's alerts go to (docs/architecture.md §4).
 
 The alert bridge reads this file at startup (path: ALERT_CONFIG_FILE, default this
 one); `tracetrack bridge check-config` validates it without starting anything.

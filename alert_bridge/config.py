@@ -1,4 +1,4 @@
-"""Load and validate `alert_config.py` (the operator guide's recipient file).
+"""Load and validate `alert_config.py`, the recipient file (docs/architecture.md §4).
 
 The file defines `ALERT_RECIPIENTS` in the guide's shape::
 
@@ -31,7 +31,7 @@ WEBHOOK_FORMATS = ("slack", "discord", "json")
 OUTBOX_SCHEMES = ("sqlite", "postgresql+psycopg2")
 
 CONFIG_VARIABLE = "ALERT_RECIPIENTS"
-# `'reports': {'daily': [...], 'weekly': [...]}` lives in the same dict (DESIGN §4).
+# `'reports': {'daily': [...], 'weekly': [...]}` lives in the same dict (docs/architecture.md §4).
 REPORTS_ENTRY = "reports"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")

@@ -1,4 +1,4 @@
-"""The bridge's metrics (DESIGN §6), on a registry of each app instance's own.
+"""The bridge's metrics (docs/architecture.md §6), on a registry of each app instance's own.
 
 tracetrack_notifications_total{channel,severity,outcome}
     outcome: sent | logged (channel disabled) | retry (transient failure)

@@ -1,6 +1,7 @@
-"""The bridge's settings: the operator guide's variables plus the bridge's own.
+"""The bridge's settings: the variables operators know (docs/architecture.md §4) plus the
+bridge's own.
 
-Built once at startup and passed down. Env names follow DESIGN §4
+Built once at startup and passed down. Env names follow docs/architecture.md §4
 (`ENABLE_EMAIL_ALERTS`, `SMTP_SERVER`, `TWILIO_*`, `BRIDGE_*`, ...). Secrets are
 `SecretStr` so they never show up in a repr or a log line.
 """
@@ -27,10 +28,10 @@ DEFAULT_SQLITE_NAME = "bridge.sqlite3"
 
 
 class BridgeSettings(SmtpSettings):
-    # Email (operator guide): SMTP_SERVER, SMTP_PORT, ALERT_SENDER_*, ... come from
+    # Email: SMTP_SERVER, SMTP_PORT, ALERT_SENDER_*, ... come from
     # common.smtp.SmtpSettings, shared with the reporter.
 
-    # --- SMS (operator guide) ------------------------------------------------
+    # --- SMS ----------------------------------------------------------------
     enable_sms_alerts: bool = False
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

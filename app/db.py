@@ -11,13 +11,13 @@ do not need:
   socket on the event loop, so a connection that PostgreSQL closed (restart, admin
   shutdown, `kill`) is known dead before it is handed out and replaced then. Only a
   connection idle longer than `db_pool_ping_idle_seconds` is pinged first (`SELECT 1`),
-  for the connections a network device drops silently; that is the operator guide's
+  for the connections a network device drops silently; that is docs/architecture.md §11's
   "health check on connection checkout", paid for once per idle period instead of on
   every request;
 - statements are prepared once per connection (asyncpg's statement cache); behind a
   PgBouncer in transaction mode older than 1.21 set `DB_STATEMENT_CACHE_SIZE=0`.
 
-Pool sizes follow the operator guide (100-250 connections in total, split across the
+Pool sizes follow docs/architecture.md §11 (100-250 connections in total, split across the
 workers): each worker may open `(pool size + overflow) / workers` connections, opens them
 only when needed, closes one that has been idle for `db_pool_idle_close_seconds`, and
 replaces one older than `db_pool_recycle_seconds` when it is given back (the guide's
@@ -82,7 +82,7 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def pool_sizes(settings: Settings, workers: int) -> tuple[int, int]:
-    """Split the operator guide's total (100-250 connections) across the workers."""
+    """Split the 100-250 connection total (docs/architecture.md §11) across the workers."""
     workers = max(1, workers)
     size = max(1, settings.db_pool_size_total // workers)
     overflow = max(0, settings.db_pool_max_overflow_total // workers)

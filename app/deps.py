@@ -1,4 +1,4 @@
-"""Typed dependencies shared by the routers (DESIGN §10: thin routers)."""
+"""Typed dependencies shared by the routers (docs/architecture.md §10: thin routers)."""
 
 from __future__ import annotations
 

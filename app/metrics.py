@@ -1,4 +1,4 @@
-"""The app's Prometheus metrics (DESIGN §6), defined once.
+"""The app's Prometheus metrics (docs/architecture.md §6), defined once.
 
 The app may run several worker processes, so these live in prometheus_client's
 multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (`tracetrack app` sets it

@@ -1,1 +1,1 @@
-"""`make bench`: the measurements behind BENCHMARKS.md (DESIGN §7). Not part of `make test`."""
+"""`make bench`: the measurements behind BENCHMARKS.md (docs/architecture.md §7). Not part of `make test`."""

@@ -1,4 +1,4 @@
-"""Breach to delivery on every channel (DESIGN §7), for `make bench`.
+"""Breach to delivery on every channel (docs/architecture.md §7), for `make bench`.
 
     results["breach"] = measure_breach_to_delivery(workdir, database_url)
     .venv/bin/python -m bench.breach_to_delivery DATABASE_URL [--mode fast]   # standalone

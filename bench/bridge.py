@@ -1,4 +1,4 @@
-"""Bridge benchmarks for `make bench` (DESIGN §7): webhook acknowledgement p99 and
+"""Bridge benchmarks for `make bench` (docs/architecture.md §7): webhook acknowledgement p99 and
 sustained notifications per second to local sinks.
 
     from bench.bridge import run_bridge_bench

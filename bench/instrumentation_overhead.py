@@ -1,4 +1,4 @@
-"""What the instrumentation costs a DB-backed request (DESIGN §7), for `make bench`.
+"""What the instrumentation costs a DB-backed request (docs/architecture.md §7), for `make bench`.
 
     results["overhead"] = measure_overhead(database_url=url, workdir=workdir)
     .venv/bin/python -m bench.instrumentation_overhead [--bags 50000]   # standalone

@@ -1,4 +1,4 @@
-"""1000 locust users against the app (DESIGN §7: error rate < 0.1 %, p95 < 1 s), for `make bench`.
+"""1000 locust users against the app (docs/architecture.md §7: error rate < 0.1 %, p95 < 1 s), for `make bench`.
 
     results["locust"] = run_locust(base_url, seeded_bags, workdir=workdir)
     .venv/bin/python -m bench.locust_load http://127.0.0.1:8000 5000000 [-u 1000 -t 60s]

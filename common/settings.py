@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     alertmanager_url: str = f"http://127.0.0.1:{topology.ALERTMANAGER_PORT}"
     grafana_url: str | None = None
 
-    # --- links people open (DESIGN §4) -------------------------------------
+    # --- links people open (docs/architecture.md §4) -------------------------------------
     # The base of every link a notification carries: where phones reach the bridge's
     # runbook and notification pages. Prometheus and Alertmanager get their own
     # (`--web.external-url`, which their alerts' links are built from).
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     prometheus_external_url: str | None = None
     alertmanager_external_url: str | None = None
 
-    # --- ports (DESIGN §4) -------------------------------------------------
+    # --- ports (docs/architecture.md §4) -------------------------------------------------
     host: str = Field("127.0.0.1", validation_alias="TRACETRACK_HOST")
     app_port: int = topology.APP_PORT
     exporter_port: int = topology.EXPORTER_PORT
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # The redis-server `tracetrack up` starts when REDIS_URL is unset.
     local_redis_port: int = topology.REDIS_PORT
 
-    # --- database pool: the operator guide asks for 100-250 connections in total,
+    # --- database pool: 100-250 connections in total (docs/architecture.md §11),
     # shared by all app workers (each worker gets total / workers).
     db_pool_size_total: int = Field(100, ge=1)
     db_pool_max_overflow_total: int = Field(150, ge=0)

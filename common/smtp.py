@@ -1,5 +1,5 @@
 """Outgoing email settings and the SMTP connection, shared by the alert bridge and the
-reporter: one set of the operator guide's variables (SMTP_SERVER, SMTP_PORT,
+reporter: one set of the variables operators know (docs/architecture.md §4) (SMTP_SERVER, SMTP_PORT,
 ALERT_SENDER_EMAIL, ALERT_SENDER_PASSWORD, ...) for every mail TraceTrack sends."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The alert thresholds of DESIGN §5: the single source of truth.
+"""The alert thresholds of docs/architecture.md §5: the single source of truth.
 
 Rules (`prometheus/rules.yml`), dashboards, the runbook and tests derive from
 this table or are checked against it. Values are in base units (seconds,
@@ -14,7 +14,7 @@ from typing import Literal
 @dataclass(frozen=True)
 class Threshold:
     key: str  # stable identifier, used in alert names
-    title: str  # the row of the operator guide's table
+    title: str  # the row of the table in docs/architecture.md §5
     warning: float
     critical: float
     unit: str  # "seconds" | "ratio" | "count"
@@ -39,7 +39,7 @@ BY_KEY: dict[str, Threshold] = {t.key: t for t in THRESHOLDS}
 
 
 # --- Table maintenance ---------------------------------------------------------
-# Not rows of the §5 table (no warning/critical pair): the operator guide's "Run
+# Not rows of the §5 table (no warning/critical pair): docs/architecture.md §11's "Run
 # weekly: VACUUM ANALYZE" as `info` alerts. tooling/rules_gen.py builds them from
 # these numbers; tests/support/threshold_check.py checks the runbook quotes them.
 
@@ -65,7 +65,7 @@ MAINTENANCE = Maintenance(
 
 
 # --- Security monitoring (app/guard) ---------------------------------------------------
-# Not rows of the §5 table: the operator guide's "Security Monitoring" list as alerts.
+# Not rows of the §5 table: the security monitoring of docs/architecture.md §11 as alerts.
 # tooling/security_rules.py builds the rules from these numbers; docs/runbook.md quotes
 # them (tests check both). Rates are per minute over the last 5 minutes; counts are
 # increases over the last 15 minutes. Summed over every app instance (an attack spread

@@ -1,4 +1,4 @@
-"""The operator guide's business dashboard: bags, users, scans and bills today.
+"""The business figures (docs/architecture.md §11): bags, users, scans and bills today.
 
 Series:
     tracetrack_bags          gauge  bags, PostgreSQL's live-row statistic (an estimate, no COUNT(*))

@@ -553,7 +553,7 @@ def business() -> Board:
     b = Board(
         "tracetrack-business",
         "TraceTrack / Business",
-        "Bags, users, scans and bills: the operator guide's business metrics.",
+        "Bags, users, scans and bills: the business figures.",
         "up",
     )
     users = BY_KEY["concurrent_users"]
@@ -738,7 +738,7 @@ def alerts() -> Board:
 
 
 def security() -> Board:
-    """The operator guide's Security Monitoring (app/guard): each stat is the number its
+    """Security monitoring (app/guard, docs/architecture.md §11): each stat is the number its
     alert compares (common/thresholds.py SECURITY), coloured at the alert's limits."""
     b = Board(
         "tracetrack-security",

@@ -31,7 +31,7 @@ SELF_RESOLVING_SECONDS = 5 * 60
 # Fired again within this long of resolving counts as a flap; this many flaps make it flapping.
 FLAP_GAP_SECONDS = 60 * 60
 FLAPPING_MIN_REFIRES = 2
-# The design's capacity target (DESIGN: 5 million bags).
+# The capacity target (docs/architecture.md §1: 5 million bags).
 BAGS_TARGET = 5_000_000
 # A route is worth a look when its p95 exceeds this share of the warning threshold.
 SLOW_ROUTE_SHARE = 0.5

@@ -418,7 +418,7 @@ def test_prometheus_going_down_and_coming_back(inprocess, tmp_path: Path) -> Non
         prom.stop()
 
 
-# --- named queries only (transport-level double, DESIGN §10) ---------------------------------
+# --- named queries only (transport-level double, docs/architecture.md §10) ---------------------------------
 
 
 def test_only_named_queries_reach_prometheus_whatever_the_request_says(inprocess) -> None:

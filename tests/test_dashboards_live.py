@@ -105,7 +105,7 @@ def test_every_panel_query_parses_and_returns_data(stack: LiveStack) -> None:
 
 
 def test_the_healthy_stack_shows_real_values(stack: LiveStack) -> None:
-    """Not just any data: the figures the operator guide's sections are about."""
+    """Not just any data: the figures the analytics views are about (docs/architecture.md §11)."""
 
     def one(expr: str) -> float:
         [sample] = stack.query(substitute(expr))

@@ -1,4 +1,4 @@
-"""DESIGN §8: a PostgreSQL restart is survived without restarting the app."""
+"""docs/architecture.md §8: a PostgreSQL restart is survived without restarting the app."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ SUPERUSER_RESERVED = 3  # PostgreSQL's default superuser_reserved_connections
 class ConnectionBudget:
     """Who holds PostgreSQL server connections, at most, with app replicas behind PgBouncer.
 
-    The operator guide's pool of 100-250 connections becomes PgBouncer's server pool:
+    The app's pool of 100-250 connections (docs/architecture.md §11) becomes PgBouncer's server pool:
     `pool` connections in steady state, `reserve` more for bursts (after
     `reserve_timeout` seconds of queueing). App workers hold *client* connections to
     PgBouncer (cheap, a few kB each), so adding replicas or workers adds queueing in
@@ -75,7 +75,9 @@ class ConnectionBudget:
         if self.server_connections > usable:
             out.append(f"{self.server_connections} server connections exceed {usable} usable")
         if not 100 <= self.pooler <= 250:
-            out.append(f"PgBouncer's {self.pooler} is outside the operator guide's 100-250")
+            out.append(
+                f"PgBouncer's {self.pooler} is outside the 100-250 of docs/architecture.md §11"
+            )
         return out
 
 

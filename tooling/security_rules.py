@@ -1,4 +1,4 @@
-"""The security rule family: the operator guide's "Security Monitoring" as alerts.
+"""The security rule family: security monitoring (docs/architecture.md §11) as alerts.
 
 One alert name per row of `common.thresholds.SECURITY`, each with a warning and a
 critical rule: failed logins, login lockouts, rate-limit violations, suspicious scans,

@@ -1,4 +1,4 @@
-"""Security monitoring inside the app (the operator guide's "Security Monitoring").
+"""Security monitoring inside the app (docs/architecture.md §11).
 
 What it watches and does, each in its own module:
 

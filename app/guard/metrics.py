@@ -1,4 +1,4 @@
-"""The security guard's Prometheus metrics (DESIGN §6), defined once.
+"""The security guard's Prometheus metrics (docs/architecture.md §6), defined once.
 
 Labels are bounded sets (common/metric_names.py): an IP address or a user name never
 becomes a label, so an attacker cannot grow the number of series. Every labelled

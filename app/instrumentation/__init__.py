@@ -1,4 +1,4 @@
-"""Prometheus instrumentation of the app (DESIGN §6), correct under several workers.
+"""Prometheus instrumentation of the app (docs/architecture.md §6), correct under several workers.
 
 - `prepare_multiprocess(settings)`: called by `tracetrack app` in the parent, before
   any worker exists, so that every worker writes its metrics into one shared directory
