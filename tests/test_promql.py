@@ -17,8 +17,8 @@ from app.analytics.queries import QUERIES
 from common import metric_names as m
 from common import promql as p
 from grafana import build as dashboards
+from tooling.checkout import ROOT as REPO
 from tooling.procs import require_binary
-from tooling.stackconfig import REPO
 
 RULES = REPO / "prometheus" / "rules.yml"
 APP = 'job="tracetrack-app", instance="app-1:8000"'
