@@ -171,7 +171,9 @@ def test_grouping_inhibition_and_timings() -> None:
     assert route["routes"][0] is watchdog  # before the severity routes
     critical = by_receiver["bridge-critical"]
     assert stackconfig.duration_seconds(critical["group_wait"]) <= 10
-    assert stackconfig.duration_seconds(critical["group_interval"]) <= 10
+    # Storms: one group per alert and job, re-notified at most once a minute.
+    assert critical["group_by"] == ["alertname", "job"]
+    assert stackconfig.duration_seconds(critical["group_interval"]) == 60
 
 
 def test_rendered_config_changes_address_token_and_timings_only(tmp_path: Path) -> None:
@@ -261,9 +263,10 @@ def test_real_alertmanager_routes_each_severity_to_its_bridge_path_and_inhibits_
 
     (critical, *_) = webhook_sink.bodies("alertmanager/critical")
     assert critical["receiver"] == "bridge-critical" and critical["status"] == "firing"
+    # Critical groups are per alert and job (storms: one page names every instance).
     assert critical["groupLabels"] == {
         "alertname": "TraceTrackErrorRateHigh",
-        "instance": "127.0.0.1:8000",
+        "job": "tracetrack-app",
     }
     assert [a["labels"]["severity"] for a in critical["alerts"]] == ["critical"]
 
