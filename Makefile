@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-FUZZ_TESTS := tests/test_fuzz_api.py
+FUZZ_TESTS := tests/test_fuzz_api.py tests/test_fuzz_bridge.py
 
 .PHONY: install up test bench fuzz lint clean
 

@@ -11,13 +11,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
 
 from alert_bridge.deps import BridgeError, bridge_error_handler
+from alert_bridge.payload import openapi_schemas
 from alert_bridge.routes import ROUTERS
 from alert_bridge.service import BridgeService
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The document (not served: openapi_url is None) with the webhook's body schema and
+    bearer scheme; tests/test_fuzz_bridge.py fuzzes the bridge from it."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {}).update(openapi_schemas())
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(service: BridgeService) -> FastAPI:
@@ -35,6 +50,7 @@ def create_app(service: BridgeService) -> FastAPI:
         openapi_url=None,
     )
     app.state.service = service
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_exception_handler(BridgeError, bridge_error_handler)
     for router in ROUTERS:
         app.include_router(router)

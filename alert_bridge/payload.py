@@ -15,7 +15,7 @@ class PayloadError(ValueError):
 
 
 class Alert(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # JSON types as Alertmanager sends them
 
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
@@ -38,7 +38,7 @@ class Alert(BaseModel):
 
 
 class WebhookPayload(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # JSON types as Alertmanager sends them
 
     version: Literal["4"]
     groupKey: str = Field(min_length=1)
@@ -131,6 +131,12 @@ def parse_webhook(body: bytes) -> tuple[WebhookPayload, bytes]:
             f"invalid payload at {where or 'body'}: {first['msg']} ({exc.error_count()} problem(s))"
         ) from exc
     return payload, json.dumps(data).encode() if scrubbed else body
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """WebhookPayload and the models it uses, as OpenAPI components."""
+    schema = WebhookPayload.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"WebhookPayload": schema, **schema.pop("$defs", {})}
 
 
 def parse_payload(body: bytes) -> WebhookPayload:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from alert_bridge.deps import Authorized, BridgeError, ServiceDep, read_body
 from alert_bridge.payload import PayloadError, parse_webhook
@@ -19,11 +21,54 @@ log = logging.getLogger("alert_bridge.http")
 WATCHDOG_PATH = "watchdog"
 
 router = APIRouter()
+# Documented as an enum, checked in the handler: an unknown path is a 404 naming the
+# valid ones (and counted as unknown_receiver), not a validation error.
+SeverityPath = Annotated[
+    str,
+    Path(
+        description="the receiver's severity, or watchdog for the Watchdog heartbeat",
+        json_schema_extra={"enum": [*SEVERITIES, WATCHDOG_PATH]},
+    ),
+]
 
 
-@router.post("/alertmanager/{severity}", dependencies=[Authorized])
+class Refusal(BaseModel):
+    """The body of every refusal (alert_bridge.deps.BridgeError)."""
+
+    error: str
+
+
+# Documented for clients and for schemathesis (tests/test_fuzz_bridge.py). A 4xx is not
+# retried by Alertmanager, so each is also logged and counted; a 5xx is retried.
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Stored (or the Watchdog's heartbeat taken)"},
+    400: {"model": Refusal, "description": "Not an Alertmanager webhook payload (version 4)"},
+    401: {"model": Refusal, "description": "Missing or wrong bearer token"},
+    404: {"model": Refusal, "description": "No such severity path"},
+    413: {"model": Refusal, "description": "Body over BRIDGE_MAX_PAYLOAD_BYTES"},
+    503: {"model": Refusal, "description": "Could not store the notification; retry"},
+}
+WEBHOOK_OPENAPI = {
+    # The body is read raw (bounded, then parsed by alert_bridge.payload), so its schema
+    # is declared here; the bridge app adds the WebhookPayload component.
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/WebhookPayload"}}
+        },
+    },
+    "security": [{"bearer": []}],
+}
+
+
+@router.post(
+    "/alertmanager/{severity}",
+    dependencies=[Authorized],
+    responses=WEBHOOK_RESPONSES,
+    openapi_extra=WEBHOOK_OPENAPI,
+)
 async def alertmanager_webhook(
-    severity: str, request: Request, service: ServiceDep
+    severity: SeverityPath, request: Request, service: ServiceDep
 ) -> JSONResponse:
     if severity not in (*SEVERITIES, WATCHDOG_PATH):
         raise BridgeError(

@@ -85,8 +85,15 @@ def run_schemathesis(
     full_env.pop("SCHEMATHESIS_HOOKS", None)
     if hooks:
         full_env["SCHEMATHESIS_HOOKS"] = hooks
+    report_dir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+        # In the report directory: schemathesis keeps a crash cache in its working directory.
+        cmd,
+        cwd=report_dir,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     run = FuzzRun(done.returncode, done.stdout + done.stderr)
     for report in report_dir.glob("*.ndjson"):
