@@ -60,9 +60,11 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # --- the /analytics pages (browsers: HTML and redirects) ---------------------------------
-HTML = {"text/html": {"schema": {"type": "string"}}}
-ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
-PAGE_GUARD = {
+HTML: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
+ERROR_JSON: dict[str, Any] = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+}
+PAGE_GUARD: dict[int | str, dict[str, Any]] = {
     403: {
         "description": "Not an admin (HTML), or a blocked client (JSON)",
         "content": {**HTML, **ERROR_JSON},
@@ -72,4 +74,7 @@ PAGE_GUARD = {
         "content": {**HTML, **ERROR_JSON},
     },
 }
-REDIRECT = {"description": "Redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
+REDIRECT: dict[str, Any] = {
+    "description": "Redirect",
+    "headers": {"Location": {"schema": {"type": "string"}}},
+}
