@@ -9,9 +9,11 @@ import time
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app import repository as repo
 from app.db import asyncpg_dsn
+from common.metric_names import SUSPICIOUS_SCANS
 from tests.support.appkit import add_user
 
 pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
@@ -122,6 +124,7 @@ def test_a_scan_of_a_billed_bag_keeps_it_billed(
 ) -> None:
     bag(client, dispatcher, "B1")
     client.post("/api/bills", json={"bill_number": "INV-1", "bag_qr_ids": ["B1"]}, headers=biller)
+    before = billed_bag_scans(client)
     r = client.post(
         "/api/scans",
         json={"qr_id": "B1", "location": "Gate 4", "status": "in_transit"},
@@ -132,6 +135,15 @@ def test_a_scan_of_a_billed_bag_keeps_it_billed(
     assert got["status"] == "billed" and got["location"] == "Gate 4"
     scans = client.get("/api/bags/B1/scans", headers=dispatcher).json()["items"]
     assert [s["location"] for s in scans] == ["Gate 4"]
+    assert billed_bag_scans(client) == before + 1  # a suspicious-scan kind
+
+
+def billed_bag_scans(client: TestClient) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == SUSPICIOUS_SCANS and sample.labels.get("kind") == "billed_bag":
+                return sample.value
+    raise AssertionError("no billed_bag series in /metrics")
 
 
 def test_a_scan_of_an_unbilled_bag_still_sets_its_status(
