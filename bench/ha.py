@@ -98,6 +98,7 @@ def simulate_replicas(
                     "TRACETRACK_MIGRATE_ON_START": "false",
                     "TRACETRACK_SECRET_KEY": "bench-secret-key-0123456789-abcdefgh",
                     "TRUSTED_PROXY_HOPS": "1",
+                    "DB_STATEMENT_CACHE_SIZE": "0",  # through PgBouncer, as in compose
                 },
             ).start()
             stack.callback(proc.stop)

@@ -549,6 +549,8 @@ def test_load_balancer_and_pgbouncer_front_every_app_replica(compose, tmp_path) 
     assert probed == [f"http://{n}:{listen_port(services[n])}" for n in rc.APP_REPLICAS]
     for name in replicas:  # one proxy in front: the client is the last forwarded hop
         assert services[name]["environment"]["TRUSTED_PROXY_HOPS"] == "1"
+        # Through PgBouncer (transaction mode): no named prepared statements.
+        assert services[name]["environment"]["DB_STATEMENT_CACHE_SIZE"] == "0"
     assert "option forwardfor" in cfg
     stats_users = re.search(r"^stats_users = (.+)$", ini, re.M)[1].split(",")  # type: ignore[index]
     exporter = services["exporter"]["environment"]["PGBOUNCER_URL"]

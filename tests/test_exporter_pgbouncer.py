@@ -134,3 +134,29 @@ def test_pgbouncer_down_costs_only_its_collector(
 def test_a_pgbouncer_url_that_is_not_postgresql_stops_startup() -> None:
     with pytest.raises(ConfigError, match="PGBOUNCER_URL: scheme 'redis'"):
         check_config(Settings(), ExporterSettings(pgbouncer_url="redis://h:6432/pgbouncer"))
+
+
+def test_the_apps_session_timeouts_hold_through_pgbouncer(
+    pgbouncer: PgBouncerHandle, database_url: str
+) -> None:
+    """The app asks for them at connect time, which PgBouncer cannot forward; its
+    connect_query sets them on every server connection instead (tooling/haconfig.py)."""
+    settings = Settings()
+    name = database_url.rsplit("/", 1)[1]
+    conn = psycopg2.connect(pgbouncer.dsn(name), options="-c statement_timeout=1 -c lock_timeout=1")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('statement_timeout', true),"
+                " current_setting('lock_timeout', true)"
+            )
+            got = cur.fetchone()
+    finally:
+        conn.close()
+    assert got == (
+        f"{settings.db_statement_timeout_ms}ms",
+        f"{settings.db_lock_timeout_ms}ms",
+    ) or got == (
+        f"{settings.db_statement_timeout_ms // 1000}s",
+        f"{settings.db_lock_timeout_ms // 1000}s",
+    )

@@ -34,6 +34,8 @@ REPLICA_ENV = {
     "DB_POOL_SIZE_TOTAL": "4",
     "DB_POOL_MAX_OVERFLOW_TOTAL": "4",
     "TRUSTED_PROXY_HOPS": "1",
+    # PgBouncer 1.18 in transaction mode cannot follow named prepared statements.
+    "DB_STATEMENT_CACHE_SIZE": "0",
 }
 
 
