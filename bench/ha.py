@@ -567,9 +567,17 @@ def bridge_throughput(
 
 def render_section(r: dict[str, Any]) -> str:
     lines = [SECTION, ""]
+    when = sorted(set((r.get("measured_at") or {}).values()))
+    if len(when) > 1:  # parts refreshed separately (--only ... --previous ...)
+        stamp = "; ".join(
+            f"{', '.join(sorted(p for p, w in r['measured_at'].items() if w == at))} on {at}"
+            for at in when
+        )
+    else:
+        stamp = f"on {r.get('date', '?')}, commit `{r.get('commit', '?')}`"
     lines.append(
-        f"Measured by `bench/ha.py` on {r.get('date', '?')}, commit `{r.get('commit', '?')}` "
-        "(the figures behind docs/scaling.md). Same machine as above."
+        f"Measured by `bench/ha.py` {stamp} (the figures behind docs/scaling.md). Same "
+        "machine as above."
     )
     lines += ["", "| Figure | Measured | How |", "|---|---|---|"]
     rep = r.get("replicas")
@@ -710,6 +718,9 @@ def run_all(workdir: Path, only: set[str]) -> dict[str, Any]:
             what, measure = PARTS[part]
             print(f"{what}...", flush=True)
             results[part] = measure(workdir / part)
+            results.setdefault("measured_at", {})[part] = (
+                f"{results['date']}, commit `{results['commit']}`"
+            )
     return results
 
 
