@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from alert_bridge.store import WriteHealth
 from common.alerting import CHANNEL_MATRIX
 from common.metric_names import (
+    BRIDGE_ACTIONS,
     NOTIFICATION_DELIVERY,
     NOTIFICATION_QUEUE_DEPTH,
     NOTIFICATIONS,
@@ -36,6 +37,7 @@ from common.metric_names import (
     WEBHOOKS_REJECTED,
 )
 
+ACTIONS = ("ack", "silence")
 OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate")
 REJECT_REASONS = {401: "unauthorized", 404: "unknown_receiver", 413: "too_large", 400: "invalid"}
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -107,6 +109,15 @@ class BridgeMetrics:
         )
         for reason in REJECT_REASONS.values():
             self.webhooks_rejected.labels(reason)
+        self.actions = Counter(
+            BRIDGE_ACTIONS.removesuffix("_total"),
+            "Acknowledgements and silences made from notification pages, by outcome.",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        for action in ACTIONS:
+            for outcome in ("ok", "failed"):
+                self.actions.labels(action, outcome)
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.registry.register(QueueDepthCollector(depth))

@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from alert_bridge import pages
 from alert_bridge.config import AlertConfig, load_config
 from alert_bridge.direct import DirectPager
 from alert_bridge.metrics import BridgeMetrics
@@ -42,6 +43,7 @@ class BridgeService:
         self.owner = settings.instance_id(port)
         self.public_url = settings.public_url(port)
         self.runbook = Runbook(settings.bridge_runbook_file)
+        self.page_ttl = settings.bridge_page_ttl_hours * 3600
         self.store = Store(
             settings.database_url_resolved(), pool_size=settings.bridge_worker_threads + 4
         )
@@ -49,7 +51,9 @@ class BridgeService:
         self.metrics.watch_queue(self.store.queue_depth)
         self.metrics.watch_outbox(self.outbox_health)
         self.providers = build_providers(settings)
-        self.deliverer = Deliverer(self.store, self.providers, self.metrics, settings, self.owner)
+        self.deliverer = Deliverer(
+            self.store, self.providers, self.metrics, settings, self.owner, self.page_url
+        )
         self.watchdog = Watchdog(
             self.store,
             self.config,
@@ -90,6 +94,7 @@ class BridgeService:
         key = payload.notification_key()
         recipients = self.config.for_severity(severity)
         body = raw.decode() if raw is not None else json.dumps(payload.model_dump(mode="json"))
+        now = time.time()
         with self.store.tx() as conn:
             new, dup = self.store.add_notification(
                 conn,
@@ -101,13 +106,20 @@ class BridgeService:
                 group_key=payload.groupKey,
                 body=body,
                 recipients=recipients,
-                now=time.time(),
+                now=now,
             )
+            # The page the notification links to (/n/<token>): acknowledge, silence.
+            pages.ensure_page(self.store, conn, key, payload.groupKey, now, self.page_ttl)
         for r in dup:
             self.metrics.count(r.channel, severity, "duplicate")
         if new:
             self.deliverer.wake.set()
         return Accepted(key=key, new=len(new), duplicates=len(dup))
+
+    def page_url(self, key: str) -> str:
+        """The absolute link to the notification's page, "" when it has none."""
+        token = pages.token_for(self.store, key)
+        return f"{self.public_url}/n/{token}" if token else ""
 
     def outbox_health(self) -> WriteHealth:
         """Whether the outbox takes writes: the last write's outcome, or a probe write

@@ -83,6 +83,8 @@ class BridgeSettings(SmtpSettings):
     # listen address.
     bridge_public_url: str | None = None
     bridge_runbook_file: Path = DEFAULT_RUNBOOK
+    # How long a notification's page (/n/<token>: acknowledge, silence) keeps working.
+    bridge_page_ttl_hours: float = Field(72.0, gt=0)
 
     @field_validator("bridge_public_url")
     @classmethod

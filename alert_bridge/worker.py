@@ -15,6 +15,7 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -60,8 +61,11 @@ class Deliverer:
         metrics: BridgeMetrics,
         settings: BridgeSettings,
         owner: str,
+        page_url: Callable[[str], str] = lambda key: "",
     ) -> None:
         self.store = store
+        # Notification key -> its page's absolute URL ("" when it has none).
+        self.page_url = lru_cache(maxsize=1024)(page_url)
         self.providers = providers
         self.metrics = metrics
         self.settings = settings
@@ -164,8 +168,9 @@ class Deliverer:
         who = display_recipient(c.channel, c.recipient)
         provider = self.providers[c.channel]
         try:
+            page = self.page_url(c.notification_key) if c.kind != "watchdog" else ""
             message: Message = self._message(
-                c.notification_key, c.kind, c.severity, c.status, c.body, c.created_at
+                c.notification_key, c.kind, c.severity, c.status, c.body, c.created_at, page
             )
             ref = provider.send(Recipient(c.channel, c.recipient, c.format), message)
         except PermanentError as exc:

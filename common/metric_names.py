@@ -110,6 +110,8 @@ OUTBOX_WRITE_FAILURES = "tracetrack_bridge_outbox_write_failures_total"
 # Webhooks refused with a 4xx (Alertmanager does not retry those: the notification is
 # dropped), by reason: unauthorized | unknown_receiver | too_large | invalid.
 WEBHOOKS_REJECTED = "tracetrack_bridge_webhooks_rejected_total"
+# Actions taken from a notification page: action = ack | silence, outcome = ok | failed.
+BRIDGE_ACTIONS = "tracetrack_bridge_actions_total"
 
 # Buckets include the 2 s and 5 s thresholds so the p95 alert is exact at them.
 HTTP_DURATION_BUCKETS = (

@@ -1,5 +1,5 @@
 """The bridge's HTTP routers, one module per concern (included by `alert_bridge.app`)."""
 
-from alert_bridge.routes import health, notifications, runbook, webhooks
+from alert_bridge.routes import health, notifications, pages, runbook, webhooks
 
-ROUTERS = (webhooks.router, notifications.router, health.router, runbook.router)
+ROUTERS = (webhooks.router, notifications.router, health.router, runbook.router, pages.router)

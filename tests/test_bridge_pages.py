@@ -1,0 +1,183 @@
+"""The notification page: the SMS's one link opens it; silence and acknowledge act
+only on POST; a silence made there exists in a real Alertmanager and stops the next
+notification of the group."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy import update
+
+from alert_bridge import pages
+from tests.support.bridgekit import (
+    TOKEN,
+    InProcessBridge,
+    bridge_env,
+    recipients_for,
+    write_alert_config,
+)
+from tests.support.stack import start_alertmanager
+from tooling import stackconfig
+from tooling.procs import free_port, wait_until
+
+if TYPE_CHECKING:
+    from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
+
+pytest_plugins = ["tests.support.sinks"]
+
+PUBLIC = "https://oncall.example.com"
+
+
+def alert(instance: str, **annotations: str) -> dict[str, Any]:
+    return {
+        "labels": {
+            "alertname": "TraceTrackErrorRateHigh",
+            "severity": "critical",
+            "job": "tracetrack-app",
+            "instance": instance,
+        },
+        "annotations": {
+            "summary": f"Error rate above the critical threshold (> 5 %) on {instance}",
+            "value": "7.1%",
+            "threshold": "> 5 %",
+            "runbook_url": f"{PUBLIC}/runbook#tracetrackerrorratehigh",
+            **annotations,
+        },
+    }
+
+
+def local(url: str, bridge: InProcessBridge) -> str:
+    """The public link as this test reaches the bridge."""
+    return url.replace(PUBLIC, bridge.url)
+
+
+def test_page_silence_and_acknowledge_through_a_real_alertmanager(
+    tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink, webhook_sink: WebhookSink
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    port = free_port()
+    am = start_alertmanager(
+        tmp_path / "am",
+        bridge_url=f"http://127.0.0.1:{port}",
+        credentials_file=token_file,
+        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+    )
+    cfg = write_alert_config(
+        tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink, webhook_sink)
+    )
+    env = bridge_env(
+        tmp_path,
+        cfg,
+        smtp_sink,
+        twilio_sink,
+        webhook_sink,
+        TRACETRACK_PUBLIC_URL=PUBLIC,
+        ALERTMANAGER_URL=am.url,
+    )
+    try:
+        with InProcessBridge(env, port=port) as b:
+            am.post_alerts([alert("app-1:8000")])
+            wait_until(lambda: twilio_sink.count() >= 1, 30, "the SMS")
+            sms = twilio_sink.messages()[0]["Body"]
+            link = re.search(r"https://oncall\.example\.com/n/([A-Za-z0-9_-]+)$", sms)
+            assert link, sms
+            token = link.group(1)
+            assert len(token) >= 22  # 128 random bits, URL-safe base64
+            email = smtp_sink.messages("oncall@example.com")[0].message
+            assert link.group(0) in email.get_body(("plain",)).get_content()
+
+            # GET shows (value, links, forms) and changes nothing.
+            page = b.http.get(local(link.group(0), b))
+            assert page.status_code == 200
+            assert page.headers["cache-control"] == "no-store"
+            assert "7.1% (threshold &gt; 5 %)" in page.text
+            assert 'name="viewport"' in page.text
+            assert f'action="{token}/silence"' in page.text
+            assert f"{PUBLIC}/runbook#tracetrackerrorratehigh" in page.text
+            assert httpx.get(f"{am.url}/api/v2/silences").json() == []
+
+            # Refusals name the problem, and change nothing.
+            bad = b.http.post(f"/n/{token}/silence", data={"who": "alice", "duration": "7h"})
+            assert bad.status_code == 400 and "1h, 4h, 24h" in bad.text
+            nobody = b.http.post(f"/n/{token}/silence", data={"duration": "1h"})
+            assert nobody.status_code == 400 and "say who" in nobody.text
+            assert b.http.get("/n/not-a-real-token").status_code == 404
+            assert httpx.get(f"{am.url}/api/v2/silences").json() == []
+
+            # Silence: a real silence on the group's labels, and the next one is muted.
+            done = b.http.post(f"/n/{token}/silence", data={"who": "alice", "duration": "1h"})
+            assert done.status_code == 200 and "Silenced by alice" in done.text
+            (silence,) = httpx.get(f"{am.url}/api/v2/silences").json()
+            assert silence["createdBy"] == "alice" and silence["status"]["state"] == "active"
+            assert {(m["name"], m["value"]) for m in silence["matchers"]} == {
+                ("alertname", "TraceTrackErrorRateHigh"),
+                ("job", "tracetrack-app"),
+            }
+            before = twilio_sink.count()
+            am.post_alerts([alert("app-1:8000"), alert("app-2:8000")])
+            wait_until(
+                lambda: (
+                    all(
+                        a["status"]["state"] == "suppressed"
+                        for a in am.alerts(alertname="TraceTrackErrorRateHigh")
+                    )
+                    and len(am.alerts(alertname="TraceTrackErrorRateHigh")) == 2
+                ),
+                20,
+                "Alertmanager to mute the group",
+            )
+            time.sleep(3)  # several fast group_intervals: nothing may be sent meanwhile
+            assert twilio_sink.count() == before
+
+            # Acknowledge: who and when, shown on the page, counted.
+            ack = b.http.post(f"/n/{token}/ack", data={"who": "bob"})
+            assert ack.status_code == 200 and "Acknowledged by <b>bob</b>" in ack.text
+            again = b.http.get(f"/n/{token}")
+            assert (
+                "Acknowledged by <b>bob</b>" in again.text
+                and "Acknowledge</button>" not in again.text
+            )
+            assert b.metric("tracetrack_bridge_actions_total", action="ack", outcome="ok") == 1
+            assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="ok") == 1
+            assert (
+                b.metric("tracetrack_bridge_actions_total", action="silence", outcome="failed") == 0
+            )
+
+            # An expired page says so.
+            with b.service.store.tx() as conn:
+                conn.execute(update(pages.pages).values(expires_at=time.time() - 1))
+            assert b.http.get(f"/n/{token}").status_code == 410
+    finally:
+        am.proc.stop()
+
+
+def test_a_silence_alertmanager_refuses_is_a_clear_502(tmp_path: Path) -> None:
+    cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for())
+    env = bridge_env(
+        tmp_path, cfg, ALERTMANAGER_URL=f"http://127.0.0.1:{free_port()}"
+    )  # nothing listens
+    with InProcessBridge(env) as b:
+        payload = {
+            "version": "4",
+            "groupKey": "g",
+            "status": "firing",
+            "groupLabels": {"alertname": "X"},
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "X"},
+                    "startsAt": "2030-01-01T00:00:00Z",
+                }
+            ],
+        }
+        assert b.post("critical", payload).status_code == 200
+        key = b.notifications()["deliveries"][0]["notification_key"]
+        token = pages.token_for(b.service.store, key)
+        resp = b.http.post(f"/n/{token}/silence", data={"who": "carol", "duration": "4h"})
+        assert resp.status_code == 502 and "unreachable" in resp.text
+        assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="failed") == 1
