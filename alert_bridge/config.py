@@ -171,7 +171,7 @@ def load_config(path: Path) -> AlertConfig:
         raise ConfigError(f"{path}: alert config file not found (ALERT_CONFIG_FILE)")
     try:
         namespace = runpy.run_path(str(path))
-    except Exception as exc:  # noqa: BLE001 - any error in the file is a config error
+    except Exception as exc:
         raise ConfigError(f"{path}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
     if CONFIG_VARIABLE not in namespace:
         raise ConfigError(f"{path}: defines no {CONFIG_VARIABLE} dict")

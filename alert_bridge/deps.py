@@ -53,7 +53,8 @@ async def bridge_error_handler(request: Request, exc: Exception) -> JSONResponse
 
 
 async def get_service(request: Request) -> BridgeService:
-    return request.app.state.service
+    service: BridgeService = request.app.state.service
+    return service
 
 
 ServiceDep = Annotated[BridgeService, Depends(get_service)]

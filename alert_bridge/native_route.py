@@ -107,7 +107,7 @@ def fill_template(template: str, receiver: dict[str, Any]) -> str:
             break
     else:
         raise ValueError(f"the template has no receiver named {RECEIVER!r}")
-    return yaml.safe_dump(doc, sort_keys=False, width=1000, default_flow_style=False)
+    return str(yaml.safe_dump(doc, sort_keys=False, width=1000, default_flow_style=False))
 
 
 def render_file(

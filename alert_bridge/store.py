@@ -515,7 +515,3 @@ class Store:
             assert locked is not None
             row = dict(locked._mapping)
         return row
-
-
-def now() -> float:
-    return time.time()

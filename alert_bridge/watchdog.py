@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from alert_bridge.config import AlertConfig
 from alert_bridge.direct import DirectPager
@@ -91,7 +92,7 @@ class Watchdog:
             except Exception as exc:  # noqa: BLE001 - keep watching
                 log.error("watchdog check failed: %s", exc)
 
-    def _enqueue(self, conn, event: str, reference: float, body: dict) -> int:  # type: ignore[no-untyped-def]
+    def _enqueue(self, conn, event: str, reference: float, body: dict[str, Any]) -> int:  # type: ignore[no-untyped-def]
         body = {**body, "runbook_url": self.runbook_url}
         new, _ = self.store.add_notification(
             conn,
@@ -139,7 +140,7 @@ class Watchdog:
             row = self.store.watchdog_row(conn, now)
         if row["state"] == "missing" or self._paged_directly is not None:
             return None
-        return now - max(row["last_heartbeat"] or row["armed_at"], self.started_at)
+        return float(now - max(row["last_heartbeat"] or row["armed_at"], self.started_at))
 
     def _findings(self, now: float) -> list[Finding]:
         """Ask Prometheus and Alertmanager once the heartbeat is late (outside any

@@ -50,7 +50,7 @@ def backoff_delay(
     delay = step / 2 + (rng or random).uniform(0, step / 2)
     # The receiver's Retry-After wins over our schedule (capped: a bogus header must
     # not park a page for a day).
-    return max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER))
+    return float(max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER)))
 
 
 class Deliverer:
@@ -155,7 +155,7 @@ class Deliverer:
     def _deliver_and_release(self, c: Claimed) -> None:
         try:
             self.deliver(c)
-        except Exception:  # noqa: BLE001 - a bug must not kill the worker thread
+        except Exception:
             log.exception("unexpected error delivering %s", c.id)
         finally:
             self._slots.release()

@@ -147,7 +147,7 @@ class Cache:
             await self._maybe_return_to_redis()
         if self._on_redis:
             try:
-                return await self._redis.get(key)  # type: ignore[union-attr,no-any-return]
+                return await self._redis.get(key)  # type: ignore[union-attr,return-value]
             except (RedisError, OSError) as exc:
                 self._fail_over(exc)
         return self._memory.get(key)

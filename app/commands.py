@@ -11,7 +11,7 @@ from app.vocabulary import ROLES
 from common.topology import APP_PORT
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("app", help="serve the TraceTrack API")
     p.add_argument(
         "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=seed)
 
 
-def _settings_and_url():  # type: ignore[no-untyped-def]
+def _settings_and_url():
     from common.pgserver import resolve_database_url
     from common.settings import Settings
 

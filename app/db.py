@@ -79,6 +79,8 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
 )
+# Closing a connection: it may also just take too long.
+_CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *_CONNECT_ERRORS)
 
 
 def pool_sizes(settings: Settings, workers: int) -> tuple[int, int]:
@@ -153,7 +155,7 @@ class Database:
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=5)
-            except (TimeoutError, *_CONNECT_ERRORS):
+            except _CLOSE_ERRORS:
                 pool.terminate()
 
     async def _on_connect(self, conn: asyncpg.Connection) -> None:
@@ -227,7 +229,7 @@ class Database:
             if now - ages[0] > self._recycle:
                 try:  # the pool opens a fresh one when next needed
                     await conn.close(timeout=2)
-                except (TimeoutError, *_CONNECT_ERRORS):
+                except _CLOSE_ERRORS:
                     conn.terminate()
         await self.pool.release(conn)
 
@@ -282,16 +284,16 @@ class Database:
         return result
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._one("fetch", sql, args)  # type: ignore[no-any-return]
+        return await self._one("fetch", sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self._one("fetchrow", sql, args)  # type: ignore[no-any-return]
+        return await self._one("fetchrow", sql, args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._one("fetchval", sql, args)
 
     async def execute(self, sql: str, *args: Any) -> str:
-        return await self._one("execute", sql, args)  # type: ignore[no-any-return]
+        return await self._one("execute", sql, args)
 
 
 def make_background_engine(url: str, settings: Settings) -> Engine:

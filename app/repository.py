@@ -129,7 +129,7 @@ async def bag_ids(db: Db, qr_ids: list[str]) -> dict[str, int]:
 
 
 async def bag_id(db: Db, qr_id: str) -> int | None:
-    return await db.fetchval("SELECT id FROM bags WHERE qr_id = $1", qr_id)  # type: ignore[no-any-return]
+    return await db.fetchval("SELECT id FROM bags WHERE qr_id = $1", qr_id)
 
 
 async def create_bags(db: Db, bags: list[dict[str, Any]]) -> int:

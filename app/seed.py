@@ -64,12 +64,12 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
-def _next_id(cur, table: str) -> int:  # type: ignore[no-untyped-def]
+def _next_id(cur, table: str) -> int:
     cur.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")
     return int(cur.fetchone()[0])
 
 
-def _copy(cur, table: str, columns: str, lines: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _copy(cur, table: str, columns: str, lines: list[str]) -> None:
     if lines:
         cur.copy_expert(
             f"COPY {table} ({columns}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
@@ -79,7 +79,7 @@ def _copy(cur, table: str, columns: str, lines: list[str]) -> None:  # type: ign
 class _BulkLoadIndexes:
     """Drop non-primary-key indexes and foreign keys of the bulk tables; rebuild on exit."""
 
-    def __init__(self, cur) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, cur) -> None:
         self.cur = cur
         cur.execute(
             """
@@ -164,7 +164,7 @@ def seed_database(
     return stats
 
 
-def _seed_users(cur, n: int, rng: random.Random) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
+def _seed_users(cur, n: int, rng: random.Random) -> dict[str, list[int]]:
     # One hash for all seeded users: argon2 is deliberately slow, and they share a password.
     pw_hash = hash_password(SEED_PASSWORD)
     roles = ["admin"] + [("dispatcher" if i % 3 else "biller") for i in range(1, max(n, 3))]
@@ -195,7 +195,7 @@ def _timestamps(rng: random.Random, n: int = 50_000) -> list[str]:
     return out
 
 
-def _seed_bags(cur, n: int, rng: random.Random, progress: bool) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _seed_bags(cur, n: int, rng: random.Random, progress: bool) -> tuple[int, int]:
     start = _next_id(cur, "bags")
     times = _timestamps(rng)
     group = CHILDREN_PER_PARENT + 1
@@ -234,7 +234,7 @@ def _seed_scans(
     cur,
     bag_start: int,
     n_bags: int,
-    per_bag: float,  # type: ignore[no-untyped-def]
+    per_bag: float,
     users: list[int],
     rng: random.Random,
     progress: bool,
@@ -268,7 +268,7 @@ def _seed_bills(
     cur,
     bag_start: int,
     n_bags: int,
-    billers: list[int],  # type: ignore[no-untyped-def]
+    billers: list[int],
     rng: random.Random,
 ) -> int:
     group = CHILDREN_PER_PARENT + 1

@@ -156,8 +156,8 @@ def measure_throughput(
                     t0 = time.perf_counter()
                     sink.faults.release(discard=False)
                 wait_until(
-                    lambda s=sink, n=total: s.count() >= n,
-                    600,  # type: ignore[misc]
+                    lambda s=sink, n=total: s.count() >= n,  # type: ignore[misc]  # mypy cannot type default-argument lambdas
+                    600,
                     f"{total} deliveries",
                     interval=0.01,
                 )

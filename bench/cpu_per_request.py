@@ -145,7 +145,7 @@ def measure_cpu_per_request(
         calls = app_requests(app_client, bags, rng)
         floor_clients = {k: Client(port) for k, (_, port) in floors.items()}
         for k, c in floor_clients.items():
-            calls[k] = lambda c=c: c.request("GET", "/floor")
+            calls[k] = lambda c=c: c.request("GET", "/floor")  # type: ignore[misc]  # mypy cannot type default-argument lambdas
         server_pid = {k: app_pid for k in APP_KINDS} | {k: p.pid for k, (p, _) in floors.items()}
         parties = {"server": 0}
         samples: dict[str, dict[str, list[float]]] = {k: {"server": []} for k in calls}

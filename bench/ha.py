@@ -40,6 +40,7 @@ import psutil
 
 from app.db import migrate
 from app.seed import seed_database
+from common import topology
 from common.settings import Settings
 from tooling import haconfig, stackconfig
 from tooling.checkout import ROOT
@@ -111,12 +112,12 @@ def simulate_replicas(
         others = {}
         for job, cmd, env in (
             (
-                stackconfig.EXPORTER_JOB,
+                topology.EXPORTER_JOB,
                 "exporter",
                 {"DATABASE_URL": url, "PGBOUNCER_URL": pgb.dsn("pgbouncer")},
             ),
             (
-                stackconfig.BRIDGE_JOB,
+                topology.BRIDGE_JOB,
                 "bridge",
                 {
                     "BRIDGE_AUTH_TOKEN": "bench-bridge-token-0123456789",
@@ -142,7 +143,7 @@ def simulate_replicas(
         # in memory per added series is what a replica costs Prometheus.
         prom_port = free_port()
         rules = stackconfig.write_rules(workdir / "rules.yml")
-        self_only = {stackconfig.PROMETHEUS_JOB: [f"127.0.0.1:{prom_port}"]}
+        self_only = {topology.PROMETHEUS_JOB: [f"127.0.0.1:{prom_port}"]}
         prom = start_prometheus(
             workdir / "prometheus",
             port=prom_port,
@@ -162,7 +163,7 @@ def simulate_replicas(
             targets={
                 **self_only,
                 **others,
-                stackconfig.APP_JOB: [f"127.0.0.1:{p}" for p in ports.values()],
+                topology.APP_JOB: [f"127.0.0.1:{p}" for p in ports.values()],
             },
             rule_files=[rules],
             alertmanagers=[],
@@ -185,7 +186,7 @@ def simulate_replicas(
         }
         pgb_stats = _pgbouncer_servers(pgb)
         time.sleep(25)  # two more scrapes after the load: every series the mix creates
-        app = f'job="{stackconfig.APP_JOB}"'
+        app = f'job="{topology.APP_JOB}"'
         series = {
             r["metric"]["instance"]: float(r["value"][1])
             for r in prom.query(f"scrape_samples_scraped{{{app}}}")
@@ -194,7 +195,7 @@ def simulate_replicas(
         avg_durations = prom.query(f"avg_over_time(scrape_duration_seconds{{{app}}}[{seconds}s])")
         per_job = {
             job: int(_prom_value(prom, f'sum(scrape_samples_scraped{{job="{job}"}})'))
-            for job in (*others, stackconfig.PROMETHEUS_JOB)
+            for job in (*others, topology.PROMETHEUS_JOB)
         }
         out["series_per_job"] = per_job
         out["victoriametrics"] = _vm_storage(vm)
@@ -544,7 +545,7 @@ def bridge_throughput(
                     client.close()
                 t0 = time.perf_counter()
                 sink.faults.release(discard=False)
-                wait_until(lambda s=sink, n=total: s.count() >= n, 600, "deliveries", 0.01)
+                wait_until(lambda s=sink, n=total: s.count() >= n, 600, "deliveries", 0.01)  # type: ignore[misc]  # mypy cannot type default-argument lambdas
                 elapsed = time.perf_counter() - t0
                 time.sleep(2)  # anything sent twice would arrive now
                 out[f"{replicas} replica(s)"] = {

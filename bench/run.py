@@ -10,7 +10,6 @@ port and stopped by PID at the end. Raw results also go to var/bench/results.jso
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -29,7 +28,15 @@ import sqlalchemy as sa
 
 from app.db import migrate
 from app.seed import seed_database
+from bench.breach_to_delivery import measure_breach_to_delivery
+from bench.bridge import run_bridge_bench
+from bench.cpu_per_request import run_against
+from bench.exporter_scrape import measure_scrape
+from bench.ha import PARTS, run_all
+from bench.instrumentation_overhead import measure_overhead
+from bench.locust_load import run_locust
 from bench.report import write_report
+from bench.report_render import measure_report_render
 from bench.stats import summarize_ms, time_calls
 from tooling.checkout import ROOT
 from tooling.pgserver import PostgresServer
@@ -62,7 +69,7 @@ def machine() -> dict[str, Any]:
 
 def explain_plans(url: str) -> dict[str, str]:
     engine = sa.create_engine(url)
-    queries = {
+    queries: dict[str, tuple[str, dict[str, Any]]] = {
         "lookup by QR": ("SELECT * FROM bags WHERE qr_id = 'C0002500002'", {}),
         "search by QR prefix": (
             "SELECT * FROM bags WHERE qr_id >= 'C000250' AND qr_id < 'C000250\U0010ffff' "
@@ -134,10 +141,6 @@ def measure_api(base: str, n_bags: int, n: int) -> dict[str, Any]:
         }
 
 
-def optional(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bags", type=int, default=5_000_000)
@@ -192,72 +195,48 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring the API...", flush=True)
         results["api"] = measure_api(f"http://127.0.0.1:{app_port}", args.bags, args.requests)
 
-        if optional("bench.exporter_scrape"):
-            from bench.exporter_scrape import measure_scrape
+        exp_port = free_port()
+        exp = ManagedProcess(
+            "exporter",
+            [TRACETRACK, "exporter", "--port", str(exp_port)],
+            args.workdir / "exporter.log",
+            env=env,
+        ).start()
+        procs.append(exp)
+        exp.wait_ready(http_ok(f"http://127.0.0.1:{exp_port}/metrics"), timeout=60)
+        print("measuring the exporter...", flush=True)
+        results["exporter"] = measure_scrape(f"http://127.0.0.1:{exp_port}/metrics", 300)
 
-            exp_port = free_port()
-            exp = ManagedProcess(
-                "exporter",
-                [TRACETRACK, "exporter", "--port", str(exp_port)],
-                args.workdir / "exporter.log",
-                env=env,
-            ).start()
-            procs.append(exp)
-            exp.wait_ready(http_ok(f"http://127.0.0.1:{exp_port}/metrics"), timeout=60)
-            print("measuring the exporter...", flush=True)
-            results["exporter"] = measure_scrape(f"http://127.0.0.1:{exp_port}/metrics", 300)
-
-        if optional("bench.locust_load"):
-            from bench.locust_load import run_locust
-
-            print("running 1000 locust users against the app...", flush=True)
-            results["locust"] = run_locust(
-                f"http://127.0.0.1:{app_port}", args.bags, workdir=args.workdir / "locust"
-            )
+        print("running 1000 locust users against the app...", flush=True)
+        results["locust"] = run_locust(
+            f"http://127.0.0.1:{app_port}", args.bags, workdir=args.workdir / "locust"
+        )
 
         app.stop()
-        if optional("bench.cpu_per_request"):
-            from bench.cpu_per_request import run_against
+        print("measuring CPU per request against the floors...", flush=True)
+        results["cpu_per_request"] = run_against(
+            url,
+            bags=args.bags,
+            workdir=args.workdir / "cpu",
+            redis_url=env["REDIS_URL"],
+            pg_pid=pg.pid,
+            redis_pid=redis_proc.pid,
+        )
 
-            print("measuring CPU per request against the floors...", flush=True)
-            results["cpu_per_request"] = run_against(
-                url,
-                bags=args.bags,
-                workdir=args.workdir / "cpu",
-                redis_url=env["REDIS_URL"],
-                pg_pid=pg.pid,
-                redis_pid=redis_proc.pid,
-            )
+        print("measuring instrumentation overhead...", flush=True)
+        results["overhead"] = measure_overhead(database_url=url, workdir=args.workdir)
 
-        if optional("bench.instrumentation_overhead"):
-            from bench.instrumentation_overhead import measure_overhead
+        print("measuring the alert bridge...", flush=True)
+        results["bridge"] = run_bridge_bench(args.workdir / "bridge")
 
-            print("measuring instrumentation overhead...", flush=True)
-            results["overhead"] = measure_overhead(database_url=url, workdir=args.workdir)
+        print("measuring breach to delivery on every channel...", flush=True)
+        results["breach"] = measure_breach_to_delivery(args.workdir / "breach", url)
 
-        if optional("bench.bridge"):
-            from bench.bridge import run_bridge_bench
+        print("measuring HA and capacity (docs/scaling.md)...", flush=True)
+        results["ha"] = run_all(args.workdir / "ha", set(PARTS))
 
-            print("measuring the alert bridge...", flush=True)
-            results["bridge"] = run_bridge_bench(args.workdir / "bridge")
-
-        if optional("bench.breach_to_delivery"):
-            from bench.breach_to_delivery import measure_breach_to_delivery
-
-            print("measuring breach to delivery on every channel...", flush=True)
-            results["breach"] = measure_breach_to_delivery(args.workdir / "breach", url)
-
-        if optional("bench.ha"):
-            from bench.ha import PARTS, run_all
-
-            print("measuring HA and capacity (docs/scaling.md)...", flush=True)
-            results["ha"] = run_all(args.workdir / "ha", set(PARTS))
-
-        if optional("bench.report_render"):
-            from bench.report_render import measure_report_render
-
-            print("timing the weekly report over eight days of history...", flush=True)
-            results["report_render"] = measure_report_render(args.workdir / "report_render")
+        print("timing the weekly report over eight days of history...", flush=True)
+        results["report_render"] = measure_report_render(args.workdir / "report_render")
     finally:
         for proc in reversed(procs):
             proc.stop()

@@ -75,29 +75,6 @@ PGBOUNCER_TRANSACTIONS = "tracetrack_pgbouncer_transactions_total"
 PGBOUNCER_QUERIES = "tracetrack_pgbouncer_queries_total"
 PGBOUNCER_QUERY_SECONDS = "tracetrack_pgbouncer_query_seconds_total"
 PGBOUNCER_CLIENT_WAIT_SECONDS = "tracetrack_pgbouncer_client_wait_seconds_total"
-EXPORTER_EXTRAS = (
-    DB_SIZE,
-    DB_TABLE_LIVE_TUPLES,
-    DB_TABLE_DEAD_TUPLES,
-    DB_TABLE_LAST_VACUUM,
-    DB_TABLE_LAST_ANALYZE,
-    REDIS_UP,
-    REDIS_MEMORY_USED,
-    REDIS_KEYSPACE_HITS,
-    REDIS_KEYSPACE_MISSES,
-    APP_READY,
-    PGBOUNCER_UP,
-    PGBOUNCER_CLIENT_CONNECTIONS,
-    PGBOUNCER_SERVER_CONNECTIONS,
-    PGBOUNCER_MAX_WAIT,
-    PGBOUNCER_POOL_SIZE,
-    PGBOUNCER_DATABASE_MAX_CONNECTIONS,
-    PGBOUNCER_MAX_CLIENT_CONNECTIONS,
-    PGBOUNCER_TRANSACTIONS,
-    PGBOUNCER_QUERIES,
-    PGBOUNCER_QUERY_SECONDS,
-    PGBOUNCER_CLIENT_WAIT_SECONDS,
-)
 
 # --- alert bridge ------------------------------------------------------------
 NOTIFICATIONS = "tracetrack_notifications_total"

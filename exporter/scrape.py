@@ -95,7 +95,7 @@ class Scraper:
         for collector in self.collectors:
             try:
                 collector.close()
-            except Exception:  # noqa: BLE001 - shutting down anyway
+            except Exception:
                 log.debug("closing collector %s failed", collector.name, exc_info=True)
 
     def _log_transition(self, name: str, error: BaseException | None) -> None:

@@ -81,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK would hold the body back ~40 ms.
     disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/metrics":
             self._metrics()
@@ -105,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             families = self.server.scraper.scrape(budget)
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            body = encoder(_Families(families))  # type: ignore[arg-type]
+            body = encoder(_Families(families))
         except Exception:  # the scraper should not raise; answer 500 rather than hang up
             log.exception("scrape failed")
             self._send(500, b"scrape failed; see the exporter's log\n", "text/plain; charset=utf-8")
@@ -119,5 +119,5 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)

@@ -27,7 +27,7 @@ def _total(times: Any) -> float:
 
 
 def _busy(times: Any) -> float:
-    return _total(times) - times.idle - getattr(times, "iowait", 0.0)
+    return float(_total(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 class CpuSampler:

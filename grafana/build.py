@@ -43,7 +43,6 @@ TAG = "tracetrack"
 
 OK, WARN, CRIT, INFO = "green", "orange", "red", "blue"
 SEVERITY_COLOURS = dict(zip(SEVERITIES, (CRIT, WARN, INFO), strict=True))
-UNITS = {"seconds": "s", "ratio": "percentunit", "count": "short"}
 
 # Every panel query filters on the dashboard's instance variable ("All" -> ".*").
 INST = 'instance=~"$instance"'

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="render the daily or weekly report (HTML, PDF, JSON)")
     p.add_argument("kind", choices=("daily", "weekly"))
     p.add_argument(

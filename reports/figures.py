@@ -49,7 +49,7 @@ def figure(label: str, value: float | None, unit: str, threshold: str | None = N
         if value is not None:
             status = "ok"
             for level in ("critical", "warning"):
-                if t.breached(value, level):  # type: ignore[arg-type]
+                if t.breached(value, level):
                     status = level
                     break
         out.update(status=status, warning=t.warning, critical=t.critical)
@@ -358,7 +358,7 @@ def _trend_row(
 ) -> dict[str, Any]:
     change = None
     if now is not None and before not in (None, 0):
-        change = (now - before) / abs(before)  # type: ignore[operator]
+        change = (now - before) / abs(before)
     verdict = None
     if now is not None and before is not None and better != "neutral" and now != before:
         verdict = "better" if (now > before) == (better == "up") else "worse"

@@ -23,7 +23,7 @@ def load_recipients(path: Path) -> dict[str, list[str]]:
         raise RecipientsError(f"{path}: alert config file not found (ALERT_CONFIG_FILE)")
     try:
         namespace = runpy.run_path(str(path))
-    except Exception as exc:  # noqa: BLE001 - any error in the file is a config error
+    except Exception as exc:
         raise RecipientsError(f"{path}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
     raw = namespace.get(CONFIG_VARIABLE, {})
     entry = raw.get(ENTRY, {}) if isinstance(raw, dict) else {}

@@ -56,7 +56,7 @@ class Reporter:
 
     def _state(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
+            return json.loads(self.state_file.read_text())
         except FileNotFoundError:
             return None
 

@@ -357,9 +357,11 @@ def test_an_exhausted_connection_pool_is_a_503_not_a_500(database_url: str, tmp_
         db_pool_max_overflow_total=0,
         db_pool_timeout_seconds=0.3,
     )
-    with TestClient(create_app(settings)) as c:
+    app = create_app(settings)
+    with TestClient(app) as c:
         h = auth(token(c, "dana"))
-        pool = c.app.state.db.pool
+        pool = app.state.db.pool
+        assert c.portal is not None
         held = c.portal.call(pool.acquire)  # the pool's only connection
         try:
             r = c.get("/api/bags", headers=h)

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from alert_bridge.config import (
-    CHANNEL_MATRIX,
     ConfigError,
     load_config,
     parse_recipients,
     webhook_format_for,
 )
 from alert_bridge.settings import DEFAULT_ALERT_CONFIG
+from common.alerting import CHANNEL_MATRIX
 from tests.support.bridgekit import write_alert_config
 from tooling.procs import free_port
 

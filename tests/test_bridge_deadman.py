@@ -81,7 +81,7 @@ def _watchdog(tmp_path: Path, probe: FakeProbe) -> tuple[Watchdog, Store]:
     return dog, store
 
 
-def _pages(store: Store) -> list[dict]:  # type: ignore[type-arg]
+def _pages(store: Store) -> list[dict]:
     return [r for r in store.recent(100) if r["kind"] == "watchdog"]
 
 
@@ -191,7 +191,7 @@ def test_prometheus_killed_pages_within_two_minutes_naming_it(
             prom.proc.kill9()
             killed = time.monotonic()
             wait_until(
-                lambda: twilio_sink.count() >= 1 and len(smtp_sink.messages("oncall@example.com")),
+                lambda: twilio_sink.count() >= 1 and bool(smtp_sink.messages("oncall@example.com")),
                 120,
                 "the dead man's switch page (promised within 2 minutes of Prometheus' death)",
                 interval=0.5,

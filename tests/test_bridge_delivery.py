@@ -54,8 +54,9 @@ def test_critical_goes_to_sms_email_and_webhooks_once_each(
     assert msg["From"] == "alerts@tracetrack.example.com"
     assert "[CRITICAL] FIRING: HighErrorRate" in msg["Subject"]
     assert "Error rate 7.1% above 5%" in msg["Subject"]
-    text = msg.get_body(("plain",)).get_content()
-    html = msg.get_body(("html",)).get_content()
+    plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and rich is not None
+    text, html = plain.get_content(), rich.get_content()
     assert "https://runbooks.example.com/HighErrorRate" in text
     assert "<h2" in html and "Error rate 7.1% above 5%" in html
 

@@ -31,7 +31,7 @@ def bridge(tmp_path: Path) -> Iterator[InProcessBridge]:
         yield b
 
 
-def post_raw(bridge: InProcessBridge, body: bytes, severity: str = "critical"):  # type: ignore[no-untyped-def]
+def post_raw(bridge: InProcessBridge, body: bytes, severity: str = "critical"):
     return bridge.http.post(f"/alertmanager/{severity}", content=body, headers=JSON)
 
 

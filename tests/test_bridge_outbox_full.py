@@ -36,7 +36,7 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
         yield d
 
 
-def _env(tmp_path: Path, disk: SmallDisk, smtp: SmtpSink, twilio: TwilioSink, **kw: object):  # type: ignore[no-untyped-def]
+def _env(tmp_path: Path, disk: SmallDisk, smtp: SmtpSink, twilio: TwilioSink, **kw: object):
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for(smtp, twilio))
     return bridge_env(
         tmp_path,

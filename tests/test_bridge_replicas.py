@@ -25,7 +25,7 @@ pytest_plugins = ["tests.support.sinks"]
 def hooks_config(tmp_path: Path, sink: WebhookSink, smtp: SmtpSink | None = None) -> Path:
     recipients: dict = {
         "webhook": {
-            "critical": [  # type: ignore[type-arg]
+            "critical": [
                 {"url": sink.url_for("slack/a"), "format": "slack"},
                 {"url": sink.url_for("json/b"), "format": "json"},
             ]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.support.sinks"]
 
 
-def watchdog_payload(status: str = "firing") -> dict:  # type: ignore[type-arg]
+def watchdog_payload(status: str = "firing") -> dict:
     return am_payload("Watchdog", "none", status=status, summary="Alerting pipeline heartbeat")
 
 

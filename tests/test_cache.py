@@ -54,7 +54,8 @@ def test_redis_down_fails_over_to_memory_and_comes_back(
     proc, port = redis_server
     add_user(database_url, "dana", "dispatcher")
     settings = app_settings(database_url, tmp_path, redis_url=f"redis://127.0.0.1:{port}/0")
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         h = auth(token(client, "dana"))
         assert (
             client.post(
@@ -70,7 +71,7 @@ def test_redis_down_fails_over_to_memory_and_comes_back(
         for _ in range(5):  # every request still succeeds while Redis is gone
             r = client.get("/api/bags/P1", headers=h)
             assert r.status_code == 200 and r.json()["qr_id"] == "P1"
-        assert client.app.state.cache.backend == "memory"
+        assert app.state.cache.backend == "memory"
         assert backend_gauge("memory") == 1 and backend_gauge("redis") == 0
 
         # A write during the outage; the stale Redis copy must not come back afterwards.
@@ -82,7 +83,7 @@ def test_redis_down_fails_over_to_memory_and_comes_back(
 
             def back_on_redis() -> bool:
                 client.get("/api/bags/P1", headers=h)
-                return client.app.state.cache.backend == "redis"
+                return app.state.cache.backend == "redis"
 
             wait_until(back_on_redis, 10, "failback to redis", interval=0.2)
             assert backend_gauge("redis") == 1 and backend_gauge("memory") == 0

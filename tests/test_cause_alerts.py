@@ -131,7 +131,7 @@ def test_a_real_alertmanager_sends_the_cause_and_mutes_its_symptoms(
 class _Ready(BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         code = type(self).status if self.path == "/readyz" else 404
         self.send_response(code)
         self.send_header("Content-Length", "0")

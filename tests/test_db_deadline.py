@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -34,7 +35,11 @@ from tooling.pgserver import PostgresServer
 from tooling.procs import wait_until
 
 # Short bounds keep the test quick: the client deadline is 0.5 + 1 s.
-FAST = {"db_statement_timeout_ms": 500, "db_lock_timeout_ms": 200, "db_connect_timeout_seconds": 2}
+FAST: dict[str, Any] = {
+    "db_statement_timeout_ms": 500,
+    "db_lock_timeout_ms": 200,
+    "db_connect_timeout_seconds": 2,
+}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from app.db import migrate
+from common import topology
 from common.settings import Settings
 from tests.support.appkit import add_user, auth, start_app_process
 from tests.support.hakit import HAProxyHandle, PgBouncerHandle, start_haproxy, start_pgbouncer
@@ -78,11 +79,11 @@ def replicas(tmp_path: Path, postgres: PostgresServer, database_url: str) -> Ite
         rules = stackconfig.write_rules(tmp_path / "rules.yml", for_=stackconfig.FAST_FOR)
         prom = start_prometheus(
             tmp_path / "prometheus",
-            targets={stackconfig.APP_JOB: [f"127.0.0.1:{port}" for _p, port in apps.values()]},
+            targets={topology.APP_JOB: [f"127.0.0.1:{port}" for _p, port in apps.values()]},
             rule_files=[rules],
         )
         started.append(prom.proc)
-        prom.wait_targets_up({stackconfig.APP_JOB})
+        prom.wait_targets_up({topology.APP_JOB})
         yield Replicas(lb, pgbouncer, apps, prom, postgres.dsn(name))
     finally:
         for proc in reversed(started):
@@ -191,7 +192,7 @@ def test_killing_a_replica_loses_no_request_and_no_write(replicas: Replicas) -> 
     assert firing_target_down(replicas.prometheus) == {f"127.0.0.1:{victim_port}"}
     up = {
         r["metric"]["instance"]: r["value"][1]
-        for r in replicas.prometheus.query(f'up{{job="{stackconfig.APP_JOB}"}}')
+        for r in replicas.prometheus.query(f'up{{job="{topology.APP_JOB}"}}')
     }
     assert up == {f"127.0.0.1:{victim_port}": "0", f"127.0.0.1:{survivor_port}": "1"}
 

@@ -18,13 +18,13 @@ pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, bil
 SECRET = "hunter2-very-secret-password"
 
 
-def post_raw(client: TestClient, path: str, body: bytes, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def post_raw(client: TestClient, path: str, body: bytes, headers: dict[str, str] | None = None):
     return client.post(
         path, content=body, headers={**(headers or {}), "content-type": "application/json"}
     )
 
 
-def assert_422_at(r, field: str) -> None:  # type: ignore[no-untyped-def]
+def assert_422_at(r, field: str) -> None:
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert any(field in err["loc"] for err in detail), detail

@@ -14,7 +14,7 @@ def test_postgres_fixture_gives_an_empty_database(database_url: str) -> None:
         max_conn = conn.execute(sa.text("show max_connections")).scalar()
     engine.dispose()
     assert tables == 0
-    assert int(max_conn) >= 250  # the app's 100-250 connection pool must fit
+    assert int(str(max_conn)) >= 250  # the app's 100-250 connection pool must fit
 
 
 def test_redis_fixture_stops_by_pid(redis_server) -> None:

@@ -6,6 +6,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -191,7 +192,7 @@ def test_two_workers_one_metrics_counts_every_request_once(
         for client in pinned.values():
             client.close()
 
-    proc.stop()  # type: ignore[attr-defined]
+    proc.stop()
     # Workers that exit cleanly remove their live gauges (in progress, pool) themselves.
     assert not list(shared.glob("gauge_livesum_*.db"))
     assert list(shared.glob("counter_*.db"))
@@ -201,7 +202,7 @@ def test_active_users_leave_the_window(database_url: str, tmp_path: Path) -> Non
     add_user(database_url, "eve", "dispatcher")
     app = create_app(app_settings(database_url, tmp_path))
     with TestClient(app) as client:
-        store = next(
+        store: Any = next(
             m.kwargs["active_users"] for m in app.user_middleware if "active_users" in m.kwargs
         )
         h = auth(token(client, "eve"))

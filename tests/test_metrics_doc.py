@@ -29,7 +29,7 @@ from tooling.procs import free_port
 
 DOC = ROOT / "docs" / "metrics.md"
 
-Table = dict[str, tuple[str, frozenset[str]]]  # name -> (type, label names)
+Table = dict[str, tuple[str | None, frozenset[str]]]  # name -> (type, label names)
 
 
 def documented(section: str) -> Table:
@@ -128,7 +128,7 @@ def app_metric_objects() -> Table:
     """Every prometheus_client metric object defined by an imported app module."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    import app.main  # noqa: F401 - importing the factory imports the app's metric modules
+    import app.main
     import app.metrics  # noqa: F401
 
     out: Table = {}

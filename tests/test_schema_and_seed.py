@@ -72,7 +72,9 @@ def test_seed_small_then_append(database_url: str) -> None:
                 "where c.bag_type='child' and p.bag_type is distinct from 'parent'"
             )
         ).scalar()
-        roles = dict(conn.execute(sa.text("select role, count(*) from users group by role")).all())
+        roles: dict[str, int] = dict(
+            conn.execute(sa.text("select role, count(*) from users group by role")).all()
+        )
     engine.dispose()
     assert parents == 100 and orphans == 0
     assert set(roles) == {"admin", "dispatcher", "biller"}

@@ -45,11 +45,11 @@ def test_every_security_row_has_a_warning_and_a_critical_rule_with_its_numbers()
         mine = {r["labels"]["severity"]: r for r in rules if r["alert"] == t.alert}
         assert set(mine) == {"warning", "critical"}, t.alert
         for level, rule in mine.items():
-            number = f"{t.limit(level):g}"  # type: ignore[arg-type]
+            number = f"{t.limit(level):g}"
             assert rule["expr"].endswith(f"> {number}"), (t.alert, rule["expr"])
             assert t.metric in rule["expr"] and f"[{t.window}]" in rule["expr"]
             assert rule["for"] == t.for_[level]
-            assert t.human(level) in rule["annotations"]["description"]  # type: ignore[arg-type]
+            assert t.human(level) in rule["annotations"]["description"]
             # Never split by instance (one page per attack), always by job and `by`.
             assert "instance" not in rule["expr"]
             assert f"by (job{''.join(', ' + b for b in t.by)})" in rule["expr"]
@@ -75,7 +75,7 @@ def test_runbook_sections_quote_the_limits_and_walk_the_four_steps() -> None:
         for level in ("warning", "critical"):
             line = re.search(rf"^- {level.title()}: (.*)$", body, re.M)
             assert line, (t.alert, level)
-            assert t.human(level) in line.group(1), (t.alert, line.group(1))  # type: ignore[arg-type]
+            assert t.human(level) in line.group(1), (t.alert, line.group(1))
             assert line.group(1).endswith(f"for {t.for_[level]}")
         steps = re.findall(r"^(\d)\. ", body, re.M)
         assert steps == ["1", "2", "3", "4"], (t.alert, steps)

@@ -145,7 +145,7 @@ def test_authenticating_a_request_costs_no_database_round_trip(
     taken: list[int] = []
     take = db._acquire
 
-    async def counted():  # type: ignore[no-untyped-def]
+    async def counted():
         taken.append(1)
         return await take()
 

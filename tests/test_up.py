@@ -7,12 +7,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
 import psutil
 
 from tooling.procs import free_port, wait_until
+
+
+def logged(log: Path, line: str) -> bool:
+    return line in log.read_text()
+
+
+def restarted(child: Callable[[str], psutil.Process], name: str, old_pid: int) -> bool:
+    return child(name).pid != old_pid
 
 
 def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_path: Path) -> None:
@@ -147,11 +157,9 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         ):
             victim = child(name)
             victim.kill()
-            wait_until(lambda line=line: line in (tmp_path / "up.log").read_text(), 30, line)
+            wait_until(partial(logged, tmp_path / "up.log", line), 30, line)
             assert httpx.get(f"{app_url}/healthz").status_code == 200
-            wait_until(
-                lambda name=name, old=victim.pid: child(name).pid != old, 30, f"{name} restarted"
-            )
+            wait_until(partial(restarted, child, name, victim.pid), 30, f"{name} restarted")
         assert "[up] redis-server restarted (pid" in (tmp_path / "up.log").read_text()
         wait_until(
             lambda: httpx.get(f"http://127.0.0.1:{ports['EXPORTER_PORT']}/metrics").is_success,

@@ -35,7 +35,7 @@ def test_the_migrated_database_allows_exactly_the_vocabulary(database_url: str) 
                 sa.text("select tablename from pg_tables where schemaname = current_schema()")
             ).scalars()
         )
-        checks = dict(
+        checks: dict[str, str] = dict(
             conn.execute(
                 sa.text(
                     "select conname, pg_get_constraintdef(oid) from pg_constraint"

@@ -73,7 +73,7 @@ def scrape(shared: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
         }
 
 
-def value(metrics: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+def value(metrics: dict, name: str, **labels: str) -> float:
     return float(metrics.get((name, tuple(sorted(labels.items()))), 0.0))
 
 
@@ -85,7 +85,7 @@ def expected(n: int) -> dict[str, float]:
     return {"bags": 3.0 * n, "scans": float(sum(range(n))), "observations": float(n)}
 
 
-def totals(metrics: dict) -> dict[str, float]:  # type: ignore[type-arg]
+def totals(metrics: dict) -> dict[str, float]:
     return {
         "bags": value(metrics, "tracetrack_http_requests_total", **BAGS),
         "scans": value(metrics, "tracetrack_http_requests_total", **SCANS),
@@ -223,7 +223,7 @@ def test_killed_uvicorn_workers_leave_counts_intact_and_files_few(
                 victim = sorted(before)[-1]
                 os.kill(victim, signal.SIGKILL)
                 wait_until(
-                    lambda b=before, v=victim: (
+                    lambda b=before, v=victim: (  # type: ignore[misc]  # mypy cannot type default-argument lambdas
                         len(worker_pids(proc.pid) - b) == 1 and v not in worker_pids(proc.pid)
                     ),
                     60,

@@ -93,7 +93,7 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")
         full_env = {**os.environ, **(self.env or {})}
         self.proc = subprocess.Popen(
             self.args,

@@ -425,7 +425,7 @@ def rules_document() -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # PyYAML ships no type stubs
     pass
 
 
@@ -452,7 +452,7 @@ def render_rules() -> str:
         default_flow_style=False,
         allow_unicode=True,
     )
-    return HEADER + body
+    return HEADER + str(body)
 
 
 def row_alert_names() -> dict[str, str]:

@@ -76,9 +76,8 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _dump(data: Mapping[str, Any], source: Path) -> str:
     header = f"# Rendered by tooling.stackconfig from {source}; edit that file, not this one.\n"
-    return header + yaml.safe_dump(
-        dict(data), sort_keys=False, width=1000, default_flow_style=False
-    )
+    text = yaml.safe_dump(dict(data), sort_keys=False, width=1000, default_flow_style=False)
+    return header + str(text)
 
 
 def _write(path: Path, text: str) -> Path:

@@ -30,7 +30,7 @@ class RestartPolicy:
     give_up_after: int = 5  # quick crashes in a row
 
     def backoff(self, quick_crashes: int) -> float:
-        return min(self.max_backoff, self.initial_backoff * 2 ** max(0, quick_crashes - 1))
+        return float(min(self.max_backoff, self.initial_backoff * 2 ** max(0, quick_crashes - 1)))
 
 
 def describe_exit(code: int | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import requests
 
@@ -36,7 +37,7 @@ class SmsProvider:
         self.timeout = settings.twilio_timeout_seconds
         self._local = threading.local()  # one SDK client (and HTTP session) per worker thread
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:  # twilio.rest.Client (the SDK is imported lazily)
         client = getattr(self._local, "client", None)
         if client is None:
             from twilio.http.http_client import TwilioHttpClient

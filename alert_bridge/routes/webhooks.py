@@ -88,7 +88,7 @@ async def alertmanager_webhook(
             before = await run_in_threadpool(service.watchdog.heartbeat, time.time())
             return JSONResponse({"status": "heartbeat", "previous_state": before})
         accepted = await run_in_threadpool(service.accept, severity, payload, stored)
-    except Exception as exc:  # noqa: BLE001 - 5xx so Alertmanager retries
+    except Exception as exc:
         log.error("cannot store notification: %s: %s", type(exc).__name__, exc)
         raise BridgeError(503, "could not store the notification; retry") from exc
     return JSONResponse(

@@ -25,7 +25,7 @@ REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; fram
 
 
 def _root(request: Request) -> Path:
-    return request.app.state.settings.reports_dir()  # type: ignore[no-any-return]
+    return request.app.state.settings.reports_dir()
 
 
 @router.get("/api/reports", responses=responses(*AUTHENTICATED))

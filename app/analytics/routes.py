@@ -61,7 +61,7 @@ def get_analytics(request: Request) -> Analytics:
     state = request.app.state
     if getattr(state, "analytics", None) is None:
         state.analytics = Analytics(state.settings, AnalyticsSettings())
-    return state.analytics  # type: ignore[no-any-return]
+    return state.analytics
 
 
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]

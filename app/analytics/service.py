@@ -37,7 +37,7 @@ def status(query: NamedQuery, value: float | None) -> str | None:
         return "unknown"
     t = threshold_of(query.threshold)
     for level in ("critical", "warning"):
-        if t.breached(value, level):  # type: ignore[arg-type]
+        if t.breached(value, level):
             return level
     return "ok"
 

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("security", help="IP blocks, lockouts and security events")
     ssub = p.add_subparsers(dest="security_command", required=True)
 
@@ -53,7 +53,7 @@ def _operator() -> str:
         return "cli"
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions():
     from app.commands import _settings_and_url
     from app.db import make_background_engine, make_sessionmaker, migrate
 

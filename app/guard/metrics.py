@@ -27,7 +27,7 @@ class GuardMetrics:
     events_dropped: Counter
 
 
-def _counter(name: str, doc: str, label: str | None, values: tuple[str, ...], registry) -> Counter:  # type: ignore[no-untyped-def]
+def _counter(name: str, doc: str, label: str | None, values: tuple[str, ...], registry) -> Counter:
     counter = Counter(name.removesuffix("_total"), doc, [label] if label else [], registry=registry)
     for value in values:
         counter.labels(value)

@@ -61,7 +61,7 @@ class ScanWatch:
         here, places_key, burst_key = self._keys(qr_id, location, user_id)
         travel_window = self._settings.scan_min_relocation_seconds
 
-        def count(b):  # type: ignore[no-untyped-def]
+        def count(b):
             places = 0
             if travel_window > 0:
                 first_here = b.storage.incr(here, travel_window) == 1
@@ -70,7 +70,8 @@ class ScanWatch:
             burst = b.storage.incr(burst_key, BURST_WINDOW_SECONDS)
             return places, burst
 
-        self._judge(*self._shared.run(count), qr_id, location, username, ip)
+        places, burst = self._shared.run(count)
+        self._judge(places, burst, qr_id, location, username, ip)
 
     async def ascanned(
         self, qr_id: str, location: str, user_id: int, username: str, ip: str
@@ -79,7 +80,7 @@ class ScanWatch:
         here, places_key, burst_key = self._keys(qr_id, location, user_id)
         travel_window = self._settings.scan_min_relocation_seconds
 
-        async def count(b):  # type: ignore[no-untyped-def]
+        async def count(b):
             places = 0
             if travel_window > 0:
                 first_here = await b.storage.incr(here, travel_window) == 1
@@ -88,7 +89,8 @@ class ScanWatch:
             burst = await b.storage.incr(burst_key, BURST_WINDOW_SECONDS)
             return places, burst
 
-        self._judge(*await self._ashared.run(count), qr_id, location, username, ip)
+        places, burst = await self._ashared.run(count)
+        self._judge(places, burst, qr_id, location, username, ip)
 
     @staticmethod
     def _keys(qr_id: str, location: str, user_id: int) -> tuple[str, str, str]:

@@ -169,7 +169,7 @@ def _write(path: Path, values: dict[str, tuple[float, float]]) -> None:
         out.close()
 
 
-def _write_journal(directory: Path, plan: dict[str, list]) -> None:  # type: ignore[type-arg]
+def _write_journal(directory: Path, plan: dict[str, list]) -> None:
     tmp = directory / (JOURNAL + NEW_SUFFIX)
     tmp.write_text(json.dumps(plan))
     os.replace(tmp, directory / JOURNAL)

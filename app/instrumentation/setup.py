@@ -134,13 +134,13 @@ def metrics_middleware(
         # belongs in the thread pool, not on the event loop serving requests.
         sampler.sample()
         if shared_dir is None:
-            body = generate_latest(scrape)  # type: ignore[arg-type]
+            body = generate_latest(scrape)
         else:
             # Dead workers' files: live gauges dropped (a worker killed with -9 could not
             # do it itself), the rest folded into archives so scrapes stay fast.
             compact(shared_dir)
             with scrape_lock(shared_dir):
-                body = generate_latest(scrape)  # type: ignore[arg-type]
+                body = generate_latest(scrape)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return layer

@@ -94,7 +94,7 @@ async def search_bags(
     _user: UserDep,
     q: Annotated[str | None, Query(pattern=QR_PREFIX_PATTERN, description="QR id prefix")] = None,
     status: BagStatus | None = None,
-    type: BagType | None = None,  # noqa: A002 - the API's parameter name
+    type: BagType | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:

@@ -44,7 +44,7 @@ async def record_scan(
         await guard.scans.ascanned(
             body.qr_id, body.location, user.user_id, user.username, guard.client_ip(request)
         )
-        if scan["bag_billed"]:
+        if scan is not None and scan["bag_billed"]:
             guard.billed_bag_scanned(request, body.qr_id, 201)
     return model_response(out, 201)
 

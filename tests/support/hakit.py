@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from common import topology
 from common.pgserver import as_pg_user
 from common.settings import Settings
 from tooling import haconfig
@@ -181,7 +182,7 @@ def start_ha_alerting(
             workdir / replica,
             targets={
                 "breach": [breach_target.address],
-                stackconfig.BRIDGE_JOB: [f"127.0.0.1:{b.port}" for b in bridges],
+                topology.BRIDGE_JOB: [f"127.0.0.1:{b.port}" for b in bridges],
             },
             rule_files=rules,
             alertmanager=ams,

@@ -219,7 +219,7 @@ def write_history(out: TextIO, step: int = STEP) -> None:
             w.add(
                 bucket,
                 {**APP, "method": "GET", "route": route, "le": le_text},
-                _when_up(lambda t, s=share, n=per_step: n * s(t)),
+                _when_up(lambda t, s=share, n=per_step: n * s(t)),  # type: ignore[misc]  # mypy cannot type default-argument lambdas
                 True,
             )
     w.add(m.SCANS, APP, _when_up(scans_per_step), True)

@@ -25,6 +25,7 @@ import yaml
 from common import metric_names as m
 from common.thresholds import BY_KEY, Threshold
 from tooling import rules_gen
+from tooling.rule_annotations import VALUE_TEMPLATE
 from tooling.stackconfig import duration_seconds
 
 EVAL = 10  # seconds; the shipped evaluation_interval
@@ -210,7 +211,7 @@ def _expected(row: Row, level: str, value: float) -> dict[str, Any]:
     shown = HUMANIZE[t.unit](value)
 
     def fill(text: str) -> str:
-        return text.replace(rules_gen.VALUE_TEMPLATE[t.unit], shown).replace(
+        return text.replace(VALUE_TEMPLATE[t.unit], shown).replace(
             "{{ $labels.instance }}", row.labels["instance"]
         )
 

@@ -19,12 +19,13 @@ import yaml
 
 from common import metric_names as m
 from common import slo
+from common.topology import APP_JOB
 from tooling import slo_rules
 from tooling.stackconfig import duration_seconds
 
 EVAL = 60  # seconds; coarse enough for 3-day windows, fine enough for `for: 2m`
 PER_MINUTE = 1000  # requests per minute in every test
-APP = {"job": slo.APP_JOB, "instance": "127.0.0.1:8000"}
+APP = {"job": APP_JOB, "instance": "127.0.0.1:8000"}
 LONGEST_FOR = max(int(duration_seconds(a.for_)) for a in slo.BURN_RATE_ALERTS)
 SAMPLES = LONGEST_FOR // EVAL + 10
 
@@ -61,7 +62,7 @@ def expected(alert: slo.BurnRateAlert, burn: float) -> dict[str, Any]:
     )
     shown = f"{burn:.1f}"
     return {
-        "exp_labels": {**rule["labels"], "job": slo.APP_JOB},
+        "exp_labels": {**rule["labels"], "job": APP_JOB},
         "exp_annotations": {
             k: v.replace('{{ $value | printf "%.1f" }}', shown)
             for k, v in rule["annotations"].items()

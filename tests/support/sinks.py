@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 import pytest
@@ -145,7 +145,7 @@ class HttpSink:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 req = HttpRequest(
@@ -168,7 +168,7 @@ class HttpSink:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> HttpSink:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -347,14 +347,14 @@ class _SmtpHandler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         action = self.sink.rcpt_faults.take()
         if action.kind == "fail":
             return f"{action.code} {'4.2.1' if action.code < 500 else '5.1.1'} injected"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.sink.attempts += 1
         action = self.sink.faults.take()
         if action.kind == "hold" and await self.sink.faults.wait_released_async():
@@ -367,7 +367,7 @@ class _SmtpHandler:
         with self.sink.lock:
             self.sink.received.append(
                 Mail(envelope.mail_from, list(envelope.rcpt_tos), msg, time.time())
-            )  # type: ignore[arg-type]
+            )
         return "250 OK queued"
 
 
@@ -398,7 +398,7 @@ class SmtpSink:
             self._ctx.load_cert_chain(self.cert, key)
         self.controller: Any = None
 
-    def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult
 
         ok = (
@@ -487,7 +487,7 @@ def make_smtp_sink(tmp_path: Path) -> Iterator[Any]:
 def twilio_sink() -> Iterator[TwilioSink]:
     sink = TwilioSink().start()
     try:
-        yield sink  # type: ignore[misc]
+        yield sink
     finally:
         sink.stop()
 
@@ -496,7 +496,7 @@ def twilio_sink() -> Iterator[TwilioSink]:
 def webhook_sink() -> Iterator[WebhookSink]:
     sink = WebhookSink().start()
     try:
-        yield sink  # type: ignore[misc]
+        yield sink
     finally:
         sink.stop()
 

@@ -52,7 +52,7 @@ class ServiceHandle:
 @dataclass
 class PrometheusHandle(ServiceHandle):
     def api(self, path: str, **params: Any) -> Any:
-        resp = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=5)
+        resp = httpx.get(f"{self.url}/api/v1/{path}", params=httpx.QueryParams(params), timeout=5)
         resp.raise_for_status()
         body = resp.json()
         assert body["status"] == "success", body
@@ -104,7 +104,7 @@ class AlertmanagerHandle(ServiceHandle):
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """`GET /api/v2/alerts`; filters are label matchers, e.g. alertname="X"."""
-        params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
+        params = {"filter": [f'{k}="{v}"' for k, v in filters.items()]}
         resp = httpx.get(f"{self.url}/api/v2/alerts", params=params, timeout=5)
         resp.raise_for_status()
         return list(resp.json())
@@ -272,7 +272,7 @@ def start_alertmanager_cluster(
             )
         for member in members:
             _wait(
-                lambda m=member: len(m.cluster_peers()) == size,
+                lambda m=member: len(m.cluster_peers()) == size,  # type: ignore[misc]  # mypy cannot type default-argument lambdas
                 30,
                 f"{size} Alertmanagers to form one cluster",
                 member.proc,
