@@ -58,7 +58,7 @@ def create_silence(
     }
     url = f"{alertmanager_url.rstrip('/')}/api/v2/silences"
     try:
-        resp = (client or httpx).post(url, json=body, timeout=TIMEOUT_SECONDS)  # type: ignore[attr-defined]
+        resp = (client or httpx).post(url, json=body, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
         raise SilenceError(
             f"Alertmanager {alertmanager_url} unreachable: {type(exc).__name__}"

@@ -89,7 +89,8 @@ def test_page_silence_and_acknowledge_through_a_real_alertmanager(
             token = link.group(1)
             assert len(token) >= 22  # 128 random bits, URL-safe base64
             email = smtp_sink.messages("oncall@example.com")[0].message
-            assert link.group(0) in email.get_body(("plain",)).get_content()
+            plain = email.get_body(("plain",))
+            assert plain is not None and link.group(0) in plain.get_content()
 
             # GET shows (value, links, forms) and changes nothing.
             page = b.http.get(local(link.group(0), b))
