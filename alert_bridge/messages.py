@@ -364,9 +364,20 @@ def build_message(
         m = watchdog_message(key, status, body)
     else:
         m = from_payload(key, severity, body, at)
+    if kind == "reminder":
+        m = _reminder(m, body.get("_reminder") or {})
     if page_url or at is not None:
         m = replace(m, page_url=page_url or m.page_url, at=at if at is not None else m.at)
     return m
+
+
+def _reminder(m: Message, info: dict[str, Any]) -> Message:
+    """A re-page: the same alerts, saying how long they have fired unacknowledged."""
+    at = info.get("at") or m.at
+    start = m.started.timestamp() if m.started else info.get("firing_since")
+    firing = f"still firing for {_duration(float(at) - float(start))}" if at and start else ""
+    note = f"{firing or 'still firing'}, not acknowledged"
+    return replace(m, kind="reminder", note=note, at=float(at) if at else m.at)
 
 
 def _ts(value: float | str) -> str:
@@ -412,7 +423,7 @@ def email_subject(m: Message) -> str:
             parts.append(f"(last {m.alerts[0].value})")
     else:
         parts += [m.what, m.alerts[0].value if m.alerts else "", _thr(m), m.where(2)]
-        if m.summary:
+        if m.summary:  # a reminder's summary is its note: "still firing for 45m00s, ..."
             parts.append(f"- {m.summary}")
     # A header must be one line; annotations often are not.
     return clip(" ".join(" ".join(p for p in parts if p).split()), SUBJECT_MAX)
@@ -526,7 +537,7 @@ def _sms_body(m: Message, room: int) -> str:
         thr = f" ({a.threshold})" if a and a.threshold else ""
         prefix = SMS_TAG.get(m.severity, m.severity.upper())
         if m.kind == "reminder":
-            prefix += f" REMINDER {m.note}:"
+            prefix += f" REMINDER {m.note.replace('acknowledged', 'acked')}:"
         tail = f" since {hhmm(m.started)}" if m.started else ""
         # The threshold goes first when space runs out; the value never does.
         heads = [f"{prefix}{value}{thr} {name}", f"{prefix}{value} {name}"]

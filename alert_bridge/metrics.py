@@ -34,10 +34,13 @@ from common.metric_names import (
     NOTIFICATIONS,
     OUTBOX_WRITABLE,
     OUTBOX_WRITE_FAILURES,
+    TIME_TO_ACK,
+    TIME_TO_RESOLVE,
     WEBHOOKS_REJECTED,
 )
 
 ACTIONS = ("ack", "silence")
+RESPONSE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate")
 REJECT_REASONS = {401: "unauthorized", 404: "unknown_receiver", 413: "too_large", 400: "invalid"}
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -118,6 +121,23 @@ class BridgeMetrics:
         for action in ACTIONS:
             for outcome in ("ok", "failed"):
                 self.actions.labels(action, outcome)
+        self.time_to_ack = Histogram(
+            TIME_TO_ACK,
+            "Seconds from an alert group's start to its acknowledgement on its page.",
+            ["severity"],
+            buckets=RESPONSE_BUCKETS,
+            registry=self.registry,
+        )
+        self.time_to_resolve = Histogram(
+            TIME_TO_RESOLVE,
+            "Seconds from an alert group's start to its resolution.",
+            ["severity"],
+            buckets=RESPONSE_BUCKETS,
+            registry=self.registry,
+        )
+        for severity in CHANNEL_MATRIX:
+            self.time_to_ack.labels(severity)
+            self.time_to_resolve.labels(severity)
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.registry.register(QueueDepthCollector(depth))

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from alert_bridge import pages
 from alert_bridge.config import AlertConfig, load_config
 from alert_bridge.direct import DirectPager
+from alert_bridge.messages import parse_time
 from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.payload import WebhookPayload
 from alert_bridge.probe import PipelineProbe
 from alert_bridge.providers import build_providers
+from alert_bridge.repage import Repager
 from alert_bridge.runbook import Runbook
 from alert_bridge.settings import BridgeSettings, resolve_auth_token
 from alert_bridge.store import Store, WriteHealth
@@ -31,6 +33,15 @@ class Accepted:
     key: str
     new: int
     duplicates: int
+
+
+def _lasted(payload: WebhookPayload) -> float | None:
+    """Seconds from the group's first start to its last end (a resolved group)."""
+    starts = [parse_time(a.startsAt) for a in payload.alerts]
+    ends = [parse_time(a.endsAt) for a in payload.alerts]
+    first = min((t for t in starts if t), default=None)
+    last = max((t for t in ends if t), default=None)
+    return (last - first).total_seconds() if first and last and last >= first else None
 
 
 class BridgeService:
@@ -68,10 +79,20 @@ class BridgeService:
             runbook_url=f"{self.public_url}/runbook#watchdog",
         )
 
+        self.repager = Repager(
+            self.store,
+            self.config,
+            settings.bridge_repage_minutes * 60,
+            settings.bridge_repage_check_interval_seconds,
+            on_enqueue=self.deliverer.wake.set,
+            page_ttl=self.page_ttl,
+        )
+
     def start(self) -> None:
         self.store.create_schema()
         self.deliverer.start()
         self.watchdog.start()
+        self.repager.start()
         enabled = [ch for ch, p in self.providers.items() if p.outcome == "sent"]
         log.info(
             "bridge %s: %d recipients from %s; channels enabled: %s; store: %s",
@@ -83,6 +104,7 @@ class BridgeService:
         )
 
     def stop(self) -> None:
+        self.repager.stop()
         self.watchdog.stop()
         self.deliverer.stop()
         self.store.close()
@@ -112,6 +134,10 @@ class BridgeService:
             pages.ensure_page(self.store, conn, key, payload.groupKey, now, self.page_ttl)
         for r in dup:
             self.metrics.count(r.channel, severity, "duplicate")
+        if new and payload.status == "resolved":
+            lasted = _lasted(payload)
+            if lasted is not None:
+                self.metrics.time_to_resolve.labels(severity).observe(lasted)
         if new:
             self.deliverer.wake.set()
         return Accepted(key=key, new=len(new), duplicates=len(dup))

@@ -83,6 +83,9 @@ class BridgeSettings(SmtpSettings):
     # listen address.
     bridge_public_url: str | None = None
     bridge_runbook_file: Path = DEFAULT_RUNBOOK
+    # An unacknowledged critical group still firing is paged again this often; 0: never.
+    bridge_repage_minutes: float = Field(15.0, ge=0)
+    bridge_repage_check_interval_seconds: float = Field(30.0, gt=0)
     # How long a notification's page (/n/<token>: acknowledge, silence) keeps working.
     bridge_page_ttl_hours: float = Field(72.0, gt=0)
 

@@ -89,6 +89,9 @@ OUTBOX_WRITE_FAILURES = "tracetrack_bridge_outbox_write_failures_total"
 WEBHOOKS_REJECTED = "tracetrack_bridge_webhooks_rejected_total"
 # Actions taken from a notification page: action = ack | silence, outcome = ok | failed.
 BRIDGE_ACTIONS = "tracetrack_bridge_actions_total"
+# On-call response: from an alert group's start to its acknowledgement / resolution.
+TIME_TO_ACK = "tracetrack_bridge_time_to_acknowledge_seconds"
+TIME_TO_RESOLVE = "tracetrack_bridge_time_to_resolve_seconds"
 
 # Buckets include the 2 s and 5 s thresholds so the p95 alert is exact at them.
 HTTP_DURATION_BUCKETS = (

@@ -114,8 +114,11 @@ async def acknowledge(token: str, request: Request, service: ServiceDep) -> HTML
         page, m, _ = loaded
         if m.resolved:
             return _render(service, token, "", "already resolved: nothing to acknowledge", 409)
-        ack = pages.record_ack(service.store, page, who, time.time())
+        now = time.time()
+        ack = pages.record_ack(service.store, page, who, now)
         service.metrics.actions.labels("ack", "ok").inc()
+        if ack.acked_at == now and m.started is not None:  # this POST acknowledged it
+            service.metrics.time_to_ack.labels(m.severity).observe(max(0.0, now - m.started.timestamp()))
         log.warning(
             "acknowledged by %s: %s (group %s, notification %s)",
             ack.acked_by,
