@@ -118,7 +118,9 @@ async def acknowledge(token: str, request: Request, service: ServiceDep) -> HTML
         ack = pages.record_ack(service.store, page, who, now)
         service.metrics.actions.labels("ack", "ok").inc()
         if ack.acked_at == now and m.started is not None:  # this POST acknowledged it
-            service.metrics.time_to_ack.labels(m.severity).observe(max(0.0, now - m.started.timestamp()))
+            service.metrics.time_to_ack.labels(m.severity).observe(
+                max(0.0, now - m.started.timestamp())
+            )
         log.warning(
             "acknowledged by %s: %s (group %s, notification %s)",
             ack.acked_by,
