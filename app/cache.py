@@ -29,6 +29,8 @@ from app.metrics import CACHE_BACKEND, CACHE_REQUESTS
 log = logging.getLogger(__name__)
 
 PREFIX = "tt:"
+REDIS_CONNECTIONS = 16  # per worker
+REDIS_TIMEOUT_SECONDS = 1.0
 _HIT = CACHE_REQUESTS.labels(result="hit")
 _MISS = CACHE_REQUESTS.labels(result="miss")
 
@@ -53,12 +55,20 @@ class Cache:
         self._probing: asyncio.Lock | None = None
         self._redis: aredis.Redis | None = None
         if redis_url:
-            self._redis = aredis.Redis.from_url(
+            # A bounded pool: under load every concurrent request would otherwise open
+            # its own connection, and on a saturated box those connects time out and
+            # fail the worker over to memory for no fault of Redis. Waiting a moment
+            # for one of a few connections is cheaper. A dead Redis still fails fast
+            # (connection refused), a hung one within the timeouts.
+            pool = aredis.BlockingConnectionPool.from_url(
                 redis_url,
-                socket_timeout=0.25,
-                socket_connect_timeout=0.25,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
                 health_check_interval=0,
             )
+            self._redis = aredis.Redis(connection_pool=pool)
         self._on_redis = False
         self._set_backend(False)
 
@@ -194,3 +204,4 @@ class Cache:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
+            await self._redis.connection_pool.disconnect()

@@ -49,6 +49,8 @@ from app.db_deadline import (
 from common.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Connections each worker opens at startup (the pool grows to its maximum on demand).
+POOL_WARM_CONNECTIONS = 4
 # Any fixed 64-bit key: serialises `upgrade` when several workers start at once.
 MIGRATION_LOCK_KEY = 0x7472616365
 
@@ -135,7 +137,8 @@ class Database:
         s = self._settings
         self._pool = await asyncpg.create_pool(
             self._dsn,
-            min_size=0,  # opened on demand, like SQLAlchemy's pool
+            # A few kept open from the start; the rest opened on demand, like SQLAlchemy's.
+            min_size=min(POOL_WARM_CONNECTIONS, self.max_size),
             max_size=self.max_size,
             max_inactive_connection_lifetime=s.db_pool_idle_close_seconds,
             statement_cache_size=s.db_statement_cache_size,

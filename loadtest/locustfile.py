@@ -9,7 +9,10 @@ ids 1..N, newer bags have higher ids).
 Which bags, and why (real traffic is not uniform over five million bags):
 
 - Bags in motion are the recently created ones: scans go to the newest
-  TT_BAGS_IN_MOTION bags (default 50,000), uniformly: every one of them passes hubs.
+  TT_BAGS_IN_MOTION bags (default 50,000), uniformly. Each dispatcher works at one hub
+  and scans the bags that are at that hub (a bag sits at one hub during a test), so
+  the load never looks like a bag in two places at once (the guard's "impossible
+  travel" count, TraceTrackSuspiciousScans).
 - Lookups, searches and scan histories follow the bags people are watching: the newest
   TT_TRACKED_BAGS (default 2,000), with a skewed popularity (the k-th newest is picked
   with density ~ 1/sqrt(k): the newest are looked up most), plus 2 % anywhere in the
@@ -72,6 +75,7 @@ LOCATIONS = ("Mumbai Hub", "Delhi Hub", "Chennai Hub", "Pune Depot", "Jaipur Dep
 TAKEN = "already on an open bill"
 MAX_RETRY_AFTER = 5.0
 _counter = itertools.count()
+_hubs = itertools.count()
 
 
 def qr_of(bag_id: int) -> str:
@@ -86,9 +90,12 @@ def tracked_qr() -> str:
     return qr_of(SEEDED_BAGS - int(TRACKED_BAGS * random.random() ** 2))
 
 
-def moving_qr() -> str:
-    """A bag passing a hub: any of the bags in motion."""
-    return qr_of(SEEDED_BAGS - random.randrange(BAGS_IN_MOTION))
+def moving_qr(hub: int | None = None) -> str:
+    """A bag in motion; with `hub`, one at that hub (bag id % len(LOCATIONS) == hub)."""
+    bag_id = SEEDED_BAGS - random.randrange(BAGS_IN_MOTION)
+    if hub is not None:
+        bag_id = max(1, bag_id - (bag_id - hub) % len(LOCATIONS))
+    return qr_of(bag_id)
 
 
 class _LoggedIn(FastHttpUser):
@@ -149,9 +156,15 @@ class Dispatcher(_LoggedIn):
     weight = 9
     usernames = DISPATCHERS
 
+    def on_start(self) -> None:
+        super().on_start()
+        self.hub = next(_hubs) % len(LOCATIONS)
+
     @task(25)
     def scan(self) -> None:
-        self.post_once("/api/scans", {"qr_id": moving_qr(), "location": random.choice(LOCATIONS)})
+        self.post_once(
+            "/api/scans", {"qr_id": moving_qr(self.hub), "location": LOCATIONS[self.hub]}
+        )
 
 
 class Biller(_LoggedIn):

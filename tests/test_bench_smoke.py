@@ -10,8 +10,10 @@ from app.db import migrate
 from app.seed import seed_database
 from bench.breach_to_delivery import measure_breach_to_delivery
 from bench.bridge import run_bridge_bench
+from bench.capacity import capacity_search
 from bench.cpu_per_request import APP_KINDS, run_against
 from bench.locust_load import run_locust
+from common.topology import APP_JOB
 from tests.support.appkit import start_app_process
 from tooling.pgserver import PostgresServer
 from tooling.procs import free_port
@@ -163,3 +165,38 @@ def test_cpu_per_request_measures_every_kind_against_both_floors(
     assert names[0] == "CPU per request: `GET /healthz`" and len(names) == len(kinds)
     hit = _cells(out["rows"][1])
     assert hit[2] == "≤ 3× floor" and hit[3] in ("within", "**over**")
+
+
+def test_capacity_trial_splits_ramp_and_steady_state_and_lists_alerts(
+    tmp_path: Path, database_url: str, postgres: PostgresServer
+) -> None:
+    migrate(database_url)
+    seed_database(database_url, bags=2000, users=50, progress=False)
+    proc, port = start_app_process(tmp_path / "app", database_url)
+    try:
+        out = capacity_search(
+            f"http://127.0.0.1:{port}",
+            2000,
+            workdir=tmp_path / "capacity",
+            pids={"app": proc.pid, "postgresql": postgres.pid},
+            targets={APP_JOB: [f"127.0.0.1:{port}"]},
+            start=6,
+            steady_s=8,
+            max_trials=1,
+        )
+    finally:
+        proc.stop()
+    [trial] = out["trials"]
+    assert trial["users"] == 6
+    steady, ramp = trial["steady"], trial["ramp"]
+    assert steady["requests"] > 0 and ramp["requests"] >= 0, trial  # 6 users arrive at once
+    assert steady["from"] >= ramp["to"]
+    cpu = steady["cpu_us_per_request"]
+    assert cpu["app"] > 0 and cpu["locust"] > 0 and cpu["postgresql"] >= 0, cpu
+    assert trial["passed"] is False  # under 20 s of steady state never counts as a pass
+    assert set(trial["alerts"]) >= {"pending", "firing"}
+    assert "Watchdog" not in " ".join(trial["alerts"]["firing"])
+    assert [_cells(r)[0] for r in out["rows"]] == [
+        "6 locust users",
+        "Most locust users served (capacity search)",
+    ]
