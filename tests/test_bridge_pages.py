@@ -82,7 +82,11 @@ def test_page_silence_and_acknowledge_through_a_real_alertmanager(
     try:
         with InProcessBridge(env, port=port) as b:
             am.post_alerts([alert("app-1:8000")])
-            wait_until(lambda: twilio_sink.count() >= 1, 30, "the SMS")
+            wait_until(
+                lambda: twilio_sink.count() >= 1 and smtp_sink.messages("oncall@example.com"),
+                30,
+                "the SMS and the email",
+            )
             sms = twilio_sink.messages()[0]["Body"]
             link = re.search(r"https://oncall\.example\.com/n/([A-Za-z0-9_-]+)$", sms)
             assert link, sms
