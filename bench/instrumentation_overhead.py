@@ -14,7 +14,10 @@ which had put a per-process bias into the verdict. Each server process (uvicorn,
 - `off_control`: a second, identical `off` app: its difference from `off` is the
   measurement's noise floor, reported beside the result;
 - `on`: ours, as `tracetrack app` runs it;
-- `instrumentator`: ours off, prometheus-fastapi-instrumentator's defaults on.
+- `instrumentator`: ours off, prometheus-fastapi-instrumentator's defaults on;
+- `guard_off`: `off` without the security guard (TRACETRACK_GUARD_ENABLED=false):
+  `off` minus `guard_off` is what the guard's layers (client identity, IP blocks,
+  rate limits) cost a request (DESIGN §7: < 50 µs CPU).
 
 Two such processes run in prometheus_client's multiprocess mode (as `tracetrack
 app`, so every metric write is an mmap write) and one more without it hosts `off`
@@ -64,7 +67,10 @@ VARIANTS_ENV = "BENCH_OVERHEAD_VARIANTS"
 MULTIPROCESS_SERVERS = ("mp1", "mp2")
 # Server process -> (multiprocess mode?, the variants it hosts).
 SERVERS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    **{s: (True, ("off", "off_control", "on", "instrumentator")) for s in MULTIPROCESS_SERVERS},
+    **{
+        s: (True, ("off", "off_control", "on", "instrumentator", "guard_off"))
+        for s in MULTIPROCESS_SERVERS
+    },
     "in_process": (False, ("off", "on")),
 }
 # Reported figure -> where it comes from: the servers and the variant compared with their `off`.
@@ -73,7 +79,11 @@ FIGURES = {
     "off_control": (MULTIPROCESS_SERVERS, "off_control"),
     "instrumentator": (MULTIPROCESS_SERVERS, "instrumentator"),
     "on_in_process": (("in_process",), "on"),
+    "guard": (MULTIPROCESS_SERVERS, "off"),
 }
+# The variant a figure is compared with, where it is not `off`.
+BASELINES = {"guard": "guard_off"}
+GUARD_BUDGET_US = 50.0
 VARIANTS = ("off", *FIGURES)
 
 
@@ -176,16 +186,18 @@ class _Lifespan:
             raise RuntimeError(f"{message}: {reply}")
 
 
-def _create_app(metrics_enabled: bool) -> Any:
+def _create_app(metrics_enabled: bool, guard_enabled: bool = True) -> Any:
     from app.main import create_app
     from common.settings import Settings
 
-    return create_app(Settings(metrics_enabled=metrics_enabled))
+    return create_app(Settings(metrics_enabled=metrics_enabled, guard_enabled=guard_enabled))
 
 
 def _variant_app(variant: str) -> Any:
     if variant == "on":
         return _create_app(True)
+    if variant == "guard_off":
+        return _create_app(False, guard_enabled=False)
     app = _create_app(False)
     if variant == "instrumentator":
         from prometheus_fastapi_instrumentator import Instrumentator
@@ -379,7 +391,7 @@ def measure_overhead(
             **{f: _figures(pooled(servers, v)) for f, (servers, v) in FIGURES.items()},
         },
         "overhead": {
-            f: _overhead(pooled(servers, v), pooled(servers, "off"))
+            f: _overhead(pooled(servers, v), pooled(servers, BASELINES.get(f, "off")))
             for f, (servers, v) in FIGURES.items()
         },
         "middleware_us": {
@@ -493,6 +505,19 @@ def middleware_cost(mode: str, workdir: Path, iterations: int = 1500) -> dict[st
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+MICRO_SECRET = "bench-micro-secret-0123456789abcdefghij"
+
+
+def _micro_authorization() -> bytes:
+    from app.security import Principal, TokenCodec
+
+    token, _ttl = TokenCodec(MICRO_SECRET, 3600).issue(Principal(1, "bench", "admin"))
+    return f"Bearer {token}".encode()
+
+
+MICRO_AUTHORIZATION = b""
+
+
 def _bare_app(kind: str) -> Any:
     from fastapi import APIRouter, FastAPI
     from prometheus_client import CollectorRegistry
@@ -506,7 +531,23 @@ def _bare_app(kind: str) -> Any:
         return {"qr_id": qr_id}
 
     app.include_router(router)
-    if kind == "ours":
+    if kind == "guard":
+        from starlette.middleware import Middleware
+
+        from app.guard import Guard
+        from app.guard.middleware import ClientGuardMiddleware, RateLimitMiddleware
+        from app.security import TokenCodec
+        from common.settings import Settings
+
+        # One user sends every request here, far faster than anyone could: a budget it
+        # cannot spend keeps each request on the path a working user takes (a 429 is cheaper).
+        settings = Settings(rate_limit_reads="100000000/minute")
+        guard = Guard(settings, None, TokenCodec(MICRO_SECRET, 3600))
+        app.user_middleware = [  # as app/middleware.py places them, without the others
+            Middleware(ClientGuardMiddleware, guard=guard),
+            Middleware(RateLimitMiddleware, guard=guard),
+        ]
+    elif kind == "ours":
         from app.instrumentation import instrument
         from common.settings import Settings
 
@@ -537,7 +578,8 @@ async def _drive(app: Any, n: int) -> float:
             "raw_path": b"/api/bags/P0000000001",
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"host", b"bench")],
+            # A valid bearer token: the guard keys its rate limits by the user it names.
+            "headers": [(b"host", b"bench"), (b"authorization", MICRO_AUTHORIZATION)],
             "client": ("127.0.0.1", 1),
             "server": ("127.0.0.1", 2),
             "state": {"user_id": 1},
@@ -549,7 +591,9 @@ async def _drive(app: Any, n: int) -> float:
 def _micro_main(iterations: int, repeats: int = 20) -> dict[str, float]:
     import asyncio
 
-    kinds = ("none", "ours", "instrumentator")
+    global MICRO_AUTHORIZATION
+    MICRO_AUTHORIZATION = _micro_authorization()
+    kinds = ("none", "ours", "instrumentator", "guard")
     apps = {k: _bare_app(k) for k in kinds}
 
     async def run() -> dict[str, float]:
@@ -563,6 +607,7 @@ def _micro_main(iterations: int, repeats: int = 20) -> dict[str, float]:
             "bare_request": round(best["none"], 1),
             "ours": round(best["ours"] - best["none"], 1),
             "instrumentator": round(best["instrumentator"] - best["none"], 1),
+            "guard": round(best["guard"] - best["none"], 1),
         }
 
     return asyncio.run(run())
@@ -626,6 +671,24 @@ def _rows(r: dict[str, Any]) -> list[str]:
             ".expose(app)`); alone: CPU per request of a bare FastAPI route driven in-process without "
             f"network (bare request {micro_ip['bare_request']} µs), minimum of 20 interleaved runs, "
             "both libraries in the same prometheus_client mode",
+        )
+    )
+    guard = r["overhead"]["guard"]
+    rows.append(
+        _row(
+            "Security layer (client identity, IP blocks, rate limits), CPU per request",
+            f"{guard['cpu_p50_us']['median']:+.1f} µs CPU in the app (rounds {guard['cpu_p50_us']['range']};"
+            f" {guard['cpu_p50_pct_of_wall_p50']:+.2f} % of the p50); noise floor (identical app)"
+            f" {control['cpu_p50_us']['median']:+.1f} µs; its two layers alone {micro_ip['guard']} µs",
+            f"< {GUARD_BUDGET_US:g} µs",
+            guard["cpu_p50_us"]["median"] < GUARD_BUDGET_US,
+            "in the app: the same run, `off` (the guard on, metrics off) against `guard_off` (both"
+            " off: TRACETRACK_GUARD_ENABLED=false) in the same two server processes, CPU p50"
+            " difference per round, median of rounds; each request carries a valid token, so it"
+            " spends that user's reads budget (counted locally, handed to the shared storage in"
+            " batches). Alone: the two ASGI layers around a bare route driven in-process, minimum of"
+            " 20 interleaved runs. A login adds the lockout check: two storage reads, next to a"
+            " ~20 ms password hash",
         )
     )
     return rows

@@ -23,8 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
+from common.metric_names import RATE_LIMITED
 from tooling.checkout import ROOT
 from tooling.stackconfig import duration_seconds
 
@@ -137,6 +139,7 @@ def run_locust(
         "log": str(log_path),
     }
 
+    limited_before = rate_limited(base_url)
     cpu_before = psutil.cpu_times()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -156,6 +159,12 @@ def run_locust(
             f"locust did not finish within {duration} + {stop_timeout + extra_timeout:.0f} s"
         )
     wall = time.monotonic() - t0
+    limited_after = rate_limited(base_url)
+    result["rate_limited"] = (
+        None
+        if limited_before is None or limited_after is None
+        else round(limited_after - limited_before)
+    )
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_after = psutil.cpu_times()
 
@@ -202,6 +211,26 @@ def run_locust(
     )
     result["rows"] = rows_for(result)
     return result
+
+
+def rate_limited(base_url: str) -> float | None:
+    """The app's 429s from its rate limits so far (all route classes, all workers), or
+    None without /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        r = httpx.get(f"{base_url.rstrip('/')}/metrics", timeout=30)
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(r.text)
+        if family.name == RATE_LIMITED.removesuffix("_total")
+        for sample in family.samples
+        if sample.name == RATE_LIMITED
+    )
 
 
 def _row(name: str, value: str, budget: str, ok: bool | None, how: str) -> str:
@@ -288,6 +317,7 @@ def rows_for(r: dict[str, Any]) -> list[str]:
             agg["p95_ms"] is not None and agg["p95_ms"] < P95_BUDGET_MS,
             "as above, all requests",
         ),
+        _limits_row(r, title),
         _row(
             f"{title}: throughput",
             f"{agg['rps']:,.0f} requests/s"
@@ -297,6 +327,22 @@ def rows_for(r: dict[str, Any]) -> list[str]:
             "as above (think time 0.5–2 s per user, so throughput follows the users)",
         ),
     ]
+
+
+def _limits_row(r: dict[str, Any], title: str) -> str:
+    limited = r.get("rate_limited")
+    answered_429 = sum(f["count"] for f in r.get("failures") or [] if "429" in f["error"])
+    return _row(
+        f"{title}: never rate-limited",
+        "no /metrics to read"
+        if limited is None
+        else f"{limited:,} requests answered 429 by the rate limits"
+        f" (tracetrack_rate_limited_total over the run); {answered_429:,} 429s seen by locust",
+        "0",
+        None if limited is None else limited == 0 and answered_429 == 0,
+        "as above, with the shipped limits (RATE_LIMIT_LOGIN/WRITES/READS defaults): the app's"
+        " counter read from /metrics before and after the run",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

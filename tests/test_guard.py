@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from app.guard import Guard
+from app.guard.blocks import active_blocks
 from app.main import create_app
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, start_app_process, token
 from tooling.procs import ManagedProcess, start_redis
@@ -598,3 +599,34 @@ def test_unlock_through_the_cli(users: str, tmp_path: Path, redis_url: str) -> N
         assert login(c, "dana", PASSWORD).status_code == 200
     r = cli(users, tmp_path, "unlock", "dana")
     assert r.returncode == 2 and "REDIS_URL is not set" in r.stderr
+
+
+def test_automatic_blocks_when_enabled(users: str, tmp_path: Path) -> None:
+    settings = {
+        "auto_block": True,
+        "auto_block_strikes": 3,
+        "auto_block_seconds": 600,
+        "auto_block_exempt": "127.0.0.0/8",
+        "rate_limit_reads": "2/minute",
+    }
+    with make_client(users, tmp_path, client=ATTACKER, **settings) as c:
+        assert [c.get("/api/bags").status_code for _ in range(5)] == [401, 401, 429, 429, 429]
+        # The event writer hands the strikes to the blocker; the block reaches the list.
+        poll(lambda: c.get("/api/bags").status_code == 403, 30, "the automatic block")
+        with c.app.state.sessionmaker() as db:  # type: ignore[attr-defined]
+            blocks = active_blocks(db)
+        assert [(b.network, b.source) for b in blocks] == [(f"{ATTACKER[0]}/32", "auto")]
+        # An exempt address (loopback here) trips the limits without being blocked.
+        local = TestClient(c.app, client=("127.0.0.1", 1))
+        assert [local.get("/api/bags").status_code for _ in range(5)][-1] == 429
+        guard(c).events.flush()
+        assert local.get("/api/bags").status_code == 429  # limited, never blocked
+
+
+def test_automatic_blocks_are_off_by_default(users: str, tmp_path: Path) -> None:
+    with make_client(users, tmp_path, client=ATTACKER, rate_limit_reads="2/minute") as c:
+        for _ in range(10):
+            c.get("/api/bags")
+        guard(c).events.flush()
+        assert c.get("/api/bags").status_code == 429
+        assert metric("tracetrack_blocked_clients") == 0
