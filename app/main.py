@@ -98,10 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guard = None
     if settings.guard_enabled:
         from app.guard import Guard
-        from app.guard.routes import install_guard
 
         guard = app.state.guard = Guard.for_app(settings, app.state.sessionmaker, app.state.tokens)
-        install_guard(app)
 
     # The busiest routers first: a request is matched against the routes in this order.
     for router in (
@@ -114,6 +112,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_router,
     ):
         app.include_router(router)
+    if guard is not None:
+        from app.guard.routes import install_guard
+
+        # After the hot routes: the router tries routes in order, and these are rare.
+        install_guard(app)
     if settings.debug_endpoints:
         from app.routes import debug
 

@@ -72,9 +72,7 @@ class Guard:
         self.ashared = AsyncShared(settings.redis_url)
         self.limiter = RateLimiter(policies(settings), self.ashared)
         self.logins = LoginGuard(self.shared, settings, self.metrics, self.events.record)
-        self.scans = ScanWatch(
-            self.shared, self.ashared, settings, self.metrics, self.events.record
-        )
+        self.scans = ScanWatch(self.ashared, settings, self.metrics, self.events.record)
         self.token_users = TokenUsers(tokens)
         if settings.auto_block and sessions is not None:
             from app.guard.autoblock import AutoBlocker

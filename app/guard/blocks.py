@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.guard.periodic import Periodic
 from app.models import SecurityBlock
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,10 @@ class BlockList:
 
     def __init__(self, sessions: sessionmaker[Session] | None, refresh_seconds: float) -> None:
         self._sessions = sessions
-        self._refresh_seconds = refresh_seconds
         self._hosts: dict[str, float] = {}  # exact address -> expiry (epoch seconds)
         self._networks: list[tuple[Network, float]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresher = Periodic("guard-blocks", refresh_seconds, self._refresh_logging_changes)
+        self._failing = False
         self.count = 0
         self.on_refresh: list[Any] = []  # callables(count), e.g. the blocked-clients gauge
 
@@ -183,32 +182,22 @@ class BlockList:
             self.load(active_blocks(db))
 
     def start(self) -> None:
-        if self._sessions is None or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="guard-blocks", daemon=True)
-        self._thread.start()
+        if self._sessions is not None:
+            self._refresher.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._refresher.stop()
 
-    def _run(self) -> None:
-        failing = False
-        while True:
-            try:
-                self.refresh()
-                if failing:
-                    log.warning("block list readable again")
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - keep the last list; PostgreSQL may come back
-                if not failing:
-                    log.warning("cannot re-read the block list (keeping the last one): %s", exc)
-                failing = True
-            if self._stop.wait(self._refresh_seconds):
-                return
+    def _refresh_logging_changes(self) -> None:
+        try:
+            self.refresh()
+            if self._failing:
+                log.warning("block list readable again")
+            self._failing = False
+        except Exception as exc:  # noqa: BLE001 - keep the last list; PostgreSQL may come back
+            if not self._failing:
+                log.warning("cannot re-read the block list (keeping the last one): %s", exc)
+            self._failing = True
 
 
 def expires_in(block: Block, now: float | None = None) -> float:

@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.guard.periodic import Periodic
 from app.models import SecurityEvent
 
 log = logging.getLogger(__name__)
@@ -110,13 +111,14 @@ class EventLog:
         self._file = JsonLines(log_dir / EVENTS_FILE if log_dir else None)
         self._on_dropped = on_dropped
         self._retention = timedelta(days=retention_days)
-        self._flush_seconds = flush_seconds
         self._max_pending = max_pending
         self._pending: dict[tuple[Any, ...], Event] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # Wakes only when an event is pending (an idle app pays nothing), then waits
+        # `flush_seconds` so that a burst becomes one batch.
+        self._pending_event = threading.Event()
+        self._writer = Periodic("guard-events", flush_seconds, self.flush, wake=self._pending_event)
         self._next_retention = 0.0
         # Listeners see every event once written, on the writer thread (the automatic
         # blocker), so none of their work lands on a request.
@@ -132,12 +134,14 @@ class EventLog:
                 return
             else:
                 self._pending[event.key()] = event
+        self._pending_event.set()
 
     def flush(self) -> None:
         """Write what is pending now (the background thread calls this; so do tests)."""
         with self._write_lock:
             with self._lock:
                 batch, self._pending = list(self._pending.values()), {}
+                self._pending_event.clear()
             if not batch:
                 return
             for event in batch:
@@ -182,23 +186,12 @@ class EventLog:
         db.execute(sa.delete(SecurityEvent).where(SecurityEvent.at < cutoff))
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="guard-events", daemon=True)
-        self._thread.start()
+        self._writer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._writer.stop()
         self.flush()
         self._file.close()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            self.flush()
 
 
 # --- reading them back ------------------------------------------------------------

@@ -22,7 +22,7 @@ from app.guard import Guard
 from app.guard.events import Event, iso
 from app.guard.identity import bearer_token, client_ip
 from app.guard.ratelimit import retry_after_header, route_class
-from app.guard.signatures import PATH_TRAVERSAL, kinds_in
+from app.guard.signatures import PATH_TRAVERSAL, has_traversal
 from app.instrumentation.middleware import route_template
 from app.metrics import UNMATCHED_ROUTE
 
@@ -174,7 +174,7 @@ class RateLimitMiddleware:
             elif route == UNMATCHED_ROUTE:
                 raw = scope.get("raw_path") or scope["path"].encode()
                 text = (raw + b"?" + scope.get("query_string", b"")).decode("latin-1")
-                if PATH_TRAVERSAL in kinds_in(text):
+                if has_traversal(text):  # a path is only ever a traversal attempt
                     self._guard.metrics.injection_attempts.labels(PATH_TRAVERSAL).inc()
                     self._guard.events.record(
                         Event(

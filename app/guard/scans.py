@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from app.guard.events import Event
 from app.guard.metrics import GuardMetrics
-from app.guard.shared import AsyncShared, SyncShared
+from app.guard.shared import AsyncShared
 from common.settings import Settings
 
 IMPOSSIBLE_TRAVEL, SCAN_BURST = "impossible_travel", "scan_burst"
@@ -40,13 +40,11 @@ def _location_key(location: str) -> str:
 class ScanWatch:
     def __init__(
         self,
-        shared: SyncShared,
         ashared: AsyncShared,
         settings: Settings,
         metrics: GuardMetrics,
         record: Callable[[Event], None],
     ) -> None:
-        self._shared = shared
         self._ashared = ashared
         self._settings = settings
         self._metrics = metrics
@@ -56,27 +54,10 @@ class ScanWatch:
         self._metrics.suspicious_scans.labels(kind).inc()
         self._record(event)
 
-    def scanned(self, qr_id: str, location: str, user_id: int, username: str, ip: str) -> None:
-        """After a scan is recorded (thread-pool side)."""
-        here, places_key, burst_key = self._keys(qr_id, location, user_id)
-        travel_window = self._settings.scan_min_relocation_seconds
-
-        def count(b):
-            places = 0
-            if travel_window > 0:
-                first_here = b.storage.incr(here, travel_window) == 1
-                if first_here:
-                    places = b.storage.incr(places_key, travel_window)
-            burst = b.storage.incr(burst_key, BURST_WINDOW_SECONDS)
-            return places, burst
-
-        places, burst = self._shared.run(count)
-        self._judge(places, burst, qr_id, location, username, ip)
-
     async def ascanned(
         self, qr_id: str, location: str, user_id: int, username: str, ip: str
     ) -> None:
-        """The same, on the event loop (the scan route is async: no thread-pool hop)."""
+        """After a scan is recorded (on the event loop: the scan route is async)."""
         here, places_key, burst_key = self._keys(qr_id, location, user_id)
         travel_window = self._settings.scan_min_relocation_seconds
 

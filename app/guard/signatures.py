@@ -37,11 +37,16 @@ def _encodable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def has_traversal(value: str) -> bool:
+    text = value[:MAX_INSPECTED]
+    return bool(_TRAVERSAL.search(text) or _TRAVERSAL.search(unquote(text)))
+
+
 def kinds_in(value: str) -> set[str]:
     """The signature kinds found in one value (empty for ordinary text)."""
     text = _encodable(value[:MAX_INSPECTED])
     found = set()
-    if _TRAVERSAL.search(text) or _TRAVERSAL.search(unquote(text)):
+    if has_traversal(text):
         found.add(PATH_TRAVERSAL)
     if libinjection.is_sql_injection(text)["is_sqli"]:
         found.add(SQL)
