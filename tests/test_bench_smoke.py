@@ -82,9 +82,15 @@ def test_locust_figures_and_rows(tmp_path: Path, database_url: str) -> None:
     assert [_cells(r)[0] for r in rows] == [
         "5 locust users: error rate",
         "5 locust users: response time p95",
+        "5 locust users: never rate-limited",
         "5 locust users: throughput",
     ]
     assert _cells(rows[0])[1] == f"0.000 % (0 of {agg['requests']:,})"
+    # The app's own counter, read from /metrics before and after.
+    assert out["rate_limited"] == 0
+    assert (
+        _cells(rows[2])[1].startswith("0 requests answered 429") and _cells(rows[2])[3] == "within"
+    )
     assert "5 of 5 users had logged in" in _cells(rows[0])[4]
 
 
