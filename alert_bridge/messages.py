@@ -524,6 +524,20 @@ def sms_text(m: Message, limit: int = SMS_MAX_CHARS) -> str:
     return f"{text} {link}" if link else text
 
 
+def sms_digest(m: Message, budget: int = 3, window_minutes: float = 10) -> str:
+    """The one SMS a phone gets once its budget is spent: what is going on, where the
+    rest is, and the latest notification's page. Nothing more until the window ends."""
+    link = m.link
+    room = SMS_MAX_CHARS - (gsm7.length(link) + 1 if link else 0)
+    text = (
+        f"TraceTrack: SMS limit reached ({budget} per {window_minutes:g} min), storm in progress;"
+        f" more alerts by email and chat only. Latest: {m.what_short}"
+        + (f" {m.alerts[0].value}" if m.alerts and m.alerts[0].value else "")
+    )
+    text = gsm7.fit(gsm7.to_gsm7(" ".join(text.split())), room)
+    return f"{text} {link}" if link else text
+
+
 def _sms_body(m: Message, room: int) -> str:
     name = m.what_short
     if m.resolved:

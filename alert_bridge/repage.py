@@ -51,8 +51,10 @@ class Repager:
         check_every: float,
         on_enqueue: Callable[[], None],
         page_ttl: float,
+        budget: Callable[..., object] | None = None,
     ) -> None:
         self.store = store
+        self.budget = budget  # the per-phone SMS budget (alert_bridge/budget.py)
         self.config = config
         self.interval = interval
         self.check_every = check_every
@@ -142,6 +144,8 @@ class Repager:
                 )
                 # The reminder links to the same kind of page (acknowledge from it).
                 pages.ensure_page(self.store, conn, key, ep.group_key, now, self.page_ttl)
+                if self.budget is not None:
+                    self.budget(conn, key, new, now)
             if new:
                 sent += 1
                 log.warning(

@@ -7,8 +7,11 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from alert_bridge import pages
-from alert_bridge.config import AlertConfig, load_config
+from alert_bridge.budget import apply_sms_budget
+from alert_bridge.config import AlertConfig, Recipient, load_config
 from alert_bridge.direct import DirectPager
 from alert_bridge.messages import parse_time
 from alert_bridge.metrics import BridgeMetrics
@@ -86,6 +89,7 @@ class BridgeService:
             settings.bridge_repage_check_interval_seconds,
             on_enqueue=self.deliverer.wake.set,
             page_ttl=self.page_ttl,
+            budget=self.sms_budget,
         )
 
     def start(self) -> None:
@@ -132,8 +136,18 @@ class BridgeService:
             )
             # The page the notification links to (/n/<token>): acknowledge, silence.
             pages.ensure_page(self.store, conn, key, payload.groupKey, now, self.page_ttl)
+            digests, suppressed = self.sms_budget(conn, key, new, now)
         for r in dup:
             self.metrics.count(r.channel, severity, "duplicate")
+        for r in suppressed:
+            self.metrics.count(r.channel, severity, "suppressed")
+        if digests or suppressed:
+            log.warning(
+                "SMS budget spent: %d digest(s), %d SMS suppressed for %s",
+                len(digests),
+                len(suppressed),
+                payload.title,
+            )
         if new and payload.status == "resolved":
             lasted = _lasted(payload)
             if lasted is not None:
@@ -141,6 +155,14 @@ class BridgeService:
         if new:
             self.deliverer.wake.set()
         return Accepted(key=key, new=len(new), duplicates=len(dup))
+
+    def sms_budget(
+        self, conn: Connection, key: str, new: list[Recipient], now: float
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        s = self.settings
+        return apply_sms_budget(
+            conn, key, new, now, s.bridge_sms_budget, s.bridge_sms_budget_window_minutes * 60
+        )
 
     def page_url(self, key: str) -> str:
         """The absolute link to the notification's page, "" when it has none."""

@@ -83,6 +83,10 @@ class BridgeSettings(SmtpSettings):
     # listen address.
     bridge_public_url: str | None = None
     bridge_runbook_file: Path = DEFAULT_RUNBOOK
+    # Per phone: this many SMS per window, then one digest SMS, then none until the
+    # window has room (email and chat keep everything); 0 turns the budget off.
+    bridge_sms_budget: int = Field(3, ge=0)
+    bridge_sms_budget_window_minutes: float = Field(10.0, gt=0)
     # An unacknowledged critical group still firing is paged again this often; 0: never.
     bridge_repage_minutes: float = Field(15.0, ge=0)
     bridge_repage_check_interval_seconds: float = Field(30.0, gt=0)

@@ -106,7 +106,8 @@ probes = Table(
 )
 
 OPEN_STATUSES = ("pending", "sending")
-DONE_STATUSES = ("sent", "logged", "failed")
+# suppressed: over a phone's SMS budget, recorded but not sent (alert_bridge/budget.py).
+DONE_STATUSES = ("sent", "logged", "failed", "suppressed")
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from alert_bridge.budget import DIGEST
 from alert_bridge.config import Recipient
-from alert_bridge.messages import Message, email_subject, sms_text
+from alert_bridge.messages import Message, email_subject, sms_digest, sms_text
 from alert_bridge.providers.base import display_recipient
 
 log = logging.getLogger("alert_bridge.delivery")
@@ -19,7 +20,10 @@ class LogProvider:
         self.flag = flag
 
     def send(self, recipient: Recipient, message: Message) -> str | None:
-        text = sms_text(message) if self.channel == "sms" else email_subject(message)
+        if self.channel == "sms":
+            text = sms_digest(message) if recipient.format == DIGEST else sms_text(message)
+        else:
+            text = email_subject(message)
         log.info(
             "%s disabled (%s is off); would send to %s: %s",
             self.channel,

@@ -8,8 +8,9 @@ from typing import Any
 
 import requests
 
+from alert_bridge.budget import DIGEST
 from alert_bridge.config import Recipient
-from alert_bridge.messages import Message, sms_text
+from alert_bridge.messages import Message, sms_digest, sms_text
 from alert_bridge.providers.base import PermanentError, TransientError
 from alert_bridge.settings import BridgeSettings
 
@@ -35,6 +36,8 @@ class SmsProvider:
         self.from_number = settings.twilio_from_number
         self.base_url = settings.twilio_api_base_url
         self.timeout = settings.twilio_timeout_seconds
+        self.budget = settings.bridge_sms_budget
+        self.window_minutes = settings.bridge_sms_budget_window_minutes
         self._local = threading.local()  # one SDK client (and HTTP session) per worker thread
 
     def client(self) -> Any:  # twilio.rest.Client (the SDK is imported lazily)
@@ -54,6 +57,11 @@ class SmsProvider:
             self._local.client = client
         return client
 
+    def text(self, recipient: Recipient, message: Message) -> str:
+        if recipient.format == DIGEST:  # this phone's SMS budget is spent
+            return sms_digest(message, self.budget, self.window_minutes)
+        return sms_text(message)
+
     def send(self, recipient: Recipient, message: Message) -> str | None:
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
@@ -61,7 +69,7 @@ class SmsProvider:
             sent = self.client().messages.create(
                 to=recipient.address,
                 from_=self.from_number,
-                body=sms_text(message),
+                body=self.text(recipient, message),
             )
         except TwilioRestException as exc:
             what = f"Twilio HTTP {exc.status} code {exc.code}: {exc.msg}"
