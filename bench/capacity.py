@@ -36,7 +36,7 @@ import httpx
 import psutil
 
 from bench.cpu import tree_cpu_seconds
-from bench.locust_load import ERROR_BUDGET_PCT, P95_BUDGET_MS, run_locust
+from bench.locust_load import ERROR_BUDGET_PCT, P95_BUDGET_MS, limits_row, run_locust
 from tooling.procs import ManagedProcess, free_port, http_ok, prometheus_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,6 +322,8 @@ def rows_for(r: dict[str, Any]) -> list[str]:
                 f"{t['users']:,} locust users", value, "p95 < 1 s, errors < 0.1 %", t["passed"], how
             )
         )
+        if t["users"] == 1000:  # the security layer's promise: its limits never touch them
+            rows.append(limits_row(t["run"], f"{t['users']:,} locust users"))
     rows.append(
         _row(
             "Most locust users served (capacity search)",

@@ -317,7 +317,7 @@ def rows_for(r: dict[str, Any]) -> list[str]:
             agg["p95_ms"] is not None and agg["p95_ms"] < P95_BUDGET_MS,
             "as above, all requests",
         ),
-        _limits_row(r, title),
+        limits_row(r, title),
         _row(
             f"{title}: throughput",
             f"{agg['rps']:,.0f} requests/s"
@@ -329,7 +329,7 @@ def rows_for(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def _limits_row(r: dict[str, Any], title: str) -> str:
+def limits_row(r: dict[str, Any], title: str) -> str:
     limited = r.get("rate_limited")
     answered_429 = sum(f["count"] for f in r.get("failures") or [] if "429" in f["error"])
     return _row(
