@@ -41,7 +41,7 @@ from common.metric_names import (
 
 ACTIONS = ("ack", "silence")
 RESPONSE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
-OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate", "suppressed")
+OUTCOMES = ("sent", "logged", "retry", "failed", "duplicate", "suppressed", "deferred")
 REJECT_REASONS = {401: "unauthorized", 404: "unknown_receiver", 413: "too_large", 400: "invalid"}
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 

@@ -29,12 +29,16 @@ from alert_bridge.providers.base import (
     TransientError,
     display_recipient,
 )
+from alert_bridge.ratelimit import SendRates
 from alert_bridge.settings import BridgeSettings
 from alert_bridge.store import Claimed, Store
 
 log = logging.getLogger("alert_bridge.delivery")
 
 MAX_RETRY_AFTER = 3600.0
+# A delivery waits this long at most for its destination's send rate, holding a worker
+# slot; longer, it is put back (outcome "deferred") and other deliveries go first.
+MAX_INLINE_WAIT = 2.0
 
 
 def backoff_delay(
@@ -62,10 +66,12 @@ class Deliverer:
         settings: BridgeSettings,
         owner: str,
         page_url: Callable[[str], str] = lambda key: "",
+        rates: SendRates | None = None,
     ) -> None:
         self.store = store
         # Notification key -> its page's absolute URL ("" when it has none).
         self.page_url = lru_cache(maxsize=1024)(page_url)
+        self.rates = rates or SendRates()
         self.providers = providers
         self.metrics = metrics
         self.settings = settings
@@ -163,6 +169,25 @@ class Deliverer:
 
     # --- one delivery ------------------------------------------------------------------
 
+    def _rate_key(self, c: Claimed) -> tuple[str, str]:
+        """(kind, destination) the providers' limits count per (alert_bridge/ratelimit.py)."""
+        if c.channel == "sms":
+            return "sms", self.settings.twilio_from_number or ""
+        if c.channel == "webhook":
+            return c.format or "json", c.recipient
+        return c.channel, c.recipient
+
+    def _wait_for_slot(self, kind: str, dest: str) -> float:
+        """Wait (briefly) for the destination's send rate; 0 when it may go now, else the
+        seconds still to wait when that is longer than a worker should hold a slot."""
+        while True:
+            wait = self.rates.reserve(kind, dest)
+            if wait <= 0:
+                return 0.0
+            if wait > MAX_INLINE_WAIT or self._stop.is_set():
+                return wait
+            time.sleep(wait)
+
     def deliver(self, c: Claimed) -> None:
         s = self.settings
         who = display_recipient(c.channel, c.recipient)
@@ -172,6 +197,14 @@ class Deliverer:
             message: Message = self._message(
                 c.notification_key, c.kind, c.severity, c.status, c.body, c.created_at, page
             )
+            kind, dest = self._rate_key(c)
+            if provider.outcome == "sent":
+                wait = self._wait_for_slot(kind, dest)
+                if wait:  # the destination's rate is spent for longer: come back then
+                    self.recorder.record(
+                        c, "deferred", status="pending", next_attempt_at=time.time() + wait
+                    )
+                    return
             ref = provider.send(Recipient(c.channel, c.recipient, c.format), message)
         except PermanentError as exc:
             self.recorder.record(c, "failed", status="failed", last_error=exc.reason[:2000])
@@ -186,6 +219,8 @@ class Deliverer:
         except Exception as exc:  # noqa: BLE001 - transient, or an unexpected error: retry
             if isinstance(exc, TransientError):
                 reason, retry_after = exc.reason, exc.retry_after
+                if retry_after:  # the provider's word holds for every message to it
+                    self.rates.pause(*self._rate_key(c), min(retry_after, MAX_RETRY_AFTER))
             else:
                 reason, retry_after = f"{type(exc).__name__}: {exc}", None
             age = time.time() - c.created_at
