@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -49,7 +50,11 @@ def _lasted(payload: WebhookPayload) -> float | None:
 
 class BridgeService:
     def __init__(
-        self, settings: BridgeSettings, port: int, config: AlertConfig | None = None
+        self,
+        settings: BridgeSettings,
+        port: int,
+        config: AlertConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.config = config or load_config(settings.alert_config_file)
@@ -80,6 +85,7 @@ class BridgeService:
             ),
             probe_after=settings.bridge_watchdog_probe_after_seconds,
             runbook_url=f"{self.public_url}/runbook#watchdog",
+            clock=clock,
         )
 
         self.repager = Repager(

@@ -51,7 +51,11 @@ class Watchdog:
         probe: PipelineProbe | None = None,
         probe_after: float | None = None,
         runbook_url: str = "",
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        # Heartbeats, timeouts and the grace after a restart are judged on this clock
+        # (tests pass one they move by hand; the outbox keeps real time).
+        self.clock = clock
         self.store = store
         self.runbook_url = runbook_url
         self.probe = probe
@@ -65,7 +69,8 @@ class Watchdog:
         self.on_enqueue = on_enqueue
         # No page before this process has itself waited a full timeout: after downtime
         # of the bridge, Alertmanager needs a moment to reach it again.
-        self.started_at = time.time()
+        self.started_at = clock()
+        self.checks = 0  # completed checks of the loop (tests wait on it)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,7 +80,7 @@ class Watchdog:
 
     def start(self) -> None:
         with self.store.tx() as conn:
-            self.store.watchdog_row(conn, time.time())
+            self.store.watchdog_row(conn, self.clock())
         if self.enabled:
             self._thread = threading.Thread(target=self._run, name="bridge-watchdog", daemon=True)
             self._thread.start()
@@ -88,9 +93,10 @@ class Watchdog:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.check(time.time())
+                self.check(self.clock())
             except Exception as exc:  # noqa: BLE001 - keep watching
                 log.error("watchdog check failed: %s", exc)
+            self.checks += 1
 
     def _enqueue(self, conn, event: str, reference: float, body: dict[str, Any]) -> int:  # type: ignore[no-untyped-def]
         body = {**body, "runbook_url": self.runbook_url}
@@ -213,7 +219,7 @@ class Watchdog:
 
     def state(self) -> dict[str, object]:
         with self.store.tx() as conn:
-            row = self.store.watchdog_row(conn, time.time())
+            row = self.store.watchdog_row(conn, self.clock())
         return {
             "state": row["state"],
             "last_heartbeat": row["last_heartbeat"],

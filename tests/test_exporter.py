@@ -15,9 +15,10 @@ import psycopg2
 import pytest
 
 from app.db import migrate
+from exporter.collector import Deadline
 from exporter.pg import libpq_dsn
 from exporter.server import TIMEOUT_HEADER, scrape_budget
-from exporter.system import CpuSampler
+from exporter.system import CpuSampler, SystemCollector
 from tests.support.exporterkit import running_exporter, scrape, sql, types, up, value
 from tooling.procs import start_redis, wait_until
 
@@ -207,11 +208,21 @@ def test_postgres_connections_limits_and_table_maintenance(database_url: str) ->
         idle.close()
 
 
-def test_system_ratios_match_the_host_and_never_block() -> None:
+def test_the_system_collector_never_waits_for_a_cpu_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cpu_percent(interval=1)` would sleep a second inside every scrape; the collector
+    reads cpu_times() deltas instead (CpuSampler), so the blocking call is never made."""
+
+    def blocking(*args: object, **kwargs: object) -> float:
+        raise AssertionError("psutil.cpu_percent called inside the scrape")
+
+    monkeypatch.setattr(psutil, "cpu_percent", blocking)
+    families = {f.name for f in SystemCollector().collect(Deadline(5))}
+    assert "tracetrack_cpu_usage_ratio" in families
+
+
+def test_system_ratios_match_the_host() -> None:
     with running_exporter(None) as url:
-        started = time.monotonic()
         _, s = scrape(url)
-        assert time.monotonic() - started < 0.5  # cpu_percent(interval=1) would take >= 1 s
         assert up(s, "system") == 1
         assert 0 <= value(s, "tracetrack_cpu_usage_ratio") <= 1
         vm = psutil.virtual_memory()
@@ -274,9 +285,7 @@ def test_redis_down_drops_only_the_redis_collector(database_url: str, tmp_path: 
             client.close()
 
             proc.stop()
-            started = time.monotonic()
             _, down = scrape(url, timeout=2.0)
-            assert time.monotonic() - started < 2.0
             assert up(down, "redis") == value(down, "tracetrack_redis_up") == 0
             assert ("tracetrack_redis_memory_used_bytes", frozenset()) not in down
             for collector in ("system", "postgres", "business"):
@@ -319,9 +328,11 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
         try:
             with locker.cursor() as cur:  # counting today's scans now waits for this lock
                 cur.execute("LOCK TABLE scans IN ACCESS EXCLUSIVE MODE")
-            started = time.monotonic()
+            # The lock is held for the whole scrape, so only the scrape's deadline (from
+            # its 1 s timeout header) can end the business query: an answer at all, with
+            # business down and the rest up, is the proof. No wall-clock bound: a busy
+            # machine may take longer to deliver the answer.
             _, s = scrape(url, timeout=1.0)
-            assert time.monotonic() - started < 1.0
             assert up(s, "business") == 0
             assert ("tracetrack_scans_today", frozenset()) not in s
             assert up(s, "postgres") == up(s, "system") == 1
@@ -440,7 +451,6 @@ def test_day_counts_stay_exact_across_seals_and_open_transactions(database_url: 
     from zoneinfo import ZoneInfo
 
     from exporter.business import BusinessCollector, day_bounds, utc_now
-    from exporter.collector import Deadline
     from exporter.daycount import DaySeals
     from exporter.pg import PgConnection
 

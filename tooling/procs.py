@@ -36,15 +36,29 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def wait_until(
     check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
 ) -> None:
+    """Poll `check` until it returns true; past `timeout` seconds raise TimeoutError
+    naming `what` and the last exception `check` raised (an exception means "not yet")."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    last_error: Exception | None = None
+    while True:
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - any failure just means "not yet"
-            pass
+            last_error = None
+        except Exception as exc:  # noqa: BLE001 - not yet; reported if it never succeeds
+            last_error = exc
+        if time.monotonic() >= deadline:
+            break
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise TimeoutError(
+        f"timed out after {timeout:g}s waiting for {what}; {_last(last_error)}"
+    ) from last_error
+
+
+def _last(error: BaseException | None) -> str:
+    if error is None:
+        return "the check was still false"
+    return f"last error: {type(error).__name__}: {error}"
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -112,22 +126,24 @@ class ManagedProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, check: Callable[[], bool], timeout: float = 30.0) -> ManagedProcess:
-        def ready() -> bool:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while True:
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited early; log:\n{self.log_tail()}")
-            return check()
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
             try:
-                if ready():
+                if check():
                     return self
-            except RuntimeError:
-                raise
-            except Exception:  # noqa: BLE001 - not ready yet
-                pass
+                last_error = None
+            except Exception as exc:  # noqa: BLE001 - not ready yet; reported at the deadline
+                last_error = exc
+            if time.monotonic() >= deadline:
+                break
             time.sleep(0.05)
-        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s; log:\n{self.log_tail()}")
+        raise TimeoutError(
+            f"{self.name} not ready after {timeout:g}s ({_last(last_error)}); log:\n"
+            f"{self.log_tail()}"
+        ) from last_error
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -85,7 +84,7 @@ async def alertmanager_webhook(
             if payload.status != "firing":
                 # A resolved Watchdog means it stopped firing: not a sign of life.
                 return JSONResponse({"status": "ignored", "reason": "watchdog resolved"})
-            before = await run_in_threadpool(service.watchdog.heartbeat, time.time())
+            before = await run_in_threadpool(service.watchdog.heartbeat, service.watchdog.clock())
             return JSONResponse({"status": "heartbeat", "previous_state": before})
         accepted = await run_in_threadpool(service.accept, severity, payload, stored)
     except Exception as exc:

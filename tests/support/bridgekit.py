@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,12 @@ class BridgeClient:
 class InProcessBridge(BridgeClient):
     """The real app and service on a real port, in this process (metrics readable)."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         import uvicorn
 
         from alert_bridge.app import create_app
@@ -214,7 +220,7 @@ class InProcessBridge(BridgeClient):
 
         super().__init__(port or free_port())
         self.settings = settings_from_env(env)
-        self.service = BridgeService(self.settings, self.port)
+        self.service = BridgeService(self.settings, self.port, clock=clock)
         self.server = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.service),
@@ -274,7 +280,3 @@ class BridgeProcess(BridgeClient):
 
 def wait_for(check: Any, timeout: float = 20.0, what: str = "condition") -> None:
     wait_until(check, timeout, what)
-
-
-def now() -> float:
-    return time.time()
