@@ -95,7 +95,7 @@ def write_report(r: dict[str, Any], out: Path) -> None:
     br = r.get("bridge")
     if br:
         rows.extend(br.get("rows", []))
-    for key in ("cpu_per_request", "locust", "capacity", "breach", "report_render"):
+    for key in ("cpu_per_request", "locust", "capacity", "breach", "oncall", "report_render"):
         rows.extend((r.get(key) or {}).get("rows", []))
 
     explain = "\n\n".join(

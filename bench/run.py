@@ -35,6 +35,7 @@ from bench.cpu_per_request import run_against
 from bench.exporter_scrape import measure_scrape
 from bench.ha import PARTS, run_all
 from bench.instrumentation_overhead import measure_overhead
+from bench.oncall import measure_oncall
 from bench.report import write_report
 from bench.report_render import measure_report_render
 from bench.stats import summarize_ms, time_calls
@@ -238,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print("measuring breach to delivery on every channel...", flush=True)
         results["breach"] = measure_breach_to_delivery(args.workdir / "breach", url)
+
+        print("measuring the dead man's switch and a storm...", flush=True)
+        results["oncall"] = measure_oncall(args.workdir / "oncall")
 
         print("measuring HA and capacity (docs/scaling.md)...", flush=True)
         results["ha"] = run_all(args.workdir / "ha", set(PARTS))
