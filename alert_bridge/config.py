@@ -16,12 +16,17 @@ phone number is otherwise only discovered during an outage.
 from __future__ import annotations
 
 import re
-import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from common.alert_config import (
+    CONFIG_VARIABLE,
+    REPORTS_ENTRY,
+    AlertConfigError,
+    read_recipients,
+)
 from common.alerting import CHANNEL_MATRIX, CHANNELS, SEVERITIES
 from common.dburl import scheme, sqlalchemy_url
 from common.smtp import is_email
@@ -30,9 +35,7 @@ WEBHOOK_FORMATS = ("slack", "discord", "json")
 # The outbox runs on SQLite (one bridge) or PostgreSQL (several replicas).
 OUTBOX_SCHEMES = ("sqlite", "postgresql+psycopg2")
 
-CONFIG_VARIABLE = "ALERT_RECIPIENTS"
 # `'reports': {'daily': [...], 'weekly': [...]}` lives in the same dict (docs/architecture.md §4).
-REPORTS_ENTRY = "reports"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -166,16 +169,11 @@ def parse_recipients(raw: object, source: Path) -> AlertConfig:
 
 
 def load_config(path: Path) -> AlertConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: alert config file not found (ALERT_CONFIG_FILE)")
     try:
-        namespace = runpy.run_path(str(path))
-    except Exception as exc:
-        raise ConfigError(f"{path}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
-    if CONFIG_VARIABLE not in namespace:
-        raise ConfigError(f"{path}: defines no {CONFIG_VARIABLE} dict")
-    return parse_recipients(namespace[CONFIG_VARIABLE], path)
+        raw = read_recipients(path)
+    except AlertConfigError as exc:
+        raise ConfigError(str(exc)) from exc.__cause__
+    return parse_recipients(raw, Path(path))
 
 
 def check_settings(settings: object) -> tuple[list[str], list[str]]:

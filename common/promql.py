@@ -76,23 +76,42 @@ def quantile(q: float, buckets: str) -> str:
     return f"histogram_quantile({q:g}, {buckets}) >= 0"
 
 
+# --- counted events and the share of them that are of one kind --------------------------
+
+
+def _rate(counter: str, window: str, selector: str, by: Sequence[str]) -> str:
+    return sum_by(by, rate(counter, window, selector))
+
+
+def _part_rate(counter: str, part: str, window: str, selector: str, by: Sequence[str]) -> str:
+    """Events matching `part` per second; 0 while no such series exists yet."""
+    return at_least_zero(
+        _rate(counter, window, matchers(selector, part), by), _rate(counter, window, selector, by)
+    )
+
+
+def _share(counter: str, part: str, window: str, selector: str, by: Sequence[str]) -> str:
+    return ratio(
+        _part_rate(counter, part, window, selector, by), _rate(counter, window, selector, by)
+    )
+
+
 # --- the app's HTTP requests -----------------------------------------------------------
 
 
 def requests_rate(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     """Requests per second, every route and status."""
-    return sum_by(by, rate(m.HTTP_REQUESTS, window, selector))
+    return _rate(m.HTTP_REQUESTS, window, selector, by)
 
 
 def server_errors_rate(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     """5xx answers per second; 0 while no 5xx series exists yet."""
-    errors = sum_by(by, rate(m.HTTP_REQUESTS, window, matchers(selector, SERVER_ERRORS)))
-    return at_least_zero(errors, requests_rate(window, selector, by))
+    return _part_rate(m.HTTP_REQUESTS, SERVER_ERRORS, window, selector, by)
 
 
 def errors_ratio(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     """Share of answers that were 5xx."""
-    return ratio(server_errors_rate(window, selector, by), requests_rate(window, selector, by))
+    return _share(m.HTTP_REQUESTS, SERVER_ERRORS, window, selector, by)
 
 
 def latency_buckets_rate(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
@@ -109,32 +128,31 @@ def latency_quantile(
 
 def latency_mean(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     """Mean request duration (seconds)."""
-    total = sum_by(by, rate(f"{m.HTTP_REQUEST_DURATION}_sum", window, selector))
-    count = sum_by(by, rate(f"{m.HTTP_REQUEST_DURATION}_count", window, selector))
+    total = _rate(f"{m.HTTP_REQUEST_DURATION}_sum", window, selector, by)
+    count = _rate(f"{m.HTTP_REQUEST_DURATION}_count", window, selector, by)
     return ratio(total, count)
 
 
 def per_minute(counter: str, window: str, selector: str = "", by: Sequence[str] = ()) -> str:
     """A counter's increase per minute, averaged over `window`."""
-    return f"{sum_by(by, rate(counter, window, selector))} * 60"
+    return f"{_rate(counter, window, selector, by)} * 60"
 
 
 # --- the app's cache -------------------------------------------------------------------
 
 
 def cache_lookups_rate(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
-    return sum_by(by, rate(m.CACHE_REQUESTS, window, selector))
+    return _rate(m.CACHE_REQUESTS, window, selector, by)
 
 
 def cache_hits_rate(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     """Cache hits per second; 0 while the app has not had a hit yet."""
-    hits = sum_by(by, rate(m.CACHE_REQUESTS, window, matchers(selector, CACHE_HITS)))
-    return at_least_zero(hits, cache_lookups_rate(window, selector, by))
+    return _part_rate(m.CACHE_REQUESTS, CACHE_HITS, window, selector, by)
 
 
 def cache_hits_ratio(window: str, selector: str = "", by: Sequence[str] = INSTANCE) -> str:
     """Share of cache lookups that were hits."""
-    return ratio(cache_hits_rate(window, selector, by), cache_lookups_rate(window, selector, by))
+    return _share(m.CACHE_REQUESTS, CACHE_HITS, window, selector, by)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------

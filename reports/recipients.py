@@ -4,14 +4,13 @@ and the entry, like the bridge does for its own entries."""
 
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
 
+from common.alert_config import CONFIG_VARIABLE, REPORTS_ENTRY, AlertConfigError, read_recipients
 from common.smtp import is_email
 from reports.period import KINDS
 
-CONFIG_VARIABLE = "ALERT_RECIPIENTS"
-ENTRY = "reports"
+ENTRY = REPORTS_ENTRY
 
 
 class RecipientsError(ValueError):
@@ -19,13 +18,10 @@ class RecipientsError(ValueError):
 
 
 def load_recipients(path: Path) -> dict[str, list[str]]:
-    if not path.is_file():
-        raise RecipientsError(f"{path}: alert config file not found (ALERT_CONFIG_FILE)")
     try:
-        namespace = runpy.run_path(str(path))
-    except Exception as exc:
-        raise RecipientsError(f"{path}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
-    raw = namespace.get(CONFIG_VARIABLE, {})
+        raw = read_recipients(path)
+    except AlertConfigError as exc:
+        raise RecipientsError(str(exc)) from exc.__cause__
     entry = raw.get(ENTRY, {}) if isinstance(raw, dict) else {}
     where = f"{path}: {CONFIG_VARIABLE}[{ENTRY!r}]"
     if not isinstance(entry, dict):

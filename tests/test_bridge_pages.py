@@ -83,7 +83,7 @@ def test_page_silence_and_acknowledge_through_a_real_alertmanager(
         with InProcessBridge(env, port=port) as b:
             am.post_alerts([alert("app-1:8000")])
             wait_until(
-                lambda: twilio_sink.count() >= 1 and smtp_sink.messages("oncall@example.com"),
+                lambda: twilio_sink.count() >= 1 and bool(smtp_sink.messages("oncall@example.com")),
                 30,
                 "the SMS and the email",
             )

@@ -59,7 +59,7 @@ def _notify(store: Store, status: str, now: float, key: str) -> None:
         pages.ensure_page(store, conn, key, "g1", now, 3600)
 
 
-def _reminders(store: Store) -> list[dict]:  # type: ignore[type-arg]
+def _reminders(store: Store) -> list[dict]:
     return [r for r in store.recent(1000) if r["kind"] == "reminder"]
 
 

@@ -155,7 +155,7 @@ def test_forty_failing_targets_are_one_grouped_page_and_at_most_3_sms_per_phone(
                 "the resolved SMS",
             )
             b.wait_settled()
-            per_phone = {}
+            per_phone: dict[str, int] = {}
             for m in twilio_sink.messages():
                 per_phone[m["To"]] = per_phone.get(m["To"], 0) + 1
             assert per_phone and max(per_phone.values()) <= 3, per_phone
