@@ -274,6 +274,25 @@ def test_limits_are_shared_by_two_app_processes(users: str, tmp_path: Path, redi
             proc.stop()
 
 
+def test_limits_are_shared_by_the_workers_of_one_app(
+    users: str, tmp_path: Path, redis_url: str
+) -> None:
+    env = {"REDIS_URL": redis_url, "RATE_LIMIT_READS": "10/minute"}
+    proc, port = start_app_process(tmp_path, users, workers=2, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        tok = token(httpx.Client(base_url=base), "dana")
+        # A new connection each time: the kernel hands them to either worker. Counted per
+        # worker, 40 requests would get up to 20 through; shared, exactly 10.
+        answers = [
+            httpx.get(f"{base}/api/bags", headers=auth(tok), timeout=10).status_code
+            for _ in range(40)
+        ]
+        assert answers.count(200) == 10 and answers.count(429) == 30, answers
+    finally:
+        proc.stop()
+
+
 def test_limits_still_hold_when_redis_stops(
     users: str, tmp_path: Path, redis_server: tuple[ManagedProcess, int]
 ) -> None:
