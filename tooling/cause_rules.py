@@ -115,10 +115,11 @@ def cause_group(alert: Alert) -> dict[str, Any]:
             alert(
                 REDIS_DOWN,
                 f"{m.REDIS_UP} == 0",
-                "1m",
+                # Before the app's fallback warning (1m), which it mutes.
+                "30s",
                 "warning",
                 "Redis is down: the app serves from its in-process cache",
-                "Redis has not answered the exporter {{ $labels.instance }} for 1 minute"
+                "Redis has not answered the exporter {{ $labels.instance }} for 30 seconds"
                 " (tracetrack_redis_up {{ $value }}). The app keeps serving from a per-worker"
                 " in-process cache: correct but slower, lower hit rate, more database load."
                 " The cache-fallback and hit-rate alerts are muted while this fires.",

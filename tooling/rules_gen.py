@@ -275,7 +275,10 @@ def availability_group() -> dict[str, Any]:
             _alert(
                 "TraceTrackCacheFellBackToMemory",
                 f'{m.CACHE_BACKEND}{{backend="memory"}} == 1\n'
-                f'and on (job, instance)\n{m.CACHE_BACKEND}{{backend="redis"}}',
+                f'and on (job, instance)\n{m.CACHE_BACKEND}{{backend="redis"}}\n'
+                # Redis being down is TraceTrackRedisDown's page; the app's way back to
+                # it may lag its return by a moment.
+                + cause_rules.unless_recently(cause_rules.CACHE_CAUSES, "2m"),
                 "1m",
                 "warning",
                 "The app {{ $labels.instance }} fell back from Redis to its in-process cache",
