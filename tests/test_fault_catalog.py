@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import ast
 
-from tooling import fault_catalog, rules_gen, stackconfig
+from tooling import fault_catalog, rules_gen
+from tooling.checkout import ROOT
 
-RUNBOOK = stackconfig.REPO / "docs" / "runbook.md"
-SUITE = stackconfig.REPO / "tests" / "test_faults.py"
+RUNBOOK = ROOT / "docs" / "runbook.md"
+SUITE = ROOT / "tests" / "test_faults.py"
 
 
 def test_the_runbook_shows_the_catalogue() -> None:

@@ -74,7 +74,11 @@ def page_and_resolve(
         page = stack.wait_mail(to, t0, firing, fault.page)
         if fault.severity == "critical":  # SMS too
             wait_until(
-                lambda: any(fault.page in m["Body"] for m in stack.twilio.messages()[-5:]),
+                # The SMS names an alert without its TraceTrack prefix.
+                lambda: any(
+                    fault.page.removeprefix("TraceTrack") in m["Body"]  # type: ignore[union-attr]
+                    for m in stack.twilio.messages()[-5:]
+                ),
                 30,
                 "the SMS",
             )

@@ -27,6 +27,7 @@ import yaml
 
 from alert_bridge.config import load_config
 from alert_bridge.native_route import RECEIVER, native_receiver
+from common import topology
 from tests.support.appkit import PASSWORD, add_user, start_app_process
 from tests.support.bridgekit import (
     TOKEN,
@@ -289,6 +290,8 @@ def fault_stack(workdir: Path) -> Iterator[FaultStack]:
             BRIDGE_WATCHDOG_TIMEOUT_SECONDS=WATCHDOG_TIMEOUT_SECONDS,
             BRIDGE_WATCHDOG_PROBE_AFTER_SECONDS=WATCHDOG_TIMEOUT_SECONDS / 2,
             BRIDGE_WATCHDOG_CHECK_INTERVAL_SECONDS=0.5,
+            # Every page's SMS is checked here; the per-phone storm budget has its own tests.
+            BRIDGE_SMS_BUDGET=1000,
         )
         am_port, prom_port = free_port(), free_port()
         env["PROMETHEUS_URL"] = f"http://127.0.0.1:{prom_port}"
@@ -345,7 +348,7 @@ def fault_stack(workdir: Path) -> Iterator[FaultStack]:
             disk,
         )
         headers = _seed(stack.app_url)
-        prom.wait_targets_up(stackconfig.JOBS, timeout=60)
+        prom.wait_targets_up(topology.JOBS, timeout=60)
         stack.load = Load(stack.app_url, headers).start()
         started.append(stack.load.stop)
         yield stack
