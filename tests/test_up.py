@@ -193,9 +193,14 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
     finally:
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
-    time.sleep(0.5)
-    survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert survivors == [], [c.cmdline() for c in survivors]
+
+    def survivors() -> list[psutil.Process]:
+        return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+    try:
+        wait_until(lambda: not survivors(), 30, "every child of tracetrack up to be gone")
+    except TimeoutError:
+        raise AssertionError([c.cmdline() for c in survivors()]) from None
     # The embedded PostgreSQL it started is gone too.
     assert not [
         p
