@@ -15,6 +15,14 @@ import pytest
 from tooling.pgserver import PostgresServer
 from tooling.procs import ManagedProcess, start_redis
 
+# Fixture modules, registered here (the root conftest, loaded first) so pytest rewrites
+# their asserts: a test module naming them would be too late once another imported them.
+pytest_plugins = [
+    "tests.support.apifixtures",  # client, admin, dispatcher, biller
+    "tests.support.sinks",
+    "tests.support.stack",
+]
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:

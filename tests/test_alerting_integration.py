@@ -51,9 +51,6 @@ class Stack:
         ]
 
 
-pytest_plugins = ["tests.support.stack"]  # prometheus_factory, alertmanager_factory
-
-
 @pytest.fixture()
 def stack(
     tmp_path: Path,

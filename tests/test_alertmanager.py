@@ -17,11 +17,6 @@ from tooling import stackconfig
 from tooling.checkout import ROOT
 from tooling.procs import require_binary, wait_until
 
-pytest_plugins = [
-    "tests.support.sinks",
-    "tests.support.stack",
-]  # webhook_sink, alertmanager_factory
-
 SHIPPED = stackconfig.ALERTMANAGER_CONFIG
 
 

@@ -12,8 +12,6 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from tests.support.appkit import add_user, app_settings, auth, token
 
-pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
-
 
 def make_bags(
     client: TestClient, headers: dict[str, str], n_parents: int, children: int

@@ -16,8 +16,6 @@ from app.db import asyncpg_dsn
 from common.metric_names import SUSPICIOUS_SCANS
 from tests.support.appkit import add_user
 
-pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
-
 
 def bag(client: TestClient, headers: dict[str, str], qr_id: str) -> None:
     r = client.post("/api/bags", json={"qr_id": qr_id, "bag_type": "parent"}, headers=headers)

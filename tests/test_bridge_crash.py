@@ -22,7 +22,6 @@ from tests.support.bridgekit import (
 if TYPE_CHECKING:
     from tests.support.sinks import TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
 # The SMTP sink takes a login over plain SMTP on loopback, on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

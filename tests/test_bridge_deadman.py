@@ -35,8 +35,6 @@ from tooling.procs import free_port, wait_until
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
-
 
 class FakeProbe(PipelineProbe):
     """The real probe's classification, fed by a transport double."""

@@ -22,8 +22,6 @@ from tests.support.bridgekit import (
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]  # the sink fixtures
-
 
 @pytest.fixture()
 def bridge(

@@ -25,8 +25,6 @@ from tooling.procs import free_port, require_binary, wait_until
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
-
 
 def test_the_receiver_follows_alert_config_and_the_channel_switches(tmp_path: Path) -> None:
     cfg = write_alert_config(

@@ -31,8 +31,6 @@ from tooling.procs import free_port
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks", "tests.support.stack"]
-
 
 def subjects(smtp: SmtpSink, to: str) -> list[str]:
     return [m.message["Subject"] for m in smtp.messages(to)]

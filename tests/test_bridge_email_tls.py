@@ -14,7 +14,6 @@ from tests.support.bridgekit import (
     write_alert_config,
 )
 
-pytest_plugins = ["tests.support.sinks"]
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 LOGIN = ("alerts@tracetrack.example.com", "app-password-123")

@@ -27,8 +27,6 @@ from tests.support.faults import SmallDisk
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink
 
-pytest_plugins = ["tests.support.sinks"]
-
 
 @pytest.fixture()
 def disk(tmp_path: Path) -> Iterator[SmallDisk]:

@@ -27,7 +27,6 @@ from tooling.procs import free_port, wait_until
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
 
 PUBLIC = "https://oncall.example.com"
 

@@ -14,8 +14,6 @@ from tests.support.bridgekit import InProcessBridge, am_payload, bridge_env, wri
 if TYPE_CHECKING:
     from tests.support.sinks import WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
-
 
 class Clock:
     def __init__(self) -> None:

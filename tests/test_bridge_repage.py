@@ -26,7 +26,6 @@ from tooling.procs import wait_until
 if TYPE_CHECKING:
     from tests.support.sinks import TwilioSink
 
-pytest_plugins = ["tests.support.sinks"]
 
 MIN = 60.0
 

@@ -19,8 +19,6 @@ from tests.support.bridgekit import (
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
-
 
 def hooks_config(tmp_path: Path, sink: WebhookSink, smtp: SmtpSink | None = None) -> Path:
     recipients: dict = {

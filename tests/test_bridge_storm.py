@@ -28,7 +28,6 @@ from tooling.procs import free_port, wait_until
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
 
 PHONE = Recipient("sms", "+14155550100")
 HOST = "app-server-with-a-long-production-name.eu-west-3.internal.example"[:58]

@@ -21,8 +21,6 @@ from tooling.procs import free_port
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
-
 
 def checks_pass(b: InProcessBridge, checks: int = 3) -> None:
     """Let the watchdog's loop run a few checks at the clock's current time."""

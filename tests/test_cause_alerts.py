@@ -25,8 +25,6 @@ from tooling import cause_rules, stackconfig
 from tooling.checkout import ROOT
 from tooling.procs import free_port, wait_until
 
-pytest_plugins = ["tests.support.sinks", "tests.support.stack"]
-
 
 def _alertname_matches(matchers: list[str], name: str) -> bool:
     for m in matchers:

@@ -214,8 +214,8 @@ def test_app_worker_killed(stack: FaultStack) -> None:
         page_seconds=None,
         resolved_seconds=None,
         fault_seconds=round(t1 - t0, 1),
-        impact=impact(stack.load.between(t0, t1)),
-    )  # type: ignore[union-attr]
+        impact=impact(stack.load.between(t0, t1)),  # type: ignore[union-attr]
+    )
 
 
 def test_alertmanager_hung(stack: FaultStack) -> None:
@@ -233,7 +233,7 @@ def test_bridge_killed(stack: FaultStack) -> None:
     stack.bridge.kill9()
     # Alertmanager itself tells on-call; no SMS (it has no Twilio).
     page = stack.wait_mail(CRITICAL_EMAIL, t0, "[FIRING]", "Every alert bridge is down")
-    wait_until(lambda: stack.hooks.bodies("slack/crit"), 30, "the Slack message")
+    wait_until(lambda: bool(stack.hooks.bodies("slack/crit")), 30, "the Slack message")
     # Meanwhile another fault pages: Redis down. It waits for the bridge.
     stack.redis.kill9()
     wait_until(lambda: bool(stack.firing(alertname="TraceTrackRedisDown")), 60, "RedisDown firing")
@@ -307,7 +307,7 @@ def test_nothing_was_lost(stack: FaultStack) -> None:
     # bypassed it.
     def text(mail: Mail) -> str:
         part = mail.message.get_body(("plain", "html"))
-        return part.get_content() if part is not None else ""  # type: ignore[union-attr]
+        return part.get_content() if part is not None else ""
 
     def bridge_mails() -> list[Mail]:
         return [

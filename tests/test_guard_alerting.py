@@ -11,8 +11,6 @@ import httpx
 from tests.test_alerting_integration import Stack, stack  # noqa: F401 - the fixture
 from tooling.procs import wait_until
 
-pytest_plugins = ["tests.support.stack"]  # prometheus_factory, alertmanager_factory
-
 ALERT = "TraceTrackLoginFailuresHigh"
 
 

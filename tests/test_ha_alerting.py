@@ -24,7 +24,6 @@ from tests.support.hakit import GaugeTarget, pages_by_recipient, start_ha_alerti
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 
-pytest_plugins = ["tests.support.sinks"]
 
 BREACHES = 6
 KILL_AT = 3  # the breach during which one Alertmanager and one bridge die

@@ -13,8 +13,6 @@ from fastapi.testclient import TestClient
 
 from tests.support.appkit import add_user, token
 
-pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
-
 SECRET = "hunter2-very-secret-password"
 
 

@@ -13,8 +13,6 @@ from app.main import create_app
 from app.security_headers import HTML_CSP, OTHER_CSP, with_security_headers
 from tests.support.appkit import app_settings
 
-pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
-
 LIMIT = 1_048_576
 SECRET = "hunter2-very-secret-password"
 

@@ -17,8 +17,6 @@ from app import idempotency
 from app.main import create_app
 from tests.support.appkit import app_settings
 
-pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
-
 # The domain writes: every POST under these takes a key, including ones added later.
 # Others do not, and why: logging in and out store no domain data (logout is idempotent
 # by nature); user administration and IP blocks are an admin's one-off actions whose

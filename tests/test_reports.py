@@ -32,8 +32,6 @@ from tests.support.png import decode
 from tests.support.sinks import SmtpSink
 from tooling.procs import require_binary
 
-pytest_plugins = ["tests.support.sinks"]  # smtp_sink
-
 TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 
 

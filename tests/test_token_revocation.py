@@ -16,8 +16,6 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, token
 
-pytest_plugins = ["tests.support.apifixtures"]  # client, admin, dispatcher, biller
-
 
 def works(client: TestClient, headers: dict[str, str]) -> bool:
     r = client.get("/api/bags", headers=headers)

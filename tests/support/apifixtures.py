@@ -1,5 +1,5 @@
 """Fixtures for tests of the JSON API: the real app on a fresh database, in process,
-with one user per role. Register with `pytest_plugins = ["tests.support.apifixtures"]`."""
+with one user per role. tests/conftest.py registers them for every module."""
 
 from __future__ import annotations
 
