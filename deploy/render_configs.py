@@ -15,16 +15,14 @@ when the committed files differ from this rendering.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from common import topology
+from common.settings import Settings
+from tooling import haconfig, stackconfig
+from tooling.generated import write_or_check
 
-from common import topology  # noqa: E402
-from common.settings import Settings  # noqa: E402
-from tooling import haconfig, stackconfig  # noqa: E402
-from tooling.generated import write_or_check  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 PROMETHEUS_OUT = HERE / "prometheus" / "prometheus.yml"
 ALERTMANAGER_OUT = HERE / "alertmanager" / "alertmanager.yml"

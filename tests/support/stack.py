@@ -1,8 +1,6 @@
 """Real Prometheus and Alertmanager for tests, on free ports in temp dirs, stopped by PID.
 
-Use the fixtures by importing them into a test module:
-
-    from tests.support.stack import alertmanager_factory, prometheus_factory  # noqa: F401
+tests/conftest.py registers the fixtures for every test module:
 
     def test_x(prometheus_factory, alertmanager_factory, tmp_path):
         am = alertmanager_factory(bridge_url="http://127.0.0.1:PORT", credentials_file=token)
