@@ -465,8 +465,8 @@ def email_text(m: Message) -> str:
         out.append("")
     for label, url in _links(m, None):
         out.append(f"{label}: {url}")
-    if m.external_url:
-        out.append(f"Alertmanager: {m.external_url}")
+    # No "view in Alertmanager" link: Debian's Alertmanager has no web UI to open; the
+    # notification page shows the alerts and silences them.
     out.append(f"Notification {m.key[:12]} sent by the TraceTrack alert bridge.")
     return "\n".join(out)
 
