@@ -19,6 +19,7 @@ from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.payload import WebhookPayload
 from alert_bridge.probe import PipelineProbe
 from alert_bridge.providers import build_providers
+from alert_bridge.ratelimit import SendRates
 from alert_bridge.repage import Repager
 from alert_bridge.runbook import Runbook
 from alert_bridge.settings import BridgeSettings, resolve_auth_token
@@ -71,7 +72,13 @@ class BridgeService:
         self.metrics.watch_outbox(self.outbox_health)
         self.providers = build_providers(settings)
         self.deliverer = Deliverer(
-            self.store, self.providers, self.metrics, settings, self.owner, self.page_url
+            self.store,
+            self.providers,
+            self.metrics,
+            settings,
+            self.owner,
+            self.page_url,
+            SendRates(None if settings.bridge_send_rates else {}),
         )
         self.watchdog = Watchdog(
             self.store,

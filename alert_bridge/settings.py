@@ -86,6 +86,8 @@ class BridgeSettings(SmtpSettings):
     # Per phone: this many SMS per window, then one digest SMS, then none until the
     # window has room (email and chat keep everything); 0 turns the budget off.
     bridge_sms_budget: int = Field(3, ge=0)
+    # Pace deliveries at the providers' published limits (alert_bridge/ratelimit.py).
+    bridge_send_rates: bool = True
     bridge_sms_budget_window_minutes: float = Field(10.0, gt=0)
     # An unacknowledged critical group still firing is paged again this often; 0: never.
     bridge_repage_minutes: float = Field(15.0, ge=0)

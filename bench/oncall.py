@@ -145,9 +145,17 @@ def storm(workdir: Path, targets: int = 40) -> dict[str, Any]:
     try:
         smtp, twilio, hooks = _sinks(stoppers)
         config = write_alert_config(workdir / "alert_config.py", _recipients(hooks))
-        bridge = BridgeProcess(
-            bridge_env(workdir / "bridge", config, smtp, twilio, hooks), workdir / "bridge.log"
+        # The shipped SMS budget and provider pacing (the test harness turns them off).
+        env = bridge_env(
+            workdir / "bridge",
+            config,
+            smtp,
+            twilio,
+            hooks,
+            BRIDGE_SMS_BUDGET="3",
+            BRIDGE_SEND_RATES="true",
         )
+        bridge = BridgeProcess(env, workdir / "bridge.log")
         stoppers.append(bridge.stop)
         bridge.start()
         token = workdir / "token"

@@ -67,7 +67,7 @@ def test_slack_messages_to_one_webhook_are_spaced_by_a_second(
         tmp_path / "alert_config.py",
         {"webhook": {"critical": [{"url": hook, "format": "slack"}]}},
     )
-    env = bridge_env(tmp_path, cfg, None, None, webhook_sink)
+    env = bridge_env(tmp_path, cfg, None, None, webhook_sink, BRIDGE_SEND_RATES="true")
     with InProcessBridge(env) as b:
         for i in range(3):
             assert b.post("critical", am_payload(f"Alert{i}")).status_code == 200

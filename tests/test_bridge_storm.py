@@ -77,7 +77,8 @@ def test_a_burst_of_distinct_criticals_sends_three_sms_and_a_digest_and_every_em
     tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink
 ) -> None:
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink))
-    with InProcessBridge(bridge_env(tmp_path, cfg, smtp_sink, twilio_sink)) as b:
+    env = bridge_env(tmp_path, cfg, smtp_sink, twilio_sink, BRIDGE_SMS_BUDGET=3)
+    with InProcessBridge(env) as b:
         for i in range(8):
             assert b.post("critical", am_payload(f"Alert{i}")).status_code == 200
         b.wait_settled()
@@ -132,7 +133,15 @@ def test_forty_failing_targets_are_one_grouped_page_and_at_most_3_sms_per_phone(
     cfg = write_alert_config(
         tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink, webhook_sink)
     )
-    env = bridge_env(tmp_path, cfg, smtp_sink, twilio_sink, webhook_sink)
+    env = bridge_env(
+        tmp_path,
+        cfg,
+        smtp_sink,
+        twilio_sink,
+        webhook_sink,
+        BRIDGE_SMS_BUDGET=3,  # the shipped budget and pacing
+        BRIDGE_SEND_RATES="true",
+    )
     try:
         with InProcessBridge(env, port=port) as b:
             am.post_alerts([_target_down(i) for i in range(40)])

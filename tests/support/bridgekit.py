@@ -113,6 +113,10 @@ def bridge_env(
         "BRIDGE_RETRY_MAX_DELAY_SECONDS": "0.4",
         "BRIDGE_POLL_INTERVAL_SECONDS": "0.1",
         "BRIDGE_WATCHDOG_TIMEOUT_SECONDS": "0",
+        # Delivery semantics under test, not storms: no per-phone SMS budget and no
+        # provider pacing unless a test turns them on (test_bridge_storm, _rates).
+        "BRIDGE_SMS_BUDGET": "0",
+        "BRIDGE_SEND_RATES": "false",
         "BRIDGE_WORKER_THREADS": "4",
         "ENABLE_EMAIL_ALERTS": "false",
         "ENABLE_SMS_ALERTS": "false",
