@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -192,7 +193,16 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         assert children
     finally:
         os.kill(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # It did not stop within a minute: fail, but leave nothing running behind.
+            tree = psutil.Process(proc.pid).children(recursive=True)
+            for p in [*tree, psutil.Process(proc.pid)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            proc.wait()
+            raise
 
     def survivors() -> list[psutil.Process]:
         return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
