@@ -337,7 +337,7 @@ def rows_for(r: dict[str, Any]) -> list[str]:
 
 
 def vacuum_analyze(url: str) -> None:
-    """What the operator guide's weekly maintenance does; a freshly loaded database
+    """What the weekly maintenance of docs/architecture.md §11 does; a freshly loaded database
     otherwise spends the first minutes of the load in autovacuum (and raises the
     "table not vacuumed" info alert that a maintained database would not)."""
     import psycopg2

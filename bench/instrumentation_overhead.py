@@ -17,7 +17,7 @@ which had put a per-process bias into the verdict. Each server process (uvicorn,
 - `instrumentator`: ours off, prometheus-fastapi-instrumentator's defaults on;
 - `guard_off`: `off` without the security guard (TRACETRACK_GUARD_ENABLED=false):
   `off` minus `guard_off` is what the guard's layers (client identity, IP blocks,
-  rate limits) cost a request (DESIGN §7: < 50 µs CPU).
+  rate limits) cost a request (docs/architecture.md §7: < 50 µs CPU).
 
 Two such processes run in prometheus_client's multiprocess mode (as `tracetrack
 app`, so every metric write is an mmap write) and one more without it hosts `off`
