@@ -19,7 +19,10 @@ def read_recipients(path: Path) -> object:
     """The file's ALERT_RECIPIENTS value, not yet checked."""
     path = Path(path)
     if not path.is_file():
-        raise AlertConfigError(f"{path}: alert config file not found (ALERT_CONFIG_FILE)")
+        where = "" if path.is_absolute() else f" in {Path.cwd()}"
+        raise AlertConfigError(
+            f"{path}: alert config file not found{where} (set ALERT_CONFIG_FILE)"
+        )
     try:
         namespace = runpy.run_path(str(path))
     except Exception as exc:
