@@ -160,12 +160,13 @@ class BlockList:
                 return True
         return False
 
-    def load(self, blocks: list[Block]) -> None:
+    def load(self, blocks: list[tuple[str, datetime]]) -> None:
+        """(network, expires_at) of the active blocks."""
         hosts: dict[str, float] = {}
         networks: list[tuple[Network, float]] = []
-        for b in blocks:
-            net = ipaddress.ip_network(b.network)
-            until = b.expires_at.timestamp()
+        for network, expires_at in blocks:
+            net = ipaddress.ip_network(network)
+            until = expires_at.timestamp()
             if net.num_addresses == 1:
                 hosts[str(net.network_address)] = until
             else:
@@ -178,8 +179,13 @@ class BlockList:
     def refresh(self) -> None:
         if self._sessions is None:
             return
+        # Two columns as plain rows, not ORM objects: every worker runs this every few
+        # seconds for the life of the process.
         with self._sessions() as db:
-            self.load(active_blocks(db))
+            rows = db.execute(
+                sa.select(SecurityBlock.network, SecurityBlock.expires_at).where(_active())
+            ).all()
+        self.load([(network, expires_at) for network, expires_at in rows])
 
     def start(self) -> None:
         if self._sessions is not None:
