@@ -113,12 +113,14 @@ def test_statements_on_a_frozen_server_give_up_at_the_deadline(pg: PostgresServe
         db = await _open(pg.url())
         try:
             assert await db.fetchval("SELECT 1") == 1
+            opened = sum(db.stats())
             with frozen(pg.pid):
                 # The server stays frozen until this block ends: only the deadline
                 # can end the statement, so raising at all is the proof.
                 with pytest.raises(DatabaseNotAnswering):
                     await db.fetchval("SELECT 2")
-                assert db.stats() == (0, 0)  # the connection was closed, not given back
+                # The connection was closed, not given back: one fewer, none in use.
+                assert db.stats() == (0, opened - 1)
                 # Stalled now: the next attempt (a new connection) fails at once.
                 with pytest.raises((DatabaseStalled, DatabaseNotAnswering)) as info:
                     await db.fetchval("SELECT 3")
