@@ -4,8 +4,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from app import repository as repo
+from app.cache import Cache
 from app.cursors import BadCursor, decode_scan_cursor
-from app.deps import BagWriterDep, CacheDep, DbDep, UserDep
+from app.db import Database
+from app.deps import BagWriterDep, DbDep, UserDep
 from app.guard import guard_of
 from app.idempotency import IdempotencyDep
 from app.metrics import SCANS
@@ -21,13 +23,12 @@ router = APIRouter(prefix="/api", tags=["scans"], responses=responses(*AUTHENTIC
     "/scans", response_model=ScanOut, status_code=201, responses=responses(404, *WITH_BODY)
 )
 async def record_scan(
-    request: Request,
-    body: ScanIn,
-    db: DbDep,
-    cache: CacheDep,
-    user: BagWriterDep,
-    idem: IdempotencyDep,
+    request: Request, body: ScanIn, user: BagWriterDep, idem: IdempotencyDep
 ) -> Response:
+    # Backends from the app rather than as dependencies, as on the lookup route: each
+    # dependency FastAPI resolves costs ~10 µs of CPU on the busiest write.
+    db: Database = request.app.state.db
+    cache: Cache = request.app.state.cache
     if idem.key is None:  # one statement in autocommit: no BEGIN/COMMIT round trips
         scan = await repo.record_scan(db, body.qr_id, user.user_id, body.location, body.status)
         out = _scan_out(body, user.username, scan)
