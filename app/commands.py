@@ -75,6 +75,10 @@ def run_app(args: argparse.Namespace) -> int:
         from app.instrumentation import prepare_multiprocess
 
         prepare_multiprocess(settings)
+        if workers == 1:
+            from app.instrumentation.multiproc import serve_multiprocess_here
+
+            serve_multiprocess_here()
     # Imported only now: they define metrics, and prometheus_client picks its value
     # class at first import, so the multiprocess directory must be set before that
     # (with one worker uvicorn serves from this very process).

@@ -47,14 +47,21 @@ def prepare_multiprocess(settings: Settings) -> Path:
         atexit.register(shutil.rmtree, path, True)
         _exit_cleanly_on_sigterm()
     os.environ[ENV] = str(path)
-    values = sys.modules.get("prometheus_client.values")
-    if values is not None:
-        # prometheus_client picks its value class at import, and with one worker uvicorn
-        # serves from this very process, after the CLI imported every command module.
-        # Metrics are created later (per app, or lazily), so switching the class now
-        # puts them in the shared directory, as prometheus_client's own tests do.
-        values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]
     return path
+
+
+def serve_multiprocess_here() -> None:
+    """Make this very process write its metrics to the shared directory.
+
+    prometheus_client picks its value class at import, and with one worker uvicorn
+    serves from the process that ran the CLI, which imported every command module
+    before the directory was set. Metrics are created later (per app, or lazily), so
+    switching the class now puts them in the shared directory, as prometheus_client's
+    own tests do. Only `tracetrack app` with one worker calls this: it is process-wide.
+    """
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None and os.environ.get(ENV):
+        values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]
 
 
 def _empty_metric_files(path: Path) -> None:
