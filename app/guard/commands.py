@@ -12,6 +12,7 @@ import getpass
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +64,15 @@ def _sessions():
     return settings, make_sessionmaker(engine)
 
 
+def _record(sessions: Any, kind: str, network: str) -> None:
+    """The security event of an operator's block or unblock, stored at once."""
+    from app.guard.events import Event, EventLog
+
+    log = EventLog(sessions, None)
+    log.record(Event(kind, None, _operator(), "cli", None, {"network": network}))
+    log.flush()
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -70,7 +80,6 @@ def _fail(message: str) -> int:
 
 def block(args: argparse.Namespace) -> int:
     from app.guard.blocks import BadNetwork, add_block
-    from app.guard.events import Event, EventLog
     from app.guard.routes import parse_duration
 
     try:
@@ -83,16 +92,13 @@ def block(args: argparse.Namespace) -> int:
             added = add_block(db, args.network, duration, args.reason, _operator())
     except (BadNetwork, ValueError) as exc:
         return _fail(str(exc))
-    log = EventLog(sessions, None)
-    log.record(Event("block_added", None, _operator(), "cli", None, {"network": added.network}))
-    log.flush()
+    _record(sessions, "block_added", added.network)
     print(f"blocked {added.network} until {added.expires_at.isoformat()} ({args.reason})")
     return 0
 
 
 def unblock(args: argparse.Namespace) -> int:
     from app.guard.blocks import BadNetwork, lift_block
-    from app.guard.events import Event, EventLog
 
     _settings, sessions = _sessions()
     try:
@@ -103,9 +109,7 @@ def unblock(args: argparse.Namespace) -> int:
     if not lifted:
         print(f"no active block of {args.network}", file=sys.stderr)
         return 1
-    log = EventLog(sessions, None)
-    log.record(Event("block_lifted", None, _operator(), "cli", None, {"network": args.network}))
-    log.flush()
+    _record(sessions, "block_lifted", args.network)
     print(f"unblocked {args.network}")
     return 0
 

@@ -50,9 +50,13 @@ class ScanWatch:
         self._metrics = metrics
         self._record = record
 
-    def _found(self, kind: str, event: Event) -> None:
+    def _found(
+        self, kind: str, ip: str, username: str | None, route: str, status: int, **detail: object
+    ) -> None:
         self._metrics.suspicious_scans.labels(kind).inc()
-        self._record(event)
+        self._record(
+            Event("suspicious_scan", ip, username, route, status, {"kind": kind, **detail})
+        )
 
     async def ascanned(
         self, qr_id: str, location: str, user_id: int, username: str, ip: str
@@ -89,46 +93,27 @@ class ScanWatch:
         if places >= 2:
             self._found(
                 IMPOSSIBLE_TRAVEL,
-                Event(
-                    "suspicious_scan",
-                    ip,
-                    username,
-                    SCAN_ROUTE,
-                    201,
-                    {
-                        "kind": IMPOSSIBLE_TRAVEL,
-                        "qr_id": qr_id,
-                        "location": location[:128],
-                        "places_within_s": travel_window,
-                        "places": places,
-                    },
-                ),
+                ip,
+                username,
+                SCAN_ROUTE,
+                201,
+                qr_id=qr_id,
+                location=location[:128],
+                places_within_s=travel_window,
+                places=places,
             )
         if burst == s.scan_burst_per_minute + 1:
             self._found(
                 SCAN_BURST,
-                Event(
-                    "suspicious_scan",
-                    ip,
-                    username,
-                    SCAN_ROUTE,
-                    201,
-                    {"kind": SCAN_BURST, "scans_per_minute_over": s.scan_burst_per_minute},
-                ),
-            )
-
-    def billed_bag(self, qr_id: str, username: str | None, ip: str, status: int) -> None:
-        self._found(
-            BILLED_BAG,
-            Event(
-                "suspicious_scan",
                 ip,
                 username,
                 SCAN_ROUTE,
-                status,
-                {"kind": BILLED_BAG, "qr_id": qr_id},
-            ),
-        )
+                201,
+                scans_per_minute_over=s.scan_burst_per_minute,
+            )
+
+    def billed_bag(self, qr_id: str, username: str | None, ip: str, status: int) -> None:
+        self._found(BILLED_BAG, ip, username, SCAN_ROUTE, status, qr_id=qr_id)
 
     async def unknown_qr(self, client: str, username: str | None, ip: str, route: str) -> None:
         """After a QR lookup answered 404 (event-loop side)."""
@@ -139,16 +124,10 @@ class ScanWatch:
         if misses == limit + 1:
             self._found(
                 UNKNOWN_QR_PROBING,
-                Event(
-                    "suspicious_scan",
-                    ip,
-                    username,
-                    route,
-                    404,
-                    {
-                        "kind": UNKNOWN_QR_PROBING,
-                        "unknown_qr_ids_over": limit,
-                        "window_s": PROBING_WINDOW_SECONDS,
-                    },
-                ),
+                ip,
+                username,
+                route,
+                404,
+                unknown_qr_ids_over=limit,
+                window_s=PROBING_WINDOW_SECONDS,
             )
