@@ -685,15 +685,16 @@ def render_section(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_benchmarks(section: str, path: Path) -> None:
+def update_benchmarks(section: str, path: Path, heading: str = SECTION) -> None:
+    """Replace the section starting with `heading` (or add it before the query plans)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start == -1:
         marker = text.find("\n## Query plans")
         insert_at = marker + 1 if marker != -1 else len(text)
         text = text[:insert_at] + section + "\n" + text[insert_at:]
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(heading))
         text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     path.write_text(text)
 

@@ -29,6 +29,8 @@ import pytest
 from tests.support.faults import frozen
 from tests.support.faultstack import (
     CRITICAL_EMAIL,
+    PATIENCE,
+    SHIPPED,
     WARNING_EMAIL,
     FaultStack,
     fault_stack,
@@ -46,15 +48,21 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the outbox fault moun
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     with fault_stack(tmp_path_factory.mktemp("faults")) as s:
-        wait_until(lambda: len(s.load.requests) >= 30, 60, "the load to run")  # type: ignore[union-attr]
+        wait(lambda: len(s.load.requests) >= 30, 60, "the load to run")  # type: ignore[union-attr]
         yield s
+
+
+def wait(check: Any, timeout: float, what: str) -> None:
+    """Poll until `check()`; the deadline grows with the configuration's slowness."""
+    wait_until(check, timeout * PATIENCE, what, interval=0.2)
 
 
 def record(fault: Fault, **numbers: Any) -> None:
     path = timings_file()
     if path is not None:
+        config = "shipped" if SHIPPED else "fast"
         with open(path, "a") as f:
-            f.write(json.dumps({"fault": fault.key, "name": fault.fault, **numbers}) + "\n")
+            f.write(json.dumps({"fault": fault.key, "config": config, **numbers}) + "\n")
 
 
 def critical_firing(stack: FaultStack, since: float) -> list[str]:
@@ -73,7 +81,7 @@ def page_and_resolve(
     try:
         page = stack.wait_mail(to, t0, firing, fault.page)
         if fault.severity == "critical":  # SMS too
-            wait_until(
+            wait(
                 # The SMS names an alert without its TraceTrack prefix.
                 lambda: any(
                     fault.page.removeprefix("TraceTrack") in m["Body"]  # type: ignore[union-attr]
@@ -88,7 +96,7 @@ def page_and_resolve(
         t1 = time.time()
         recover()
     # A RECOVERED notice says "Alerting pipeline recovered", whatever was down.
-    done = stack.wait_mail(to, t1, resolved, *(() if fault.dms else (fault.page,)), timeout=120)
+    done = stack.wait_mail(to, t1, resolved, *(() if fault.dms else (fault.page,)), timeout=150)
     numbers = {
         "page_seconds": round(page.at - t0, 1),
         "resolved_seconds": round(done.at - t1, 1),
@@ -118,14 +126,14 @@ def users_get_503(stack: FaultStack) -> Any:
     """`during`: keep the fault until clients have seen it (a request sent after the
     fault began answered 503)."""
 
-    def wait(since: float) -> None:
-        wait_until(
+    def until_503(since: float) -> None:
+        wait(
             lambda: impact(stack.load.between(since, time.time()))["5xx"] > 0,  # type: ignore[union-attr]
             60,
             "a 503 to a client",
         )
 
-    return wait
+    return until_503
 
 
 def test_postgres_stopped(stack: FaultStack) -> None:
@@ -177,7 +185,7 @@ def test_app_worker_killed(stack: FaultStack) -> None:
     victim = workers[0]
     t0 = time.time()
     victim.kill()
-    wait_until(
+    wait(
         lambda: (
             victim.pid not in [w.pid for w in stack.app_workers()] and len(stack.app_workers()) == 2
         ),
@@ -187,7 +195,7 @@ def test_app_worker_killed(stack: FaultStack) -> None:
     t1 = time.time()
     # Served again by both workers, and Prometheus has evaluated the rules since: no
     # critical alert is firing (a page would need one).
-    wait_until(
+    wait(
         lambda: impact(stack.load.between(t1, time.time()))["requests"] >= 20,  # type: ignore[union-attr]
         60,
         "requests after the replacement",
@@ -202,7 +210,7 @@ def test_app_worker_killed(stack: FaultStack) -> None:
         )
         return bool(rows) and float(rows[0]["value"][1]) > t + 2
 
-    wait_until(lambda: evaluated_since(t1), 30, "a rule evaluation after the replacement")
+    wait(lambda: evaluated_since(t1), 30, "a rule evaluation after the replacement")
     app_pages = [
         a
         for a in stack.firing(severity="critical")
@@ -233,10 +241,10 @@ def test_bridge_killed(stack: FaultStack) -> None:
     stack.bridge.kill9()
     # Alertmanager itself tells on-call; no SMS (it has no Twilio).
     page = stack.wait_mail(CRITICAL_EMAIL, t0, "[FIRING]", "Every alert bridge is down")
-    wait_until(lambda: bool(stack.hooks.bodies("slack/crit")), 30, "the Slack message")
+    wait(lambda: bool(stack.hooks.bodies("slack/crit")), 30, "the Slack message")
     # Meanwhile another fault pages: Redis down. It waits for the bridge.
     stack.redis.kill9()
-    wait_until(lambda: bool(stack.firing(alertname="TraceTrackRedisDown")), 60, "RedisDown firing")
+    wait(lambda: bool(stack.firing(alertname="TraceTrackRedisDown")), 60, "RedisDown firing")
     t1 = time.time()
     stack.restart_bridge()
     done = stack.wait_mail(CRITICAL_EMAIL, t1, "[RESOLVED]", "Every alert bridge is down")
@@ -275,7 +283,7 @@ def test_outbox_disk_full(stack: FaultStack) -> None:
 
     n = page_and_resolve(stack, fault, stack.disk.fill, stack.disk.free, refused)
     assert n["impact"]["5xx"] == 0
-    wait_until(
+    wait(
         lambda: httpx.get(f"{stack.bridge.url}/readyz", timeout=10).status_code == 200,
         30,
         "the bridge ready again",
@@ -299,7 +307,7 @@ def test_nothing_was_lost(stack: FaultStack) -> None:
         conn.close()
     assert stored == sorted(stack.load.answered_scans.values())  # type: ignore[union-attr]
 
-    counts = stack.bridge.wait_settled(timeout=120)
+    counts = stack.bridge.wait_settled(timeout=120 * PATIENCE)
     assert set(counts) <= {"sent", "pending", "sending"}, counts
 
     # The bridge's emails (Alertmanager's own bridge-down ones are not in its outbox),
@@ -338,7 +346,7 @@ def test_nothing_was_lost(stack: FaultStack) -> None:
 
     # Alerts keep coming (CPU on this machine): compare once nothing is in flight.
     try:
-        wait_until(delivered_once, 60, "every stored delivery at its sink exactly once")
+        wait(delivered_once, 60, "every stored delivery at its sink exactly once")
     except TimeoutError as exc:
         raise AssertionError(f"{exc}: {last}") from None
     ids = [m.message["Message-ID"] for m in stack.smtp.messages()]

@@ -43,6 +43,10 @@ def count(database_url: str, table: str) -> int:
     return int(rows(database_url, f"SELECT count(*) FROM {table}")[0][0])
 
 
+def scan(client: TestClient, headers: dict[str, str], location: str) -> Any:
+    return client.post("/api/scans", json={"qr_id": "P1", "location": location}, headers=headers)
+
+
 def _bag(client: TestClient, h: dict[str, str], qr: str = "P1") -> None:
     r = client.post("/api/bags", json={"qr_id": qr, "bag_type": "parent"}, headers=h)
     assert r.status_code == 201, r.text
@@ -96,11 +100,8 @@ def test_the_same_key_with_another_body_is_422_and_stores_nothing(
 ) -> None:
     _bag(client, dispatcher)
     h = {**dispatcher, **key()}
-    assert (
-        client.post("/api/scans", json={"qr_id": "P1", "location": "A"}, headers=h).status_code
-        == 201
-    )
-    r = client.post("/api/scans", json={"qr_id": "P1", "location": "B"}, headers=h)
+    assert scan(client, h, "A").status_code == 201
+    r = scan(client, h, "B")
     assert r.status_code == 422
     (problem,) = r.json()["detail"]
     assert problem["loc"] == ["header", "Idempotency-Key"]
@@ -196,15 +197,9 @@ def test_an_expired_key_is_a_new_request_and_the_purge_removes_old_keys(
 ) -> None:
     _bag(client, dispatcher)
     h = {**dispatcher, **key()}
-    assert (
-        client.post("/api/scans", json={"qr_id": "P1", "location": "A"}, headers=h).status_code
-        == 201
-    )
+    assert scan(client, h, "A").status_code == 201
     other = {**dispatcher, **key()}
-    assert (
-        client.post("/api/scans", json={"qr_id": "P1", "location": "C"}, headers=other).status_code
-        == 201
-    )
+    assert scan(client, other, "C").status_code == 201
     conn = psycopg2.connect(database_url.replace("+psycopg2", ""))
     with conn, conn.cursor() as cur:
         cur.execute(
@@ -212,7 +207,7 @@ def test_an_expired_key_is_a_new_request_and_the_purge_removes_old_keys(
             (h[idempotency.HEADER],),
         )
     conn.close()
-    r = client.post("/api/scans", json={"qr_id": "P1", "location": "B"}, headers=h)
+    r = scan(client, h, "B")
     assert r.status_code == 201 and idempotency.REPLAYED_HEADER not in r.headers
     assert count(database_url, "scans") == 3
 

@@ -56,14 +56,22 @@ APP_DOWN_CAUSES = (POSTGRES_DOWN, APP_NOT_READY)
 CACHE_CAUSES = (REDIS_DOWN,)
 
 
-def unless_recently(causes: tuple[str, ...], window: str) -> str:
+def unless_recently(causes: tuple[str, ...], window: str, on: str = "") -> str:
     """The tail of a symptom alert's expression: nothing while any of `causes` fires or
-    fired within `window` (Prometheus' own ALERTS series)."""
+    fired within `window` (Prometheus' own ALERTS series); with `on` (a label), only
+    where the cause carried the same value of it."""
     names = "|".join(causes)
-    return (
-        "unless on ()\n"
-        f'count(max_over_time(ALERTS{{alertname=~"{names}", alertstate="firing"}}[{window}]))'
-    )
+    fired = f'max_over_time(ALERTS{{alertname=~"{names}", alertstate="firing"}}[{window}])'
+    if on:
+        return f"unless on ({on})\n{fired}"
+    return f"unless on ()\ncount({fired})"
+
+
+def unless_outbox_refused(window: str) -> str:
+    """The tail of an alert about Alertmanager failing to reach the bridge: nothing while,
+    or within `window` after, the bridge refused webhooks because its outbox could not be
+    written (the bridge pages about that itself, alert_bridge/watchdog.py)."""
+    return f"unless on ()\ncount(min_over_time({m.OUTBOX_WRITABLE}[{window}]) == 0)"
 
 
 # Timeouts that mean PostgreSQL did not answer the app at all (not a slow statement).
@@ -100,16 +108,19 @@ def cause_group(alert: Alert) -> dict[str, Any]:
             alert(
                 APP_NOT_READY,
                 # The app's address as `instance`, so that TargetDown (a dead app) mutes it.
-                f'label_replace({m.APP_READY} == 0, "instance", "$1", "app", "(.*)")',
-                "30s",
+                # After PostgreSQL's page (30s), which explains it, and silent for a moment
+                # after that: the app's readiness returns a probe (1 s) after the database.
+                f'label_replace({m.APP_READY} == 0, "instance", "$1", "app", "(.*)")\n'
+                + unless_recently((POSTGRES_DOWN,), "2m"),
+                "1m",
                 "critical",
                 "The app {{ $labels.app }} is running but not ready to serve",
-                "GET /readyz on the app {{ $labels.app }} has failed for 30 seconds"
+                "GET /readyz on the app {{ $labels.app }} has failed for 1 minute"
                 " (tracetrack_app_ready {{ $value }}, probed by the exporter): it answers its"
                 " health check but cannot serve requests, users get 503. Its error-rate,"
                 " error-budget and latency alerts are muted while this fires.",
                 value="ready {{ $value }}",
-                threshold="ready == 0 for 30s",
+                threshold="ready == 0 for 1m",
                 dashboard=("tracetrack-performance", "Requests per minute by status"),
             ),
             alert(
@@ -124,7 +135,7 @@ def cause_group(alert: Alert) -> dict[str, Any]:
                 " in-process cache: correct but slower, lower hit rate, more database load."
                 " The cache-fallback and hit-rate alerts are muted while this fires.",
                 value="up {{ $value }}",
-                threshold="up == 0 for 1m",
+                threshold="up == 0 for 30s",
                 dashboard=("tracetrack-performance", "Cache backend"),
             ),
         ],

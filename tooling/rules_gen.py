@@ -236,7 +236,10 @@ def availability_group() -> dict[str, Any]:
             ),
             _alert(
                 "TraceTrackTargetDown",
-                f'up{{job!="{APP_JOB}"}} == 0',
+                f'up{{job!="{APP_JOB}"}} == 0\n'
+                # A dead bridge is TraceTrackAlertBridgeDown's page, which mutes this one;
+                # the two resolve together, in either order.
+                + cause_rules.unless_recently(("TraceTrackAlertBridgeDown",), "2m", on="job"),
                 "1m",
                 "warning",
                 "Scrape target {{ $labels.job }} {{ $labels.instance }} is down",
@@ -310,7 +313,8 @@ def delivery_group() -> dict[str, Any]:
             ),
             _alert(
                 "AlertmanagerNotificationsFailing",
-                "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total[5m])) > 0",
+                "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total[5m])) > 0\n"
+                + cause_rules.unless_outbox_refused("5m"),
                 "1m",
                 "critical",
                 "Alertmanager {{ $labels.instance }} cannot deliver {{ $labels.integration }} notifications",
