@@ -84,7 +84,7 @@ def page_and_resolve(
             wait(
                 # The SMS names an alert without its TraceTrack prefix.
                 lambda: any(
-                    fault.page.removeprefix("TraceTrack") in m["Body"]  # type: ignore[union-attr]
+                    fault.page.removeprefix("TraceTrack") in m["Body"]
                     for m in stack.twilio.messages()[-5:]
                 ),
                 30,
