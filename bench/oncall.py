@@ -186,6 +186,13 @@ def storm(workdir: Path, targets: int = 40) -> dict[str, Any]:
             time.sleep(20 / targets)
         wait_until(lambda: twilio.count() >= 1, 120, "the first page", interval=0.5)
         first_page = time.time() - start
+        # The group's next flush (group_interval) names all of them; then they recover.
+        wait_until(
+            lambda: any(f"{targets}x TargetDown" in m["Body"] for m in twilio.messages()),
+            150,
+            "the group's update naming every target",
+            interval=0.5,
+        )
         # Everything recovers; Alertmanager sends the resolution with the group's next flush.
         ended = datetime.now(UTC) - timedelta(seconds=1)
         am.post_alerts([alert(i, ended) for i in range(targets)])
@@ -250,18 +257,19 @@ def rows(out: dict[str, Any]) -> list[str]:
                 st["sms_per_phone"] <= 3,
                 "`python -m bench.oncall`: 40 TargetDown criticals with 58-character host names"
                 " posted to a real Alertmanager over 20 s (the shipped routes: group by"
-                " alertname and job, group_wait 10 s, group_interval 1 m), then all resolved;"
-                " counted at the SMTP, Twilio-API and Slack sinks",
+                " alertname and job, group_wait 10 s, group_interval 1 m), all resolved once"
+                " the group's update named all 40; counted at the SMTP, Twilio-API and Slack"
+                " sinks",
             )
         )
     return result
 
 
-def measure_oncall(workdir: Path, runs: int = 3) -> dict[str, Any]:
+def measure_oncall(workdir: Path, runs: int = 3, storm_only: bool = False) -> dict[str, Any]:
     if workdir.exists():
         shutil.rmtree(workdir)
     out: dict[str, Any] = {"deadman": [], "storm": None}
-    for i in range(runs):
+    for i in range(0 if storm_only else runs):
         for component in ("Prometheus", "Alertmanager"):
             d = workdir / f"deadman-{component.lower()}-{i}"
             d.mkdir(parents=True)
@@ -278,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/oncall"))
+    parser.add_argument("--storm-only", action="store_true")
     args = parser.parse_args(argv)
-    result = measure_oncall(args.workdir, args.runs)
+    result = measure_oncall(args.workdir, args.runs, args.storm_only)
     (args.workdir / "results.json").write_text(json.dumps(result, indent=2))
     return 0
 
