@@ -27,6 +27,10 @@ from alert_bridge.store import Store, notifications
 
 log = logging.getLogger("alert_bridge.repage")
 
+# Groups whose latest notification is older than this are not reminded any more (an
+# alert firing unacknowledged for a month is a decision, not an oversight).
+LOOKBACK_SECONDS = 30 * 86400
+
 
 @dataclass(frozen=True)
 class Episode:
@@ -34,7 +38,6 @@ class Episode:
     started: float  # the episode's first firing notification
     last_paged: float  # its latest notification or reminder
     latest_key: str  # the latest firing notification (its body is re-sent)
-    latest_body: str
     reminders: int
 
 
@@ -84,13 +87,19 @@ class Repager:
             except Exception as exc:  # noqa: BLE001 - keep the schedule going
                 log.error("re-page check failed: %s", exc)
 
-    def episodes(self) -> list[Episode]:
+    def episodes(self, now: float) -> list[Episode]:
         """Critical groups whose latest notification is firing."""
         n = notifications
         with self.store.engine.connect() as conn:
+            # Without bodies, and only the recent past: this runs every half minute on an
+            # outbox that keeps months of notifications.
             rows = conn.execute(
-                select(n.c.key, n.c.kind, n.c.status, n.c.group_key, n.c.body, n.c.received_at)
-                .where(n.c.severity == "critical", n.c.kind.in_(("alert", "reminder")))
+                select(n.c.key, n.c.kind, n.c.status, n.c.group_key, n.c.received_at)
+                .where(
+                    n.c.severity == "critical",
+                    n.c.kind.in_(("alert", "reminder")),
+                    n.c.received_at > now - LOOKBACK_SECONDS,
+                )
                 .order_by(n.c.group_key, n.c.received_at)
             ).all()
         by_group: dict[str, list[Any]] = {}
@@ -111,7 +120,6 @@ class Repager:
                     started=float(firing[0].received_at),
                     last_paged=float(max(r.received_at for r in episode)),
                     latest_key=firing[-1].key,
-                    latest_body=firing[-1].body,
                     reminders=sum(1 for r in episode if r.kind == "reminder"),
                 )
             )
@@ -120,14 +128,17 @@ class Repager:
     def check(self, now: float) -> int:
         """Enqueue the reminders that are due; how many were."""
         sent = 0
-        for ep in self.episodes():
+        for ep in self.episodes(now):
             if now - ep.last_paged < self.interval:
                 continue
             if pages.ack_of(self.store, ep.group_key) is not None:
                 continue
             number = ep.reminders + 1
             key = _reminder_key(ep.group_key, ep.started, number)
-            body = json.loads(ep.latest_body)
+            stored = self.store.notification_body(ep.latest_key)
+            if stored is None:
+                continue
+            body = dict(stored)
             body["_reminder"] = {"number": number, "firing_since": ep.started, "at": now}
             with self.store.tx() as conn:
                 new, _ = self.store.add_notification(
