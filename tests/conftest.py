@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.support.apifixtures",  # client, admin, dispatcher, biller
     "tests.support.sinks",
     "tests.support.stack",
+    "tests.support.leaks",  # fails the run if a process it started outlives it
 ]
 
 

@@ -34,7 +34,7 @@ from app.instrumentation.multiproc import ACTIVE_USERS_FILE, DIR_PREFIX, ENV
 from app.metrics import UNMATCHED_ROUTE
 from common.settings import Settings
 from tooling.checkout import ROOT
-from tooling.procs import wait_until
+from tooling.procs import spawn, wait_until
 
 
 def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -374,7 +374,7 @@ def test_dead_workers_in_progress_gauges_are_dropped(tmp_path: Path) -> None:
     """A worker killed with -9 cannot mark itself dead; the next scrape does it."""
     shared = tmp_path / "mp"
     shared.mkdir()
-    worker = subprocess.Popen(
+    worker = spawn(
         [
             sys.executable,
             "-c",

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tooling.procs import free_port, wait_until
+from tooling.procs import free_port, spawn, wait_until
 
 
 def logged(log: Path, line: str) -> bool:
@@ -48,8 +48,9 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
     for var in ("DATABASE_URL", "REDIS_URL"):
         env.pop(var, None)
     log = open(tmp_path / "up.log", "w+")
-    proc = subprocess.Popen(
+    proc = spawn(
         [str(Path(sys.executable).with_name("tracetrack")), "up", "--workers", "1"],
+        death_signal=signal.SIGINT,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

@@ -27,7 +27,7 @@ from app.instrumentation.compaction import ChurnSafeCollector, compact, scrape_l
 from app.instrumentation.multiproc import ENV
 from tests.support.appkit import start_app_process
 from tooling.checkout import ROOT
-from tooling.procs import wait_until
+from tooling.procs import spawn, wait_until
 
 # Each child is one short-lived worker: counts requests, observes latencies, reports a
 # cache backend and a request in progress, then dies (os._exit: no clean shutdown).
@@ -52,7 +52,7 @@ WORKERS = textwrap.dedent("""
 
 
 def run_workers(shared: Path, n: int, pause: float = 0.0) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, "-c", WORKERS, str(n), str(pause)],
         env={**os.environ, ENV: str(shared)},
         cwd=ROOT,

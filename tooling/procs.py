@@ -2,19 +2,26 @@
 services) on free ports, each stopped by its PID.
 
 Used by `tracetrack up` and by the test fixtures, so nothing either starts
-outlives it.
+outlives it: every child is started by `spawn`, which asks the kernel to signal it
+when its parent dies (a `kill -9` of pytest or of `tracetrack up` included).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import ctypes
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -77,9 +84,109 @@ def require_binary(name: str) -> str:
     return path
 
 
+# --- children that die with their parent ----------------------------------------------
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_T = TypeVar("_T")
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    # Resolved once here, not in the forked child (which should call as little as it can).
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+_prctl = _load_prctl()
+
+
+def die_with_parent(
+    death_signal: int, then: Callable[[], None] | None = None
+) -> Callable[[], None] | None:
+    """A preexec function: run `then` (e.g. dropping privileges), then have the kernel
+    send `death_signal` to the child when the thread that forked it exits.
+
+    Order matters: a change of user or group clears the parent-death signal, so it
+    is set last. If the parent died before that, the child signals itself."""
+    if _prctl is None:
+        return then
+    prctl, parent = _prctl, os.getpid()
+
+    def preexec() -> None:
+        if then is not None:
+            then()
+        if prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            os.kill(os.getpid(), death_signal)
+
+    return preexec
+
+
+class _Forker:
+    """Forks every child from one thread that lives as long as the process.
+
+    The parent-death signal fires when the *thread* that forked the child exits,
+    not the process: a child started from a fixture's worker thread, an executor or
+    a request handler would be killed as soon as that thread ended."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]
+        self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        # A forked child has none of its parent's other threads.
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def call(self, fn: Callable[[], _T]) -> _T:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._jobs = queue.SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._jobs,), name="procs-forker", daemon=True
+                )
+                self._thread.start()
+            future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+            self._jobs.put((fn, future))
+        return future.result()
+
+    @staticmethod
+    def _run(
+        jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]],
+    ) -> None:
+        while True:
+            fn, future = jobs.get()
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+                future.set_exception(exc)
+
+
+_forker = _Forker()
+
+
+def spawn(
+    args: Sequence[str],
+    *,
+    death_signal: int = signal.SIGTERM,
+    preexec_fn: Callable[[], None] | None = None,
+    **popen_kwargs: Any,
+) -> subprocess.Popen[Any]:
+    """`subprocess.Popen(args, ...)` for a child that gets `death_signal` when this
+    process dies, however it dies. Use the child's own clean-stop signal, so that a
+    supervisor (uvicorn with workers, `tracetrack up`) stops its children in turn."""
+    preexec = die_with_parent(death_signal, preexec_fn)
+    return _forker.call(lambda: subprocess.Popen(args, preexec_fn=preexec, **popen_kwargs))
+
+
 class ManagedProcess:
     """A child process we own: started in its own process group, logged to a
-    file, stopped by PID (SIGTERM, then SIGKILL after `grace` seconds)."""
+    file, stopped by PID (`stop_signal`, then SIGKILL after `grace` seconds), and
+    sent `stop_signal` by the kernel if we die first."""
 
     def __init__(
         self,
@@ -109,17 +216,20 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         full_env = {**os.environ, **(self.env or {})}
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            cwd=self.cwd,
-            start_new_session=True,
-            preexec_fn=self.preexec_fn,
-        )
-        log.close()
+        try:
+            self.proc = spawn(
+                self.args,
+                death_signal=self.stop_signal,
+                preexec_fn=self.preexec_fn,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
         return self
 
     def alive(self) -> bool:
