@@ -55,12 +55,14 @@ class CpuSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _locust_pids(self) -> list[int]:
-        me = psutil.Process()
-        return [
-            p.pid
-            for p in me.children()
-            if "locust" in " ".join(p.cmdline()[:2]) or p.name().startswith("locust")
-        ]
+        pids = []
+        for p in psutil.Process().children():
+            try:
+                if "locust" in " ".join(p.cmdline()[:2]) or p.name().startswith("locust"):
+                    pids.append(p.pid)
+            except psutil.Error:
+                continue  # exited, or a zombie not reaped yet
+        return pids
 
     def sample(self) -> None:
         cpu = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
@@ -247,6 +249,12 @@ def capacity_search(
                 prom.stop()
                 prom = None
             trials.append(t)
+            # Kept as it comes, so a later failure loses no trial.
+            (workdir / "trials.json").write_text(
+                json.dumps(
+                    [{k: v for k, v in x.items() if k != "run"} for x in trials], default=str
+                )
+            )
             if t["passed"]:
                 best = max(best, users)
                 nxt = users + users // 4 if worst_fail is None else (users + worst_fail) // 2
@@ -275,7 +283,8 @@ def _whole(t: dict[str, Any]) -> dict[str, Any]:
         "p95_ms": agg.get("p95_ms"),
         "error_rate_pct": run.get("error_rate_pct"),
         "login_p95_ms": ((run.get("endpoints") or {}).get("/api/auth/login") or {}).get("p95_ms"),
-        "failures": (run.get("failures") or [])[:3],
+        "failures": run.get("failures") or [],
+        "rate_limited": run.get("rate_limited"),
     }
 
 
@@ -323,7 +332,7 @@ def rows_for(r: dict[str, Any]) -> list[str]:
             )
         )
         if t["users"] == 1000:  # the security layer's promise: its limits never touch them
-            rows.append(limits_row(t["run"], f"{t['users']:,} locust users"))
+            rows.append(limits_row(t["whole_run"], f"{t['users']:,} locust users"))
     rows.append(
         _row(
             "Most locust users served (capacity search)",

@@ -33,15 +33,18 @@ def tree_cpu_seconds(pid: int) -> float:
     """User+system CPU seconds of `pid` and every descendant, live or reaped."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return 0.0
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:  # a zombie or vanished child: the root still counts
+        procs = [root]
     total = 0.0
     for p in procs:
         try:
             t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue  # exited between the listing and now: its parent holds its time
+        except psutil.Error:
+            continue  # exited (or a zombie) since the listing: its parent holds its time
         own = _schedstat_seconds(p.pid)
         total += (t.user + t.system if own is None else own) + t.children_user + t.children_system
     return total
