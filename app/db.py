@@ -115,8 +115,13 @@ class Database:
     """The worker's pool. `open()` inside the event loop that will use it (the lifespan)."""
 
     def __init__(self, url: str, settings: Settings, workers: int = 1) -> None:
-        size, overflow = pool_sizes(settings, workers)
-        self.max_size = size + overflow
+        size, _overflow = pool_sizes(settings, workers)
+        # The pool size, not size + overflow: on the event loop a request holds its
+        # connection until the loop gets back to it, so on a saturated box every worker
+        # would otherwise grow to its maximum and the app alone would pass the
+        # "database connections" alert (> 200). Requests wait for a connection instead,
+        # which costs the database nothing (DB_POOL_SIZE_TOTAL connections in all).
+        self.max_size = size
         self._dsn = asyncpg_dsn(url)
         self._settings = settings
         self._acquire_timeout = settings.db_pool_timeout_seconds

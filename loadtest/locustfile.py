@@ -22,8 +22,9 @@ Which bags, and why (real traffic is not uniform over five million bags):
   deploy already hits. A scan invalidates its bag's cache entry; since scans spread
   over many more bags than lookups concentrate on, the cache hit rate stays ~95 %,
   far from the TraceTrackCacheHitRateLow thresholds (70 % warning, 50 % critical).
-- Billers bill delivered parent bags that are on no open bill yet: they find some
-  with a search, then bill them. Two billers may race for the same bags; the loser's
+- Billers bill delivered parent bags that are on no open bill yet, among the bags no
+  longer in motion (delivered ones: a dispatcher scanning a billed bag is a suspicious
+  scan, TraceTrackSuspiciousScans): they find some with a search, then bill them. Two billers may race for the same bags; the loser's
   409 ("already on an open bill") is the app's correct answer and is reported under
   its own name, `/api/bills (taken by another biller)`, not as a failure.
 
@@ -96,6 +97,12 @@ def moving_qr(hub: int | None = None) -> str:
     if hub is not None:
         bag_id = max(1, bag_id - (bag_id - hub) % len(LOCATIONS))
     return qr_of(bag_id)
+
+
+def settled_qr() -> str:
+    """A bag that is no longer in motion (older than the bags in motion)."""
+    settled = max(1, SEEDED_BAGS - BAGS_IN_MOTION)
+    return qr_of(random.randint(1, settled))
 
 
 class _LoggedIn(FastHttpUser):
@@ -175,7 +182,7 @@ class Biller(_LoggedIn):
 
     @task(25)
     def bill(self) -> None:
-        prefix = moving_qr()[1:9]  # ten ids or so among the bags in motion
+        prefix = settled_qr()[1:9]  # ten ids or so among the bags that arrived
         found = self.client.get(
             f"/api/bags?q=P{prefix}&type=parent&status=delivered&limit=3",
             name="/api/bags?q=&type=parent&status=delivered",
