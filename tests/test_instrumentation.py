@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from prometheus_client import values as prometheus_values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine, text
@@ -359,6 +360,10 @@ def test_prepare_multiprocess_empties_only_metric_files_of_a_given_dir(tmp_path:
         (shared / name).write_bytes(b"old")
     (shared / "keep.txt").write_text("not ours")
     saved = os.environ.get(ENV)
+    # prepare_multiprocess switches prometheus_client's value class for this whole
+    # process; left switched, every later in-process app writes to a directory that
+    # no longer exists (TypeError in unrelated tests).
+    saved_class = prometheus_values.ValueClass
     try:
         assert prepare_multiprocess(Settings(prometheus_multiproc_dir=shared)) == shared
         assert os.environ[ENV] == str(shared)
@@ -367,6 +372,7 @@ def test_prepare_multiprocess_empties_only_metric_files_of_a_given_dir(tmp_path:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = saved
+        prometheus_values.ValueClass = saved_class
     assert sorted(p.name for p in shared.iterdir()) == ["keep.txt"]
 
 
