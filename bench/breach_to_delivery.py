@@ -39,6 +39,7 @@ from urllib.parse import parse_qs
 import httpx
 import yaml
 
+from alert_bridge.messages import SMS_TAG, short_name
 from common import topology
 from common.alerting import CHANNELS
 from tests.support.appkit import start_app_process
@@ -162,7 +163,8 @@ def _first_delivery(
             break
     for req in list(twilio.received):
         body = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}.get("Body", "")
-        if ALERT in body and not body.startswith("RESOLVED"):
+        # An SMS names the alert without the product prefix and starts with its state.
+        if short_name(ALERT) in body and body.startswith(SMS_TAG["critical"]):
             out["sms"] = req.at
             break
     for req in list(hooks.received):

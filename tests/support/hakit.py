@@ -61,8 +61,12 @@ BREACH_RULES = """\
 groups:
   - name: ha-stream
     rules:
+      # Each breach is an incident of its own (its own job): critical alerts are grouped
+      # by [alertname, job], and six breaches in one group would be one page and its updates.
       - alert: HaBreach
-        expr: label_replace(ha_breach > 0, "instance", "breach-$1", "n", "(.*)")
+        expr: >-
+          label_replace(label_replace(ha_breach > 0, "instance", "breach-$1", "n", "(.*)"),
+          "job", "ha-breach-$1", "n", "(.*)")
         for: 1s
         labels:
           severity: critical
@@ -84,7 +88,9 @@ def pages_by_recipient(
     """recipient -> how many times each breach number reached it."""
 
     def breaches(text: str) -> list[int]:
-        return [int(n) for n in re.findall(r"HA breach n(\d+)", text)]
+        # The summary ("HA breach n3") where there is room for it, else the instance
+        # ("breach-3"): an SMS names the alert and where, not the summary.
+        return [int(n) for n in re.findall(r"\bbreach(?: n|-)(\d+)\b", text)]
 
     out: dict[str, Counter[int]] = {}
     for address in recipients["email"]["critical"]:
