@@ -9,7 +9,7 @@ tracetrack_notification_delivery_seconds{channel}
     from acceptance to the provider's confirmation, retries included
 tracetrack_bridge_outbox_writable
     1 while the last write to the outbox succeeded, 0 while writes fail (disk full,
-    store down); a write is probed at scrape time when none was tried recently
+    store down); kept fresh by a background probe write (alert_bridge/outbox_probe.py)
 tracetrack_bridge_outbox_write_failures_total
     write transactions to the outbox that failed
 tracetrack_bridge_webhooks_rejected_total{reason}

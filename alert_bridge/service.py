@@ -16,6 +16,7 @@ from alert_bridge.config import AlertConfig, Recipient, load_config
 from alert_bridge.direct import DirectPager
 from alert_bridge.messages import parse_time
 from alert_bridge.metrics import BridgeMetrics
+from alert_bridge.outbox_probe import OutboxProbe
 from alert_bridge.payload import WebhookPayload
 from alert_bridge.probe import PipelineProbe
 from alert_bridge.providers import build_providers
@@ -29,7 +30,7 @@ from alert_bridge.worker import Deliverer
 
 log = logging.getLogger("alert_bridge")
 
-# A readiness check or scrape writes a probe row unless some write was tried this recently.
+# OutboxProbe writes a probe row unless some write was tried this recently.
 OUTBOX_PROBE_SECONDS = 1.0
 
 
@@ -69,6 +70,7 @@ class BridgeService:
         )
         self.metrics = BridgeMetrics()
         self.metrics.watch_queue(self.store.queue_depth)
+        self.outbox_probe = OutboxProbe(self.store, self.owner, OUTBOX_PROBE_SECONDS)
         self.metrics.watch_outbox(self.outbox_health)
         self.providers = build_providers(settings)
         self.deliverer = Deliverer(
@@ -107,6 +109,7 @@ class BridgeService:
 
     def start(self) -> None:
         self.store.create_schema()
+        self.outbox_probe.start()
         self.deliverer.start()
         self.watchdog.start()
         self.repager.start()
@@ -124,6 +127,7 @@ class BridgeService:
         self.repager.stop()
         self.watchdog.stop()
         self.deliverer.stop()
+        self.outbox_probe.stop()
         self.store.close()
         log.info("bridge %s stopped; in-flight deliveries finished and recorded", self.owner)
 
@@ -183,10 +187,10 @@ class BridgeService:
         return f"{self.public_url}/n/{token}" if token else ""
 
     def outbox_health(self) -> WriteHealth:
-        """Whether the outbox takes writes: the last write's outcome, or a probe write
-        when nothing was written for OUTBOX_PROBE_SECONDS (reads still work on a full
-        disk, so only a write can tell)."""
-        return self.store.probe_write(self.owner, max_age=OUTBOX_PROBE_SECONDS)
+        """Whether the outbox takes writes: the last write's outcome, kept fresh by
+        OutboxProbe (reads still work on a full disk, so only a write can tell). Never
+        blocks: scrapes and health checks answer at once."""
+        return self.store.write_health
 
     def ready(self) -> tuple[bool, str]:
         try:

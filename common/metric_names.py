@@ -80,7 +80,7 @@ PGBOUNCER_CLIENT_WAIT_SECONDS = "tracetrack_pgbouncer_client_wait_seconds_total"
 NOTIFICATIONS = "tracetrack_notifications_total"
 NOTIFICATION_QUEUE_DEPTH = "tracetrack_notification_queue_depth"
 NOTIFICATION_DELIVERY = "tracetrack_notification_delivery_seconds"
-# 1 while the bridge's last write to its outbox succeeded (probed at scrape time when
+# 1 while the bridge's last write to its outbox succeeded (a background probe writes when
 # nothing was written for a while), 0 while it fails: webhooks then get 503.
 OUTBOX_WRITABLE = "tracetrack_bridge_outbox_writable"
 OUTBOX_WRITE_FAILURES = "tracetrack_bridge_outbox_write_failures_total"
