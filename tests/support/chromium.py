@@ -4,6 +4,7 @@ navigation, cookies, forms, layout, screenshots), started by PID in a temp profi
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 from pathlib import Path
@@ -44,6 +45,7 @@ class Browser:
             workdir / "chromium.log",
         )
         self.ws: ClientConnection | None = None
+        self._connection = contextlib.ExitStack()
         self._ids = itertools.count(1)
 
     def start(self) -> Browser:
@@ -64,7 +66,10 @@ class Browser:
             return bool(pages)
 
         wait_until(page_target, 15, "a Chromium page target")
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=15)
+        # Entered as the context manager websockets asks for; stop() leaves it.
+        self.ws = self._connection.enter_context(
+            connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=15)
+        )
         self.call("Page.enable")
         self.call("Runtime.enable")
         return self
@@ -117,5 +122,5 @@ class Browser:
 
     def stop(self) -> None:
         if self.ws is not None:
-            self.ws.close()
+            self._connection.close()
         self.proc.stop()
