@@ -229,9 +229,12 @@ def test_overhead_benchmark_runs_end_to_end(database_url: str, tmp_path: Path) -
     assert set(r["variants"]) == set(VARIANTS)
     assert r["requests_per_variant"] == 10 and r["distinct_bags"] == 20
     assert set(r["middleware_us"]) == {"multiprocess", "in_process"}
-    assert len(r["rows"]) == 2 and all(
+    assert all("guard" in r["middleware_us"][mode] for mode in r["middleware_us"])
+    # Instrumentation overhead, cost against the instrumentator, the security layer's cost.
+    assert len(r["rows"]) == 3 and all(
         row.startswith("| ") and row.count(" | ") == 4 for row in r["rows"]
     )
+    assert r["rows"][2].startswith("| Security layer")
 
 
 def test_one_worker_uses_the_same_shared_directory_and_removes_it(
