@@ -40,6 +40,7 @@ import httpx
 import yaml
 
 from alert_bridge.messages import SMS_TAG, short_name
+from bench import results
 from common import topology
 from common.alerting import CHANNELS
 from tests.support.appkit import start_app_process
@@ -377,11 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both")
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/breach"))
     parser.add_argument("--timeout", type=float, default=120.0)
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
     out = measure_breach_to_delivery(args.workdir, args.database_url, modes, args.timeout)
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
     print("\n".join(out["rows"]))
+    if not args.no_record:
+        results.publish("breach", out, results.command_line("bench.breach_to_delivery", argv))
     return 0
 
 

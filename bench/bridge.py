@@ -11,6 +11,7 @@ from this process, and stops it by PID.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bench import results
 from bench.stats import summarize_ms
 from tests.support.sinks import WebhookSink
 from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
@@ -224,7 +226,18 @@ def run_bridge_bench(
     return {"ack": ack, "ack_concurrent": ack4, "throughput": tp, "rows": rows}
 
 
-if __name__ == "__main__":
-    out = run_bridge_bench(Path(sys.argv[1] if len(sys.argv) > 1 else "var/bench/bridge"))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the alert bridge's ack time and throughput")
+    parser.add_argument("workdir", type=Path, nargs="?", default=Path("var/bench/bridge"))
+    results.add_record_flag(parser)
+    args = parser.parse_args(argv)
+    out = run_bridge_bench(args.workdir)
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
     print("\n".join(out["rows"]))
+    if not args.no_record:
+        results.publish("bridge", out, results.command_line("bench.bridge", argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench import results
 from bench.cpu import tree_cpu_seconds
 from bench.locust_load import ERROR_BUDGET_PCT, P95_BUDGET_MS, limits_row, run_locust
 from tooling.procs import ManagedProcess, free_port, http_ok, prometheus_process
@@ -375,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady", type=int, default=90)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "capacity")
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     pg = PostgresServer(args.workdir / "pg").start()
@@ -419,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         pg.stop()
     (args.workdir / "capacity.json").write_text(json.dumps(out, indent=2, default=str))
     print("\n".join(out["rows"]))
+    if not args.no_record:
+        results.publish("capacity", out, results.command_line("bench.capacity", argv))
     return 0
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import results
 from bench.cpu import CpuMeter
 from tooling.procs import ManagedProcess, free_port, http_ok
 
@@ -315,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "cpu")
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     pg = PostgresServer(args.workdir / "pg").start()
@@ -340,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         pg.stop()
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
     print("\n".join(out["rows"]))
+    if not args.no_record:
+        results.publish("cpu_per_request", out, results.command_line("bench.cpu_per_request", argv))
     return 0
 
 

@@ -2,7 +2,7 @@
 
     flock /work/wt/.heavy.lock .venv/bin/python -m bench.faults                 # 3 fast runs
     flock /work/wt/.heavy.lock .venv/bin/python -m bench.faults --config shipped --runs 1
-    .venv/bin/python -m bench.faults --runs 1 --no-update                        # print only
+    .venv/bin/python -m bench.faults --runs 1 --no-record                        # print only
 
 Runs tests/test_faults.py (a real stack under load, every fault of
 tooling/fault_catalog.py) `--runs` times with TRACETRACK_FAULT_TIMINGS set, so each fault
@@ -11,8 +11,9 @@ arriving at the SMTP sink, from undoing it to the resolved (or RECOVERED) email,
 what the load's clients saw meanwhile. `--config fast` is the suite as `make test` runs
 it (1 s scrapes and evaluations, the shipped `for:` windows / 10, 1 s group waits, an
 8 s dead man's switch); `--config shipped` runs it on the shipped timings (minutes per
-fault). Each configuration's records are kept in var/bench/faults-<config>.json, and the
-section shows a table for each configuration measured: the median and range of the runs.
+fault). Each configuration is recorded as a part of its own (bench/results/
+faults_<config>.json, bench/results.py) and BENCHMARKS.md's section shows a table for
+each configuration measured: the median and range of the runs.
 """
 
 from __future__ import annotations
@@ -25,17 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.ha import update_benchmarks
+from bench import report, results
 from tooling.checkout import ROOT
 from tooling.fault_catalog import BY_KEY, FAULTS
 
-SECTION = "## Faults: time to page and to the resolved notice"
-
-
-RESULTS = ROOT / "var" / "bench"
 CONFIGS = {
     "fast": "Fast test configuration (`make test`): scrapes and rule evaluations every 1 s,"
     " the shipped `for:` windows divided by 10 (at least 1 s), group waits 1 s, the dead"
@@ -88,11 +84,11 @@ def _spread(values: list[float]) -> str:
     return f"{med:.1f} s ({min(values):.1f}–{max(values):.1f})"
 
 
-def _table(records: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| Fault | The page | Fault → page | Recovery → resolved | Clients during the fault |",
-        "|---|---|---|---|---|",
-    ]
+COLUMNS = ("Fault", "The page", "Fault → page", "Recovery → resolved", "Clients during the fault")
+
+
+def rows(records: list[dict[str, Any]]) -> list[str]:
+    lines = []
     for fault in FAULTS:
         mine = [r for r in records if r["fault"] == fault.key]
         if not mine:
@@ -111,28 +107,9 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render_section(measured: dict[str, dict[str, Any]]) -> str:
-    """`measured`: config -> {"records", "runs", "commit", "date"}."""
-    lines = [
-        SECTION,
-        "",
-        "`bench/faults.py` runs the fault suite (`tests/test_faults.py`: a real stack under"
-        " a steady load of 3 clients, ~20 requests/s of cached lookups, searches and scans)"
-        " on the machine above, under the heavy-work lock while other work kept the 2 cores"
-        " busy. Page: from injecting the fault to the page's email at the SMTP sink."
-        " Resolved: from undoing it to the resolved (or RECOVERED) email. Clients: the"
-        " requests sent while the fault lasted, median run. Median (range) of the runs.",
-    ]
-    for config, m in measured.items():
-        suite = sorted({round(r["suite_seconds"]) for r in m["records"]})
-        lines += [
-            "",
-            f"{CONFIGS[config]} {m['runs']} run(s) on {m['date']}, commit `{m['commit']}`,"
-            f" {suite[0]}–{suite[-1]} s a run.",
-            "",
-            *_table(m["records"]),
-        ]
-    return "\n".join(lines) + "\n"
+def intro(config: str, records: list[dict[str, Any]], runs: int) -> str:
+    suite = sorted({round(r["suite_seconds"]) for r in records})
+    return f"{CONFIGS[config]} {runs} run(s), {suite[0]}–{suite[-1]} s a run."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,33 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--config", choices=sorted(CONFIGS), default="fast")
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--no-update", action="store_true", help="print, do not write")
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     records = run_suite(args.runs, args.config)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"faults-{args.config}.json").write_text(
-        json.dumps(
-            {
-                "records": records,
-                "runs": args.runs,
-                "commit": commit,
-                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            }
+    print(intro(args.config, records, args.runs))
+    print("\n".join(rows(records)))
+    if not args.no_record:
+        # Each configuration is a part of its own: measuring one keeps the other's rows.
+        results.record(
+            f"faults_{args.config}",
+            section=report.FAULTS,
+            columns=COLUMNS,
+            rows=rows(records),
+            intro=intro(args.config, records, args.runs),
+            command=results.command_line("bench.faults", argv),
+            raw={"records": records, "runs": args.runs},
         )
-    )
-    measured = {
-        config: json.loads((RESULTS / f"faults-{config}.json").read_text())
-        for config in CONFIGS
-        if (RESULTS / f"faults-{config}.json").exists()
-    }
-    section = render_section(measured)
-    print(section)
-    if not args.no_update:
-        update_benchmarks(section, args.out, heading=SECTION)
+        print(f"wrote {report.write()}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The capacity and HA figures of docs/scaling.md, measured with the real engines on loopback.
 
     flock /work/wt/.heavy.lock .venv/bin/python -m bench.ha            # all, updates BENCHMARKS.md
-    .venv/bin/python -m bench.ha --only replicas,churn --no-update    # some, print only
+    .venv/bin/python -m bench.ha --only replicas,churn --no-record    # some, print only
 
 - replicas: ten `tracetrack app` replicas (one worker each) behind HAProxy, through
   PgBouncer, under the shipped locustfile; one Prometheus scrapes them at the shipped
@@ -14,8 +14,9 @@
   two bridges on one PostgreSQL outbox) delivering a stream of critical breaches while
   an Alertmanager and a bridge are killed -9 at random moments; what every recipient got.
 
-`make bench` runs them too (bench/run.py) and renders them in BENCHMARKS.md's
-"High availability and capacity" section; this module alone replaces only that section.
+`make bench` runs them too (bench/run.py). Each part is recorded on its own
+(bench/results/ha_<part>.json) and rendered in BENCHMARKS.md's "High availability and
+capacity" section: `--only` refreshes those parts and keeps the others' rows.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from tooling.pgserver import PostgresServer
 from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
 
 TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
-SECTION = "## High availability and capacity"
+SECTION = "High availability and capacity"  # of BENCHMARKS.md (bench/report.py)
 SHIPPED_SCRAPE = "10s"
 
 
@@ -566,137 +567,146 @@ def bridge_throughput(
 # --- report -----------------------------------------------------------------------------------
 
 
-def render_section(r: dict[str, Any]) -> str:
-    lines = [SECTION, ""]
-    when = sorted(set((r.get("measured_at") or {}).values()))
-    if len(when) > 1:  # parts refreshed separately (--only ... --previous ...)
-        stamp = "; ".join(
-            f"{', '.join(sorted(p for p, w in r['measured_at'].items() if w == at))} on {at}"
-            for at in when
-        )
-    else:
-        stamp = f"on {r.get('date', '?')}, commit `{r.get('commit', '?')}`"
-    lines.append(
-        f"Measured by `bench/ha.py` {stamp} (the figures behind docs/scaling.md). Same "
-        "machine as above."
+def _replicas_rows(rep: dict[str, Any]) -> list[str]:
+    lines = []
+    loc = rep.get("locust") or {}
+    agg = loc.get("aggregate") or {}
+    how = (
+        f"{rep['replicas']} `tracetrack app --workers 1` behind HAProxy, through PgBouncer, "
+        f"{rep['users']} locust users of the shipped locustfile for {rep['seconds']} s "
+        f"({agg.get('requests', '?')} requests, {loc.get('error_rate_pct', '?')} % errors); "
+        f"one Prometheus, scrape and evaluation {SHIPPED_SCRAPE}, the shipped rules"
     )
-    lines += ["", "| Figure | Measured | How |", "|---|---|---|"]
-    rep = r.get("replicas")
-    if rep:
-        loc = rep.get("locust") or {}
-        agg = loc.get("aggregate") or {}
-        how = (
-            f"{rep['replicas']} `tracetrack app --workers 1` behind HAProxy, through PgBouncer, "
-            f"{rep['users']} locust users of the shipped locustfile for {rep['seconds']} s "
-            f"({agg.get('requests', '?')} requests, {loc.get('error_rate_pct', '?')} % errors); "
-            f"one Prometheus, scrape and evaluation {SHIPPED_SCRAPE}, the shipped rules"
-        )
+    lines.append(
+        f"| Series per app replica (one worker) | {rep['series_per_replica_mean']:.0f} "
+        f"(max {rep['series_per_replica_max']}) | samples per scrape after the mix "
+        f"(`scrape_samples_scraped`); {how} |"
+    )
+    lines.append(
+        f"| Samples/s per replica at {SHIPPED_SCRAPE} | "
+        f"{rep['samples_per_second_per_replica']} | series / scrape interval |"
+    )
+    lines.append(
+        f"| Scrape duration of a replica | mean {rep['scrape_seconds_mean'] * 1000:.1f} ms, "
+        f"max {rep['scrape_seconds_max'] * 1000:.1f} ms | `scrape_duration_seconds` over "
+        "the load |"
+    )
+    lines.append(
+        f"| Prometheus head series, {rep['replicas']} replicas | {rep['head_series_after']:,} "
+        f"(itself alone: {rep['head_series_before']:,}; recording rules: "
+        f"{rep['recording_rule_series']}) | `prometheus_tsdb_head_series` |"
+    )
+    lines.append(
+        f"| Prometheus memory per added series | {rep['prometheus_bytes_per_added_series']:,} "
+        f"bytes (RSS {rep['prometheus_rss_before_mib']} → {rep['prometheus_rss_after_mib']} "
+        f"MiB) | resident memory before the replicas joined and after the load, over the "
+        "series they added |"
+    )
+    jobs = rep.get("series_per_job") or {}
+    if jobs:
         lines.append(
-            f"| Series per app replica (one worker) | {rep['series_per_replica_mean']:.0f} "
-            f"(max {rep['series_per_replica_max']}) | samples per scrape after the mix "
-            f"(`scrape_samples_scraped`); {how} |"
+            "| Series of the other targets | "
+            + ", ".join(f"{job} {n}" for job, n in sorted(jobs.items()))
+            + " | `scrape_samples_scraped` of the same run (the exporter with PgBouncer's "
+            "pools, one bridge, Prometheus itself) |"
         )
+    vmr = rep.get("victoriametrics") or {}
+    if vmr.get("bytes_per_sample"):
         lines.append(
-            f"| Samples/s per replica at {SHIPPED_SCRAPE} | "
-            f"{rep['samples_per_second_per_replica']} | series / scrape interval |"
+            f"| VictoriaMetrics disk per sample | {vmr['bytes_per_sample']} bytes "
+            f"({vmr['rows']:,} samples, {vmr['bytes'] / 2**20:.1f} MiB) | the same run "
+            "remote-written; right after a flush, before background merges compress "
+            "further: an upper bound |"
         )
-        lines.append(
-            f"| Scrape duration of a replica | mean {rep['scrape_seconds_mean'] * 1000:.1f} ms, "
-            f"max {rep['scrape_seconds_max'] * 1000:.1f} ms | `scrape_duration_seconds` over "
-            "the load |"
-        )
-        lines.append(
-            f"| Prometheus head series, {rep['replicas']} replicas | {rep['head_series_after']:,} "
-            f"(itself alone: {rep['head_series_before']:,}; recording rules: "
-            f"{rep['recording_rule_series']}) | `prometheus_tsdb_head_series` |"
-        )
-        lines.append(
-            f"| Prometheus memory per added series | {rep['prometheus_bytes_per_added_series']:,} "
-            f"bytes (RSS {rep['prometheus_rss_before_mib']} → {rep['prometheus_rss_after_mib']} "
-            f"MiB) | resident memory before the replicas joined and after the load, over the "
-            "series they added |"
-        )
-        jobs = rep.get("series_per_job") or {}
-        if jobs:
-            lines.append(
-                "| Series of the other targets | "
-                + ", ".join(f"{job} {n}" for job, n in sorted(jobs.items()))
-                + " | `scrape_samples_scraped` of the same run (the exporter with PgBouncer's "
-                "pools, one bridge, Prometheus itself) |"
-            )
-        vmr = rep.get("victoriametrics") or {}
-        if vmr.get("bytes_per_sample"):
-            lines.append(
-                f"| VictoriaMetrics disk per sample | {vmr['bytes_per_sample']} bytes "
-                f"({vmr['rows']:,} samples, {vmr['bytes'] / 2**20:.1f} MiB) | the same run "
-                "remote-written; right after a flush, before background merges compress "
-                "further: an upper bound |"
-            )
-        pgb = rep["pgbouncer"]
-        lines.append(
-            f"| PostgreSQL connections, {rep['replicas']} replicas | {pgb['server_connections']} "
-            f"server connections for {pgb['client_connections']} clients | PgBouncer's "
-            f"`SHOW POOLS` right after the load (pool {rep['pgbouncer_budget']['pool']} + reserve "
-            f"{rep['pgbouncer_budget']['reserve']}) |"
-        )
-    churn = r.get("churn")
-    if churn:
-        n = churn["dead_workers"]
-        for variant in ("prometheus_client alone", "folded (the app)"):
-            v = churn[variant]
-            lines.append(
-                f"| Multiprocess scrape after {n} dead workers, {variant} | p50 "
-                f"{v[f'after {n} dead']['p50_ms']} ms ({v['files']} files; fresh "
-                f"{v['fresh']['p50_ms']} ms) | the app's metric objects in {n} forked, exited "
-                "workers; 30 scrapes each, in-process |"
-            )
-    vms = r.get("vm_storage")
-    if vms and vms.get("bytes_per_sample"):
-        lines.append(
-            f"| VictoriaMetrics disk per sample, merged | {vms['bytes_per_sample']} bytes "
-            f"({vms['imported']:,} samples, {vms['bytes'] / 2**20:.1f} MiB) | "
-            f"{vms['series']:,} synthetic series shaped like ours (85 % counters at rates "
-            f"from 0.01 to 50 per scrape, 15 % gauges), {vms['hours']:g} h at 10 s with scrape "
-            "jitter, imported, flushed and force-merged |"
-        )
-    tp = r.get("bridge_pg")
-    if tp:
-        one, two = tp["1 replica(s)"], tp["2 replica(s)"]
-        lines.append(
-            f"| Bridge deliveries on the PostgreSQL outbox | one replica {one['per_second']}/s, "
-            f"two replicas {two['per_second']}/s together ({two['received']} received of "
-            f"{two['notifications']}) | a backlog of {one['notifications']} webhook deliveries "
-            f"({tp['fanout']} recipients per notification, every notification posted to every "
-            f"replica) released at once to a local sink; {tp['worker_threads']} worker threads "
-            "per replica; first release to last delivery |"
-        )
-    once = r.get("exactly_once")
-    if once:
-        t = once["total"]
-        lines.append(
-            f"| Pages across HA faults | {t['delivered']} delivered of {t['expected']} expected: "
-            f"{t['lost']} lost, {t['duplicates']} duplicated ({t['duplicates_with_the_same_id']} "
-            f"of them with the same Message-ID / Idempotency-Key) | {len(once['rounds'])} rounds "
-            f"of {once['breaches']} critical breaches through two Prometheus, two clustered "
-            "Alertmanagers and two bridges on one PostgreSQL outbox, to 2 email, 1 SMS and 2 "
-            "webhook recipients; in each round one Alertmanager and one bridge killed -9 at "
-            "random moments (no fault held at the receivers) |"
-        )
-    return "\n".join(lines) + "\n"
+    pgb = rep["pgbouncer"]
+    lines.append(
+        f"| PostgreSQL connections, {rep['replicas']} replicas | {pgb['server_connections']} "
+        f"server connections for {pgb['client_connections']} clients | PgBouncer's "
+        f"`SHOW POOLS` right after the load (pool {rep['pgbouncer_budget']['pool']} + reserve "
+        f"{rep['pgbouncer_budget']['reserve']}) |"
+    )
+    return lines
 
 
-def update_benchmarks(section: str, path: Path, heading: str = SECTION) -> None:
-    """Replace the section starting with `heading` (or add it before the query plans)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(heading)
-    if start == -1:
-        marker = text.find("\n## Query plans")
-        insert_at = marker + 1 if marker != -1 else len(text)
-        text = text[:insert_at] + section + "\n" + text[insert_at:]
-    else:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    path.write_text(text)
+def _churn_rows(churn: dict[str, Any]) -> list[str]:
+    n = churn["dead_workers"]
+    lines = []
+    for variant in ("prometheus_client alone", "folded (the app)"):
+        v = churn[variant]
+        lines.append(
+            f"| Multiprocess scrape after {n} dead workers, {variant} | p50 "
+            f"{v[f'after {n} dead']['p50_ms']} ms ({v['files']} files; fresh "
+            f"{v['fresh']['p50_ms']} ms) | the app's metric objects in {n} forked, exited "
+            "workers; 30 scrapes each, in-process |"
+        )
+    return lines
+
+
+def _vm_storage_rows(vms: dict[str, Any]) -> list[str]:
+    if not vms.get("bytes_per_sample"):
+        return []
+    return [
+        f"| VictoriaMetrics disk per sample, merged | {vms['bytes_per_sample']} bytes "
+        f"({vms['imported']:,} samples, {vms['bytes'] / 2**20:.1f} MiB) | "
+        f"{vms['series']:,} synthetic series shaped like ours (85 % counters at rates "
+        f"from 0.01 to 50 per scrape, 15 % gauges), {vms['hours']:g} h at 10 s with scrape "
+        "jitter, imported, flushed and force-merged |"
+    ]
+
+
+def _bridge_pg_rows(tp: dict[str, Any]) -> list[str]:
+    one, two = tp["1 replica(s)"], tp["2 replica(s)"]
+    return [
+        f"| Bridge deliveries on the PostgreSQL outbox | one replica {one['per_second']}/s, "
+        f"two replicas {two['per_second']}/s together ({two['received']} received of "
+        f"{two['notifications']}) | a backlog of {one['notifications']} webhook deliveries "
+        f"({tp['fanout']} recipients per notification, every notification posted to every "
+        f"replica) released at once to a local sink; {tp['worker_threads']} worker threads "
+        "per replica; first release to last delivery |"
+    ]
+
+
+def _exactly_once_rows(once: dict[str, Any]) -> list[str]:
+    t = once["total"]
+    return [
+        f"| Pages across HA faults | {t['delivered']} delivered of {t['expected']} expected: "
+        f"{t['lost']} lost, {t['duplicates']} duplicated ({t['duplicates_with_the_same_id']} "
+        f"of them with the same Message-ID / Idempotency-Key) | {len(once['rounds'])} rounds "
+        f"of {once['breaches']} critical breaches through two Prometheus, two clustered "
+        "Alertmanagers and two bridges on one PostgreSQL outbox, to 2 email, 1 SMS and 2 "
+        "webhook recipients; in each round one Alertmanager and one bridge killed -9 at "
+        "random moments (no fault held at the receivers) |"
+    ]
+
+
+ROWS: dict[str, Any] = {
+    "replicas": _replicas_rows,
+    "churn": _churn_rows,
+    "vm_storage": _vm_storage_rows,
+    "bridge_pg": _bridge_pg_rows,
+    "exactly_once": _exactly_once_rows,
+}
+
+
+def record_parts(results: dict[str, Any], directory: Path | None = None) -> list[Path]:
+    """Each measured part as its own results file (bench/results/ha_<part>.json) of
+    BENCHMARKS.md's "High availability and capacity" section: the parts not in
+    `results` keep their recorded rows."""
+    from bench import results as bench_results
+
+    return [
+        bench_results.record(
+            f"ha_{part}",
+            section=SECTION,
+            columns=bench_results.FIGURE_COLUMNS,
+            rows=rows_for(results[part]),
+            command=f"python -m bench.ha --only {part}",
+            raw=results[part],
+            directory=directory or bench_results.RESULTS_DIR,
+        )
+        for part, rows_for in ROWS.items()
+        if part in results
+    ]
 
 
 PARTS: dict[str, tuple[str, Any]] = {
@@ -709,20 +719,12 @@ PARTS: dict[str, tuple[str, Any]] = {
 
 
 def run_all(workdir: Path, only: set[str]) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-    }
+    results: dict[str, Any] = {}
     for part in PARTS:
         if part in only:
             what, measure = PARTS[part]
             print(f"{what}...", flush=True)
             results[part] = measure(workdir / part)
-            results.setdefault("measured_at", {})[part] = (
-                f"{results['date']}, commit `{results['commit']}`"
-            )
     return results
 
 
@@ -732,25 +734,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default=",".join(PARTS))
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-ha")
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--no-update", action="store_true", help="print, do not write")
     parser.add_argument(
-        "--previous", type=Path, help="results.json of an earlier run: keep its other parts"
+        "--no-record", action="store_true", help="print only: no results file, no BENCHMARKS.md"
     )
     args = parser.parse_args(argv)
     import shutil
 
-    previous = json.loads(args.previous.read_text()) if args.previous else {}
+    from bench import report
+
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
-    results = {**previous, **run_all(args.workdir, set(args.only.split(",")))}
+    results = run_all(args.workdir, set(args.only.split(",")))
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    section = render_section(results)
-    print(section)
-    if not args.no_update:
-        update_benchmarks(section, args.out)
-        print(f"updated {args.out}")
+    for part, data in results.items():
+        print("\n".join(ROWS[part](data)))
+    if not args.no_record:
+        record_parts(results)
+        print(f"recorded; wrote {report.write()}")
     return 0
 
 

@@ -52,6 +52,7 @@ from typing import Any
 
 import httpx
 
+from bench import results
 from bench.stats import percentile
 from tooling.checkout import ROOT
 from tooling.procs import ManagedProcess, free_port, http_ok
@@ -705,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-overhead")
     parser.add_argument("--micro", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--micro-iterations", type=int, default=1500)
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     if args.micro:  # the child of middleware_cost()
         print(json.dumps(_micro_main(args.micro_iterations)))
@@ -735,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
             pg.stop()
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
     print("\n".join(result["rows"]))
+    if not args.no_record:
+        command = results.command_line("bench.instrumentation_overhead", argv)
+        results.publish("overhead", result, command)
     return 0
 
 

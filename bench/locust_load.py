@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench import results
 from common.metric_names import RATE_LIMITED
 from tooling.checkout import ROOT
 from tooling.stackconfig import duration_seconds
@@ -353,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-r", "--spawn-rate", type=int, default=100)
     parser.add_argument("-t", "--duration", default="60s")
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/locust"))
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     out = run_locust(
         args.base_url,
@@ -364,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
     print("\n".join(out["rows"]))
+    if not args.no_record:
+        results.publish("locust", out, results.command_line("bench.locust_load", argv))
     return 0
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import report, results
 from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_alert_config
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import start_alertmanager
@@ -287,10 +288,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/oncall"))
     parser.add_argument("--storm-only", action="store_true")
+    results.add_record_flag(parser)
     args = parser.parse_args(argv)
     result = measure_oncall(args.workdir, args.runs, args.storm_only)
     (args.workdir / "results.json").write_text(json.dumps(result, indent=2))
+    print("\n".join(result["rows"]))
+    if not args.no_record:
+        record_parts(result, results.command_line("bench.oncall", argv))
+        print(f"wrote {report.write()}")
     return 0
+
+
+def record_parts(result: dict[str, Any], command: str, directory: Path | None = None) -> None:
+    """The dead man's switch and the storm are recorded as parts of their own
+    (bench/results/deadman.json, storm.json): `--storm-only` keeps the switch's rows."""
+    where = directory or results.RESULTS_DIR
+    if result["deadman"]:
+        dead = {"deadman": result["deadman"], "storm": None}
+        results.record("deadman", rows=rows(dead), raw=dead, command=command, directory=where)
+    if result["storm"]:
+        st = {"deadman": [], "storm": result["storm"]}
+        results.record("storm", rows=rows(st), raw=st, command=command, directory=where)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import results
+
 SHIPPED_SCRAPE_SECONDS = 10
 RUNS = 3
 BUDGET_SECONDS = 15  # docs/architecture.md §7
@@ -74,11 +76,15 @@ def measure_report_render(workdir: Path) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/report_render"))
-    args = parser.parse_args()
-    print(json.dumps(measure_report_render(args.workdir), indent=2))
+    results.add_record_flag(parser)
+    args = parser.parse_args(argv)
+    out = measure_report_render(args.workdir)
+    print(json.dumps(out, indent=2))
+    if not args.no_record:
+        results.publish("report_render", out, results.command_line("bench.report_render", argv))
     return 0
 
 

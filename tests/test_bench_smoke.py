@@ -128,20 +128,17 @@ def test_bridge_bench_delivers_every_notification_and_reports_rows(tmp_path: Pat
 
 
 def test_ha_bench_churn_figures_and_its_benchmarks_section(tmp_path: Path) -> None:
-    from bench.ha import SECTION, measure_churn, render_section, update_benchmarks
+    from bench import report, results
+    from bench.ha import SECTION, measure_churn, record_parts
 
     churn = measure_churn(tmp_path / "churn", dead=5)
     folded = churn["folded (the app)"]
     assert folded["files"] <= 3 < churn["prometheus_client alone"]["files"]
-    section = render_section({"date": "today", "commit": "abc", "churn": churn})
-    assert section.startswith(SECTION) and "after 5 dead workers" in section
-    bench = tmp_path / "BENCHMARKS.md"
-    bench.write_text("# Benchmarks\n\n| a |\n\n## Query plans at 5 bags\n\nplans\n")
-    update_benchmarks(section, bench)
-    update_benchmarks(section, bench)  # replaced, not appended twice
-    text = bench.read_text()
-    assert text.count(SECTION) == 1 and text.index(SECTION) < text.index("## Query plans")
-    assert text.endswith("plans\n")
+    recorded = tmp_path / "results"
+    (path,) = record_parts({"churn": churn}, recorded)
+    assert path.name == "ha_churn.json"
+    text = report.render(results.load(recorded))
+    assert text.count(f"## {SECTION}") == 1 and "after 5 dead workers" in text
 
 
 def test_cpu_per_request_measures_every_kind_against_both_floors(
