@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.cliargs import port
 from common.topology import BRIDGE_PORT
 
 
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     bridge.add_argument(
         "--port",
-        type=int,
+        type=port,
         default=None,
         help=f"listen port (default: BRIDGE_PORT or {BRIDGE_PORT})",
     )

@@ -8,6 +8,7 @@ import os
 import sys
 
 from app.vocabulary import ROLES
+from common.cliargs import float_range, int_range, port
 from common.topology import APP_PORT
 
 
@@ -16,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
     )
-    p.add_argument("--port", type=int, default=None, help=f"port (default APP_PORT or {APP_PORT})")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    p.add_argument("--port", type=port, default=None, help=f"port (default APP_PORT or {APP_PORT})")
+    p.add_argument(
+        "--workers", type=int_range(1, 256), default=None, help="worker processes (default 1)"
+    )
     p.set_defaults(func=run_app)
 
     p = sub.add_parser("user", help="manage users")
@@ -45,9 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=db_upgrade)
 
     p = sub.add_parser("seed", help="load realistic demo data with COPY")
-    p.add_argument("--bags", type=int, required=True, help="number of bags (up to 5,000,000+)")
-    p.add_argument("--scans-per-bag", type=float, default=1.0)
-    p.add_argument("--users", type=int, default=50)
+    p.add_argument(
+        "--bags",
+        type=int_range(0, 1_000_000_000),
+        required=True,
+        help="number of bags (5,000,000+)",
+    )
+    p.add_argument("--scans-per-bag", type=float_range(0, 100), default=1.0)
+    p.add_argument("--users", type=int_range(0, 1_000_000), default=50)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=seed)
 
@@ -117,7 +125,11 @@ def add_user(args: argparse.Namespace) -> int:
     from app.users import add_user as create
 
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        try:
+            password = sys.stdin.buffer.readline().decode("utf-8").rstrip("\n")
+        except UnicodeDecodeError:
+            print("error: password: standard input is not valid UTF-8 text", file=sys.stderr)
+            return 2
     else:
         password = getpass.getpass(f"password for {args.name}: ")
     try:
@@ -166,9 +178,6 @@ def seed(args: argparse.Namespace) -> int:
     from app.db import migrate
     from app.seed import seed_database
 
-    if args.bags < 0:
-        print("error: --bags must be >= 0", file=sys.stderr)
-        return 2
     _settings, url = _settings_and_url()
     migrate(url)
     stats = seed_database(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from common.cliargs import port_or_any
 from common.topology import EXPORTER_PORT
 
 
@@ -13,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--host", default=None, help="bind address (default TRACETRACK_HOST or 127.0.0.1)"
     )
     p.add_argument(
-        "--port", type=int, default=None, help=f"port (default EXPORTER_PORT or {EXPORTER_PORT})"
+        "--port",
+        type=port_or_any,
+        default=None,
+        help=f"port (default EXPORTER_PORT or {EXPORTER_PORT}; 0: any free one)",
     )
     p.set_defaults(func=run_exporter)
 

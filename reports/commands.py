@@ -52,14 +52,11 @@ def run_report(args: argparse.Namespace) -> int:
 
             sent = send_report(settings, rendered)
             print(f"emailed to {', '.join(sent) or 'nobody (no recipients configured)'}")
-    except (
-        ValueError,
-        ValidationError,
-        PrometheusError,
-        HistoryError,
-        RecipientsError,
-        OSError,
-    ) as exc:
+    except ValidationError as exc:  # a setting: one line per field, no pydantic footer
+        for err in exc.errors():
+            print(f"error: {err['msg']}", file=sys.stderr)
+        return 1
+    except (ValueError, PrometheusError, HistoryError, RecipientsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from common.cliargs import int_range
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("security", help="IP blocks, lockouts and security events")
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = ssub.add_parser("events", help="recent security events, newest first")
     e.add_argument("--since", default="1h", help="e.g. 15m, 1h, 7d (default 1h)")
     e.add_argument("--kind", help="only this kind (login_failed, rate_limited, ...)")
-    e.add_argument("--limit", type=int, default=100)
+    e.add_argument("--limit", type=int_range(1, 100_000), default=100)
     e.add_argument("--json", action="store_true", help="one JSON object per line")
     e.set_defaults(func=events)
 
@@ -147,8 +149,6 @@ def events(args: argparse.Namespace) -> int:
         since = datetime.now(UTC) - parse_duration(args.since)
     except ValueError as exc:
         return _fail(f"--since: {exc}")
-    if args.limit < 1:
-        return _fail("--limit must be at least 1")
     _settings, sessions = _sessions()
     with sessions() as db:
         rows = recent_events(db, since, kind=args.kind, limit=args.limit)

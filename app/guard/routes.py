@@ -35,7 +35,10 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or match is None or not any(match.groups()):
         raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 1h, 7d or 1h30m")
     d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    value = timedelta(days=d, hours=h, minutes=m, seconds=s)
+    try:
+        value = timedelta(days=d, hours=h, minutes=m, seconds=s)
+    except OverflowError:  # more days than timedelta holds: far past the limit below
+        value = MAX_BLOCK + MAX_BLOCK
     if value.total_seconds() <= 0 or value > MAX_BLOCK:
         raise ValueError(f"{text!r}: a duration must be between 1 s and 10 years")
     return value
