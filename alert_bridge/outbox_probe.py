@@ -11,9 +11,9 @@ at once.
 from __future__ import annotations
 
 import logging
-import threading
 
 from alert_bridge.store import Store
+from common.periodic import Periodic
 
 log = logging.getLogger("alert_bridge.outbox")
 
@@ -23,26 +23,21 @@ class OutboxProbe:
         self.store = store
         self.owner = owner
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._was_ok = True
+        self._loop = Periodic("bridge-outbox-probe", interval, self._probe, logger=log)
 
     def start(self) -> None:
         self.store.probe_write(self.owner)  # known before the first readiness check
-        self._thread = threading.Thread(target=self._run, name="bridge-outbox-probe", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._loop.stop(10)
 
-    def _run(self) -> None:
-        was_ok = True
-        while not self._stop.wait(self.interval):
-            health = self.store.probe_write(self.owner, max_age=self.interval)
-            if health.ok != was_ok:  # log changes, not every probe
-                if health.ok:
-                    log.warning("the outbox takes writes again")
-                else:
-                    log.error("the outbox cannot be written: %s", health.error)
-                was_ok = health.ok
+    def _probe(self) -> None:
+        health = self.store.probe_write(self.owner, max_age=self.interval)
+        if health.ok != self._was_ok:  # log changes, not every probe
+            if health.ok:
+                log.warning("the outbox takes writes again")
+            else:
+                log.error("the outbox cannot be written: %s", health.error)
+            self._was_ok = health.ok

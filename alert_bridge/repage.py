@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy import select
 from alert_bridge import pages
 from alert_bridge.config import AlertConfig
 from alert_bridge.store import Store, notifications
+from common.periodic import Periodic
 
 log = logging.getLogger("alert_bridge.repage")
 
@@ -63,8 +63,10 @@ class Repager:
         self.check_every = check_every
         self.on_enqueue = on_enqueue
         self.page_ttl = page_ttl
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # Its `ticks` count completed checks (tests wait on them).
+        self.loop = Periodic(
+            "bridge-repage", check_every, lambda: self.check(time.time()), logger=log
+        )
 
     @property
     def enabled(self) -> bool:
@@ -72,20 +74,10 @@ class Repager:
 
     def start(self) -> None:
         if self.enabled:
-            self._thread = threading.Thread(target=self._run, name="bridge-repage", daemon=True)
-            self._thread.start()
+            self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.check_every):
-            try:
-                self.check(time.time())
-            except Exception as exc:  # noqa: BLE001 - keep the schedule going
-                log.error("re-page check failed: %s", exc)
+        self.loop.stop()
 
     def episodes(self, now: float) -> list[Episode]:
         """Critical groups whose latest notification is firing."""

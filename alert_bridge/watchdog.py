@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from alert_bridge.direct import DirectPager
 from alert_bridge.messages import watchdog_title
 from alert_bridge.probe import Finding, PipelineProbe
 from alert_bridge.store import Store, is_storage_error
+from common.periodic import Periodic
 
 log = logging.getLogger("alert_bridge.watchdog")
 
@@ -70,9 +70,10 @@ class Watchdog:
         # No page before this process has itself waited a full timeout: after downtime
         # of the bridge, Alertmanager needs a moment to reach it again.
         self.started_at = clock()
-        self.checks = 0  # completed checks of the loop (tests wait on it)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # Its `ticks` count completed checks (tests wait on them).
+        self.loop = Periodic(
+            "bridge-watchdog", interval, lambda: self.check(self.clock()), logger=log
+        )
 
     @property
     def enabled(self) -> bool:
@@ -82,21 +83,10 @@ class Watchdog:
         with self.store.tx() as conn:
             self.store.watchdog_row(conn, self.clock())
         if self.enabled:
-            self._thread = threading.Thread(target=self._run, name="bridge-watchdog", daemon=True)
-            self._thread.start()
+            self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check(self.clock())
-            except Exception as exc:  # noqa: BLE001 - keep watching
-                log.error("watchdog check failed: %s", exc)
-            self.checks += 1
+        self.loop.stop()
 
     def _enqueue(self, conn, event: str, reference: float, body: dict[str, Any]) -> int:  # type: ignore[no-untyped-def]
         body = {**body, "runbook_url": self.runbook_url}

@@ -14,14 +14,12 @@ from sqlalchemy import update
 
 from alert_bridge import pages
 from tests.support.bridgekit import (
-    TOKEN,
     InProcessBridge,
+    bridge_behind_alertmanager,
     bridge_env,
     recipients_for,
     write_alert_config,
 )
-from tests.support.stack import start_alertmanager
-from tooling import stackconfig
 from tooling.procs import free_port, wait_until
 
 if TYPE_CHECKING:
@@ -49,6 +47,17 @@ def alert(instance: str, **annotations: str) -> dict[str, Any]:
     }
 
 
+def control(instance: str) -> dict[str, Any]:
+    """A critical alert of another group, which no silence here covers."""
+    a = alert(instance, summary=f"Response time above the critical threshold on {instance}")
+    a["labels"]["alertname"] = "TraceTrackResponseTimeHigh"
+    return a
+
+
+def control_pages(twilio_sink: TwilioSink) -> int:
+    return sum("ResponseTimeHigh" in m["Body"] for m in twilio_sink.messages())
+
+
 def local(url: str, bridge: InProcessBridge) -> str:
     """The public link as this test reaches the bridge."""
     return url.replace(PUBLIC, bridge.url)
@@ -57,107 +66,93 @@ def local(url: str, bridge: InProcessBridge) -> str:
 def test_page_silence_and_acknowledge_through_a_real_alertmanager(
     tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink, webhook_sink: WebhookSink
 ) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN + "\n")
-    port = free_port()
-    am = start_alertmanager(
-        tmp_path / "am",
-        bridge_url=f"http://127.0.0.1:{port}",
-        credentials_file=token_file,
-        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
-    )
-    cfg = write_alert_config(
-        tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink, webhook_sink)
-    )
-    env = bridge_env(
-        tmp_path,
-        cfg,
-        smtp_sink,
-        twilio_sink,
-        webhook_sink,
-        TRACETRACK_PUBLIC_URL=PUBLIC,
-        ALERTMANAGER_URL=am.url,
-    )
-    try:
-        with InProcessBridge(env, port=port) as b:
-            am.post_alerts([alert("app-1:8000")])
-            wait_until(
-                lambda: twilio_sink.count() >= 1 and bool(smtp_sink.messages("oncall@example.com")),
-                30,
-                "the SMS and the email",
-            )
-            sms = twilio_sink.messages()[0]["Body"]
-            link = re.search(r"https://oncall\.example\.com/n/([A-Za-z0-9_-]+)$", sms)
-            assert link, sms
-            token = link.group(1)
-            assert len(token) >= 22  # 128 random bits, URL-safe base64
-            email = smtp_sink.messages("oncall@example.com")[0].message
-            plain = email.get_body(("plain",))
-            assert plain is not None and link.group(0) in plain.get_content()
+    with bridge_behind_alertmanager(
+        tmp_path, smtp_sink, twilio_sink, webhook_sink, TRACETRACK_PUBLIC_URL=PUBLIC
+    ) as (b, am):
+        am.post_alerts([alert("app-1:8000")])
+        wait_until(
+            lambda: twilio_sink.count() >= 1 and bool(smtp_sink.messages("oncall@example.com")),
+            30,
+            "the SMS and the email",
+        )
+        sms = twilio_sink.messages()[0]["Body"]
+        link = re.search(r"https://oncall\.example\.com/n/([A-Za-z0-9_-]+)$", sms)
+        assert link, sms
+        token = link.group(1)
+        assert len(token) >= 22  # 128 random bits, URL-safe base64
+        email = smtp_sink.messages("oncall@example.com")[0].message
+        plain = email.get_body(("plain",))
+        assert plain is not None and link.group(0) in plain.get_content()
 
-            # GET shows (value, links, forms) and changes nothing.
-            page = b.http.get(local(link.group(0), b))
-            assert page.status_code == 200
-            assert page.headers["cache-control"] == "no-store"
-            assert "7.1% (threshold &gt; 5 %)" in page.text
-            assert 'name="viewport"' in page.text
-            assert f'action="{token}/silence"' in page.text
-            assert f"{PUBLIC}/runbook#tracetrackerrorratehigh" in page.text
-            assert httpx.get(f"{am.url}/api/v2/silences").json() == []
+        # GET shows (value, links, forms) and changes nothing.
+        page = b.http.get(local(link.group(0), b))
+        assert page.status_code == 200
+        assert page.headers["cache-control"] == "no-store"
+        assert "7.1% (threshold &gt; 5 %)" in page.text
+        assert 'name="viewport"' in page.text
+        assert f'action="{token}/silence"' in page.text
+        assert f"{PUBLIC}/runbook#tracetrackerrorratehigh" in page.text
+        assert httpx.get(f"{am.url}/api/v2/silences").json() == []
 
-            # Refusals name the problem, and change nothing.
-            bad = b.http.post(f"/n/{token}/silence", data={"who": "alice", "duration": "7h"})
-            assert bad.status_code == 400 and "1h, 4h, 24h" in bad.text
-            nobody = b.http.post(f"/n/{token}/silence", data={"duration": "1h"})
-            assert nobody.status_code == 400 and "say who" in nobody.text
-            assert b.http.get("/n/not-a-real-token").status_code == 404
-            assert httpx.get(f"{am.url}/api/v2/silences").json() == []
+        # Refusals name the problem, and change nothing.
+        bad = b.http.post(f"/n/{token}/silence", data={"who": "alice", "duration": "7h"})
+        assert bad.status_code == 400 and "1h, 4h, 24h" in bad.text
+        nobody = b.http.post(f"/n/{token}/silence", data={"duration": "1h"})
+        assert nobody.status_code == 400 and "say who" in nobody.text
+        assert b.http.get("/n/not-a-real-token").status_code == 404
+        assert httpx.get(f"{am.url}/api/v2/silences").json() == []
 
-            # Silence: a real silence on the group's labels, and the next one is muted.
-            done = b.http.post(f"/n/{token}/silence", data={"who": "alice", "duration": "1h"})
-            assert done.status_code == 200 and "Silenced by alice" in done.text
-            (silence,) = httpx.get(f"{am.url}/api/v2/silences").json()
-            assert silence["createdBy"] == "alice" and silence["status"]["state"] == "active"
-            assert {(m["name"], m["value"]) for m in silence["matchers"]} == {
-                ("alertname", "TraceTrackErrorRateHigh"),
-                ("job", "tracetrack-app"),
-            }
-            before = twilio_sink.count()
-            am.post_alerts([alert("app-1:8000"), alert("app-2:8000")])
-            wait_until(
-                lambda: (
-                    all(
-                        a["status"]["state"] == "suppressed"
-                        for a in am.alerts(alertname="TraceTrackErrorRateHigh")
-                    )
-                    and len(am.alerts(alertname="TraceTrackErrorRateHigh")) == 2
-                ),
-                20,
-                "Alertmanager to mute the group",
-            )
-            time.sleep(3)  # several fast group_intervals: nothing may be sent meanwhile
-            assert twilio_sink.count() == before
+        # Silence: a real silence on the group's labels, and the next one is muted.
+        done = b.http.post(f"/n/{token}/silence", data={"who": "alice", "duration": "1h"})
+        assert done.status_code == 200 and "Silenced by alice" in done.text
+        (silence,) = httpx.get(f"{am.url}/api/v2/silences").json()
+        assert silence["createdBy"] == "alice" and silence["status"]["state"] == "active"
+        assert {(m["name"], m["value"]) for m in silence["matchers"]} == {
+            ("alertname", "TraceTrackErrorRateHigh"),
+            ("job", "tracetrack-app"),
+        }
+        # A new instance joins the silenced group (news Alertmanager would send), and
+        # an unsilenced group is the control: once its first page and then its update
+        # (one group_interval later) have arrived, the silenced group has had at
+        # least one flush of its own since the news, so a page would be here too.
+        before = twilio_sink.count()
+        am.post_alerts([alert("app-1:8000"), alert("app-2:8000"), control("app-1:8000")])
+        wait_until(
+            lambda: (
+                all(
+                    a["status"]["state"] == "suppressed"
+                    for a in am.alerts(alertname="TraceTrackErrorRateHigh")
+                )
+                and len(am.alerts(alertname="TraceTrackErrorRateHigh")) == 2
+            ),
+            20,
+            "Alertmanager to mute the group",
+        )
+        wait_until(lambda: control_pages(twilio_sink) == 1, 30, "the control group's page")
+        am.post_alerts([control("app-1:8000"), control("app-2:8000")])
+        wait_until(lambda: control_pages(twilio_sink) == 2, 30, "the control group's update")
+        assert twilio_sink.count() == before + 2, [m["Body"] for m in twilio_sink.messages()]
+        assert not [
+            n
+            for n in b.notifications(limit=100)["deliveries"]
+            if n["channel"] == "sms" and "ErrorRateHigh" in n["title"]
+        ][1:], "a second ErrorRateHigh notification was stored despite the silence"
 
-            # Acknowledge: who and when, shown on the page, counted.
-            ack = b.http.post(f"/n/{token}/ack", data={"who": "bob"})
-            assert ack.status_code == 200 and "Acknowledged by <b>bob</b>" in ack.text
-            again = b.http.get(f"/n/{token}")
-            assert (
-                "Acknowledged by <b>bob</b>" in again.text
-                and "Acknowledge</button>" not in again.text
-            )
-            assert b.metric("tracetrack_bridge_actions_total", action="ack", outcome="ok") == 1
-            assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="ok") == 1
-            assert (
-                b.metric("tracetrack_bridge_actions_total", action="silence", outcome="failed") == 0
-            )
+        # Acknowledge: who and when, shown on the page, counted.
+        ack = b.http.post(f"/n/{token}/ack", data={"who": "bob"})
+        assert ack.status_code == 200 and "Acknowledged by <b>bob</b>" in ack.text
+        again = b.http.get(f"/n/{token}")
+        assert (
+            "Acknowledged by <b>bob</b>" in again.text and "Acknowledge</button>" not in again.text
+        )
+        assert b.metric("tracetrack_bridge_actions_total", action="ack", outcome="ok") == 1
+        assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="ok") == 1
+        assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="failed") == 0
 
-            # An expired page says so.
-            with b.service.store.tx() as conn:
-                conn.execute(update(pages.pages).values(expires_at=time.time() - 1))
-            assert b.http.get(f"/n/{token}").status_code == 410
-    finally:
-        am.proc.stop()
+        # An expired page says so.
+        with b.service.store.tx() as conn:
+            conn.execute(update(pages.pages).values(expires_at=time.time() - 1))
+        assert b.http.get(f"/n/{token}").status_code == 410
 
 
 def test_a_silence_alertmanager_refuses_is_a_clear_502(tmp_path: Path) -> None:

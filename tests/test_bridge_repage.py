@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -130,9 +129,12 @@ def test_a_reminder_arrives_and_stops_after_acknowledge(
         assert b.http.post(f"/n/{link.group(1)}/ack", data={"who": "dana"}).status_code == 200
         wait_until(lambda: b.counts().get("pending", 0) == 0, 20, "the outbox to drain")
         after = twilio_sink.count()
-        # Several intervals later, nothing more.
-        time.sleep(3 * 3 + 1)
+        # The re-pager waits 0.2 s between checks: 25 more checks are at least 5 s,
+        # past the next reminder's due time (3 s), and it sent nothing.
+        checks = b.service.repager.loop.ticks
+        wait_until(lambda: b.service.repager.loop.ticks >= checks + 25, 60, "25 re-page checks")
         assert twilio_sink.count() == after
+        assert b.counts().get("pending", 0) == 0
         assert (
             b.metric("tracetrack_bridge_time_to_acknowledge_seconds_count", severity="critical")
             == 1

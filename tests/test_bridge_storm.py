@@ -14,16 +14,14 @@ from alert_bridge.budget import DIGEST, SUPPRESSED, apply_sms_budget
 from alert_bridge.config import Recipient
 from alert_bridge.store import Store
 from tests.support.bridgekit import (
-    TOKEN,
     InProcessBridge,
     am_payload,
+    bridge_behind_alertmanager,
     bridge_env,
     recipients_for,
     write_alert_config,
 )
-from tests.support.stack import start_alertmanager
-from tooling import stackconfig
-from tooling.procs import free_port, wait_until
+from tooling.procs import wait_until
 
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
@@ -120,61 +118,45 @@ def _target_down(i: int, ends: datetime | None = None) -> dict[str, Any]:
 def test_forty_failing_targets_are_one_grouped_page_and_at_most_3_sms_per_phone(
     tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink, webhook_sink: WebhookSink
 ) -> None:
-    token = tmp_path / "token"
-    token.write_text(TOKEN + "\n")
-    port = free_port()
-    # The shipped routes (group by alertname and job) with fast waits.
-    am = start_alertmanager(
-        tmp_path / "am",
-        bridge_url=f"http://127.0.0.1:{port}",
-        credentials_file=token,
-        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
-    )
-    cfg = write_alert_config(
-        tmp_path / "alert_config.py", recipients_for(smtp_sink, twilio_sink, webhook_sink)
-    )
-    env = bridge_env(
+    # The shipped routes (group by alertname and job) with fast waits, the shipped
+    # budget and pacing.
+    with bridge_behind_alertmanager(
         tmp_path,
-        cfg,
         smtp_sink,
         twilio_sink,
         webhook_sink,
-        BRIDGE_SMS_BUDGET=3,  # the shipped budget and pacing
+        BRIDGE_SMS_BUDGET=3,
         BRIDGE_SEND_RATES="true",
-    )
-    try:
-        with InProcessBridge(env, port=port) as b:
-            am.post_alerts([_target_down(i) for i in range(40)])
-            wait_until(lambda: twilio_sink.count() >= 1, 30, "the storm's first SMS")
-            b.wait_settled()
-            firing_mails = smtp_sink.messages("oncall@example.com")
-            assert len(firing_mails) == 1, [m.message["Subject"] for m in firing_mails]
-            subject = firing_mails[0].message["Subject"]
-            assert "40x TraceTrackTargetDown" in subject
-            sms = twilio_sink.messages()[0]["Body"]
-            assert "40x TargetDown" in sms and ", +39" in sms and len(sms) <= 160
+    ) as (b, am):
+        am.post_alerts([_target_down(i) for i in range(40)])
+        wait_until(lambda: twilio_sink.count() >= 1, 30, "the storm's first SMS")
+        b.wait_settled()
+        firing_mails = smtp_sink.messages("oncall@example.com")
+        assert len(firing_mails) == 1, [m.message["Subject"] for m in firing_mails]
+        subject = firing_mails[0].message["Subject"]
+        assert "40x TraceTrackTargetDown" in subject
+        sms = twilio_sink.messages()[0]["Body"]
+        assert "40x TargetDown" in sms and ", +39" in sms and len(sms) <= 160
 
-            # Everything recovers: one resolved notification.
-            ended = datetime.now(UTC) - timedelta(seconds=1)
-            am.post_alerts([_target_down(i, ended) for i in range(40)])
-            wait_until(
-                lambda: any("RESOLVED" in m["Body"] for m in twilio_sink.messages()),
-                30,
-                "the resolved SMS",
-            )
-            b.wait_settled()
-            per_phone: dict[str, int] = {}
-            for m in twilio_sink.messages():
-                per_phone[m["To"]] = per_phone.get(m["To"], 0) + 1
-            assert per_phone and max(per_phone.values()) <= 3, per_phone
-            slack = webhook_sink.bodies("slack/crit")
-            notifications = len(slack)
-            print(
-                f"storm of 40 targets: SMS per phone {per_phone},"
-                f" emails per address {len(smtp_sink.messages('oncall@example.com'))},"
-                f" Slack messages {notifications}"
-            )
-            assert notifications == 2  # one firing, one resolved
-            assert json.dumps(slack[0]).count("TargetDown") >= 1
-    finally:
-        am.proc.stop()
+        # Everything recovers: one resolved notification.
+        ended = datetime.now(UTC) - timedelta(seconds=1)
+        am.post_alerts([_target_down(i, ended) for i in range(40)])
+        wait_until(
+            lambda: any("RESOLVED" in m["Body"] for m in twilio_sink.messages()),
+            30,
+            "the resolved SMS",
+        )
+        b.wait_settled()
+        per_phone: dict[str, int] = {}
+        for m in twilio_sink.messages():
+            per_phone[m["To"]] = per_phone.get(m["To"], 0) + 1
+        assert per_phone and max(per_phone.values()) <= 3, per_phone
+        slack = webhook_sink.bodies("slack/crit")
+        notifications = len(slack)
+        print(
+            f"storm of 40 targets: SMS per phone {per_phone},"
+            f" emails per address {len(smtp_sink.messages('oncall@example.com'))},"
+            f" Slack messages {notifications}"
+        )
+        assert notifications == 2  # one firing, one resolved
+        assert json.dumps(slack[0]).count("TargetDown") >= 1

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 def checks_pass(b: InProcessBridge, checks: int = 3) -> None:
     """Let the watchdog's loop run a few checks at the clock's current time."""
-    before = b.service.watchdog.checks
-    wait_for(lambda: b.service.watchdog.checks >= before + checks, 10, "watchdog checks")
+    before = b.service.watchdog.loop.ticks
+    wait_for(lambda: b.service.watchdog.loop.ticks >= before + checks, 10, "watchdog checks")
 
 
 def watchdog_payload(status: str = "firing") -> dict:

@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.guard.periodic import Periodic
 from app.models import SecurityBlock
+from common.periodic import Periodic
 
 log = logging.getLogger(__name__)
 

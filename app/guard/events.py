@@ -35,8 +35,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.guard.periodic import Periodic
 from app.models import SecurityEvent
+from common.periodic import Periodic
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
+
+if TYPE_CHECKING:
+    from tests.support.stack import AlertmanagerHandle
 
 TOKEN = "test-bridge-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -280,6 +284,35 @@ class BridgeProcess(BridgeClient):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def bridge_behind_alertmanager(
+    tmp: Path, smtp: Any = None, twilio: Any = None, hooks: Any = None, **overrides: Any
+) -> Iterator[tuple[InProcessBridge, AlertmanagerHandle]]:
+    """A real Alertmanager with the shipped routes (fast waits) posting to an in-process
+    bridge that delivers to the given sinks (the standard recipients) and silences
+    through that Alertmanager. `overrides`: bridge environment (BRIDGE_SMS_BUDGET=3,
+    TRACETRACK_PUBLIC_URL=..., ...)."""
+    from tests.support.stack import start_alertmanager
+    from tooling import stackconfig
+
+    token = tmp / "bridge_token"
+    token.write_text(TOKEN + "\n")
+    port = free_port()
+    am = start_alertmanager(
+        tmp / "am",
+        bridge_url=f"http://127.0.0.1:{port}",
+        credentials_file=token,
+        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+    )
+    try:
+        cfg = write_alert_config(tmp / "alert_config.py", recipients_for(smtp, twilio, hooks))
+        env = bridge_env(tmp, cfg, smtp, twilio, hooks, ALERTMANAGER_URL=am.url, **overrides)
+        with InProcessBridge(env, port=port) as bridge:
+            yield bridge, am
+    finally:
+        am.proc.stop()
 
 
 def wait_for(check: Any, timeout: float = 20.0, what: str = "condition") -> None:
