@@ -275,10 +275,14 @@ def alerts_section(instances: list[AlertInstance] | None, period: Period) -> dic
         "time_to_resolve_max": figure(
             "Time to resolve (longest)", max(resolved) if resolved else None, "seconds"
         ),
-        # Acknowledgements are recorded by the bridge once on-call acknowledges in it;
-        # without any, this is "no data", not zero.
+        # From the acknowledgements on-call makes on the bridge's notification pages;
+        # without any, the times are "no data", not zero.
+        "acknowledged": figure("Alerts acknowledged", len(acked), "count"),
         "time_to_acknowledge_median": figure(
             "Time to acknowledge (median)", statistics.median(acked) if acked else None, "seconds"
+        ),
+        "time_to_acknowledge_max": figure(
+            "Time to acknowledge (longest)", max(acked) if acked else None, "seconds"
         ),
     }
 

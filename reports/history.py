@@ -4,7 +4,11 @@ Alertmanager keeps no history; the bridge stores every webhook it accepts, as
 received (Alertmanager's webhook payload, version 4), in `bridge_notifications`.
 Each alert instance is one (fingerprint, startsAt): it fired at startsAt and, once
 a resolved notification for it arrived, ended at that notification's endsAt.
-The reports read the table over the bridge's database URL (SQLite by default,
+On-call acknowledges an alert group on its notification page (`/n/<token>`); the
+bridge keeps who and when in `bridge_acks`. An acknowledgement covers the group's
+instances firing at that moment (started, not yet ended): their time to acknowledge is
+from their start to the group's first acknowledgement while they fired.
+The reports read the tables over the bridge's database URL (SQLite by default,
 PostgreSQL for several bridges), read-only, so they work while the bridge is down.
 """
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,11 @@ class AlertInstance:
     labels: dict[str, str]
     starts_at: float
     ends_at: float | None = None  # None: not resolved (as far as the store knows)
-    acknowledged_at: float | None = None
+    acknowledged_at: float | None = None  # None: nobody acknowledged it while it fired
+    group_keys: set[str] = field(default_factory=set)  # Alertmanager groups it was sent in
+
+    def firing_at(self, t: float) -> bool:
+        return self.starts_at <= t and (self.ends_at is None or t <= self.ends_at)
 
     def duration(self, until: float) -> float:
         return (self.ends_at if self.ends_at is not None else until) - self.starts_at
@@ -47,10 +55,13 @@ def _ts(value: str) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def instances_from_payloads(payloads: Iterable[tuple[str, dict[str, Any]]]) -> list[AlertInstance]:
-    """(row severity, webhook payload) pairs, oldest first -> alert instances."""
+def instances_from_payloads(
+    payloads: Iterable[tuple[str, dict[str, Any], str | None]],
+) -> list[AlertInstance]:
+    """(row severity, webhook payload, group key) of each notification, oldest first ->
+    alert instances."""
     found: dict[tuple[str, str], AlertInstance] = {}
-    for severity, payload in payloads:
+    for severity, payload, group_key in payloads:
         for alert in payload.get("alerts", []):
             labels = alert.get("labels", {})
             name = labels.get("alertname", "alert")
@@ -64,9 +75,22 @@ def instances_from_payloads(payloads: Iterable[tuple[str, dict[str, Any]]]) -> l
                 inst = found[key] = AlertInstance(
                     name, labels.get("severity", severity), fingerprint, labels, starts
                 )
+            if group_key:
+                inst.group_keys.add(group_key)
             if alert.get("status") == "resolved":
                 inst.ends_at = _ts(alert.get("endsAt", ""))
     return sorted(found.values(), key=lambda i: i.starts_at)
+
+
+def apply_acks(instances: list[AlertInstance], acks: Iterable[tuple[str, float]]) -> None:
+    """(group key, acknowledged at) of each acknowledgement, oldest first: each instance
+    takes the first acknowledgement of one of its groups made while it fired."""
+    by_group: dict[str, list[float]] = {}
+    for group_key, at in acks:
+        by_group.setdefault(group_key, []).append(at)
+    for inst in instances:
+        times = sorted(t for g in inst.group_keys for t in by_group.get(g, ()))
+        inst.acknowledged_at = next((t for t in times if inst.firing_at(t)), None)
 
 
 class AlertHistory:
@@ -87,14 +111,25 @@ class AlertHistory:
                 return None
         # Notifications of an instance arrive after it starts: read from `since` on.
         query = text(
-            "SELECT severity, body FROM bridge_notifications"
+            "SELECT severity, body, group_key FROM bridge_notifications"
             " WHERE kind = 'alert' AND received_at >= :since ORDER BY received_at"
+        )
+        # An acknowledgement comes after its alert started, possibly after `until`.
+        acks_query = text(
+            "SELECT group_key, acked_at FROM bridge_acks WHERE acked_at >= :since ORDER BY acked_at"
         )
         try:
             with self.engine.connect() as conn:
-                if not inspect(conn).has_table("bridge_notifications"):
+                tables = inspect(conn)
+                if not tables.has_table("bridge_notifications"):
                     return None
                 rows = conn.execute(query, {"since": since}).all()
+                # A store from before acknowledgements existed has none: no data.
+                acks = (
+                    conn.execute(acks_query, {"since": since}).all()
+                    if tables.has_table("bridge_acks")
+                    else []
+                )
         except SQLAlchemyError as exc:
             safe = self.engine.url.render_as_string(hide_password=True)
             raise HistoryError(
@@ -102,9 +137,11 @@ class AlertHistory:
                 f" {type(exc).__name__}: {str(exc).splitlines()[0]}"
             ) from exc
         payloads = []
-        for severity, body in rows:
+        for severity, body, group_key in rows:
             try:
-                payloads.append((severity, json.loads(body)))
+                payloads.append((severity, json.loads(body), group_key))
             except ValueError:
                 continue  # the bridge validated it; a damaged row must not stop a report
-        return [i for i in instances_from_payloads(payloads) if since <= i.starts_at < until]
+        found = [i for i in instances_from_payloads(payloads) if since <= i.starts_at < until]
+        apply_acks(found, ((g, float(at)) for g, at in acks))
+        return found

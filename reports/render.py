@@ -122,7 +122,14 @@ def _alerts(report: dict[str, Any]) -> Section:
     else:
         sec.rows.append(Row("Longest", "none fired"))
     sec.rows += _rows(
-        a, ("time_to_resolve_median", "time_to_resolve_max", "time_to_acknowledge_median")
+        a,
+        (
+            "time_to_resolve_median",
+            "time_to_resolve_max",
+            "acknowledged",
+            "time_to_acknowledge_median",
+            "time_to_acknowledge_max",
+        ),
     )
     if a["by_name"]:
         sec.tables.append(Table(["Alert", "Fired"], [[n, str(c)] for n, c in a["by_name"].items()]))

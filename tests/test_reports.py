@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from common import slo
 from reports.generate import generate
+from reports.history import AlertInstance, apply_acks
 from reports.mail import send_report
 from reports.period import period_containing
 from reports.reporter import Reporter
@@ -107,8 +109,11 @@ def test_daily_report_of_the_incident_day_matches_the_truth(env: Env) -> None:
     assert alerts["longest"]["alert"] == "TraceTrackErrorRateHigh"
     assert alerts["longest"]["seconds"] == pytest.approx(90 * 60)
     assert value(r, "alerts", "time_to_resolve_max") == pytest.approx(90 * 60)
-    # No acknowledgements in the store: "no data", not zero.
-    assert value(r, "alerts", "time_to_acknowledge_median") is None
+    # Acknowledged on the notification pages 4 and 2 minutes after they fired.
+    acked = h.ACK_SECONDS["incident"]
+    assert value(r, "alerts", "acknowledged") == len(acked)
+    assert value(r, "alerts", "time_to_acknowledge_median") == pytest.approx(median(acked))
+    assert value(r, "alerts", "time_to_acknowledge_max") == pytest.approx(max(acked))
 
 
 def test_daily_report_of_the_slow_day_shows_the_latency_and_cpu(env: Env) -> None:
@@ -120,6 +125,12 @@ def test_daily_report_of_the_slow_day_shows_the_latency_and_cpu(env: Env) -> Non
     assert r["system"]["cpu_peak"]["status"] == "warning"
     assert r["slo"]["met"] is True
     assert r["alerts"]["fired_by_severity"]["warning"] == 4
+    # One flap acknowledged while it fired; the acknowledgement made after it resolved
+    # and before the next flap acknowledges none of them.
+    assert value(r, "alerts", "acknowledged") == len(h.ACK_SECONDS["slow"])
+    assert value(r, "alerts", "time_to_acknowledge_median") == pytest.approx(
+        median(h.ACK_SECONDS["slow"])
+    )
 
 
 def test_the_pdf_carries_the_headline_figures(env: Env) -> None:
@@ -184,6 +195,26 @@ def test_weekly_alert_patterns_name_the_noisy_flapping_self_resolving_alert(env:
         {"alert": "TraceTrackCPUUsageHigh", "resolved_within_minutes": 4, "of": 4}
     ]
     assert sum(p["by_hour_of_day"]) == 7 and p["by_hour_of_day"][12] == 3
+    week = [*h.ACK_SECONDS["incident"], *h.ACK_SECONDS["slow"]]
+    assert value(r, "alerts", "acknowledged") == len(week)
+    assert value(r, "alerts", "time_to_acknowledge_median") == pytest.approx(median(week))
+
+
+def test_an_acknowledgement_counts_for_the_instances_of_its_group_firing_then() -> None:
+    def inst(group: str, starts: float, ends: float | None) -> AlertInstance:
+        return AlertInstance("A", "critical", f"{group}{starts}", {}, starts, ends, None, {group})
+
+    early, late, open_, other = (
+        inst("g", 100, 200),
+        inst("g", 300, 400),
+        inst("g", 500, None),
+        inst("h", 100, 200),
+    )
+    apply_acks([early, late, open_, other], [("g", 50), ("g", 150), ("g", 250), ("g", 600)])
+    assert early.acknowledged_at == 150  # not the one before it fired
+    assert late.acknowledged_at is None  # 250 came before it, 600 after it ended
+    assert open_.acknowledged_at == 600  # still firing
+    assert other.acknowledged_at is None  # another group's
 
 
 def test_weekly_trends_and_suggestions_come_from_the_numbers(env: Env) -> None:

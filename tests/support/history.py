@@ -328,6 +328,33 @@ def known_alerts() -> list[KnownAlert]:
     return alerts
 
 
+@dataclass(frozen=True)
+class KnownAck:
+    """On-call acknowledging an alert's group on its notification page at `at`."""
+
+    alert: str
+    at: datetime
+    who: str = "ana"
+
+
+def known_acks() -> list[KnownAck]:
+    inc, slow = INCIDENT_DAY, SLOW_DAY
+    h, mins = timedelta(hours=1), timedelta(minutes=1)
+    return [
+        # 4 and 2 minutes after each incident alert started: median 3 min on that day.
+        KnownAck("TraceTrackErrorRateHigh", inc + 9 * h + 14 * mins),
+        KnownAck("TraceTrackTargetDown", inc + 10 * h + 3 * mins),
+        # The first CPU flap (12:00-12:03) after 2 minutes; the second acknowledgement
+        # comes after that flap resolved and before the next one: it acknowledges none.
+        KnownAck("TraceTrackCPUUsageHigh", slow + 12 * h + 2 * mins, "ben"),
+        KnownAck("TraceTrackCPUUsageHigh", slow + 12 * h + 10 * mins, "ben"),
+    ]
+
+
+# Seconds from start to acknowledgement, as the reports should find them, per day.
+ACK_SECONDS = {"incident": [240.0, 120.0], "slow": [120.0]}
+
+
 def _payload(alert: KnownAlert, status: str) -> dict[str, Any]:
     labels = {"alertname": alert.name, "severity": alert.severity, "instance": alert.instance}
     ends = alert.ends if status == "resolved" and alert.ends else datetime(1, 1, 1, tzinfo=UTC)
@@ -353,12 +380,16 @@ def _payload(alert: KnownAlert, status: str) -> dict[str, Any]:
 
 
 def fill_alert_history(store_url: str) -> None:
-    """Store the known alerts' firing and resolved notifications as the bridge does."""
+    """Store the known alerts' firing and resolved notifications as the bridge does,
+    each with its notification page, and the known acknowledgements made on those pages
+    (alert_bridge.pages, the code behind the page's acknowledge button)."""
+    from alert_bridge import pages
     from alert_bridge.payload import parse_payload
     from alert_bridge.store import Store
 
     store = Store(store_url)
     store.create_schema()
+    first_page: dict[str, str] = {}  # alert name -> its first firing notification
     try:
         for alert in known_alerts():
             events = [("firing", alert.starts + timedelta(seconds=30))]
@@ -367,10 +398,11 @@ def fill_alert_history(store_url: str) -> None:
             for status, received in events:
                 body = json.dumps(_payload(alert, status))
                 payload = parse_payload(body.encode())
+                key = payload.notification_key()
                 with store.tx() as conn:
                     store.add_notification(
                         conn,
-                        key=payload.notification_key(),
+                        key=key,
                         kind="alert",
                         severity=alert.severity,
                         status=status,
@@ -380,6 +412,16 @@ def fill_alert_history(store_url: str) -> None:
                         recipients=[],
                         now=received.timestamp(),
                     )
+                    pages.ensure_page(
+                        store, conn, key, payload.groupKey, received.timestamp(), 24 * 3600
+                    )
+                if status == "firing":
+                    first_page.setdefault(alert.name, key)
+        for ack in known_acks():
+            token = pages.token_for(store, first_page[ack.alert])
+            page = pages.page_by_token(store, token or "")
+            assert page is not None, ack
+            pages.record_ack(store, page, ack.who, ack.at.timestamp())
     finally:
         store.close()
 
