@@ -24,7 +24,6 @@ the tests' bridge timings; budget 5 s). Each gives up `timeout` s after the brea
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -382,10 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
     out = measure_breach_to_delivery(args.workdir, args.database_url, modes, args.timeout)
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
-    print("\n".join(out["rows"]))
-    if not args.no_record:
-        results.publish("breach", out, results.command_line("bench.breach_to_delivery", argv))
+    results.finish("breach", out, args, "bench.breach_to_delivery", argv)
     return 0
 
 

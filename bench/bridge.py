@@ -232,10 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     results.add_record_flag(parser)
     args = parser.parse_args(argv)
     out = run_bridge_bench(args.workdir)
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
-    print("\n".join(out["rows"]))
-    if not args.no_record:
-        results.publish("bridge", out, results.command_line("bench.bridge", argv))
+    results.finish("bridge", out, args, "bench.bridge", argv)
     return 0
 
 

@@ -420,9 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             p.stop()
         pg.stop()
     (args.workdir / "capacity.json").write_text(json.dumps(out, indent=2, default=str))
-    print("\n".join(out["rows"]))
-    if not args.no_record:
-        results.publish("capacity", out, results.command_line("bench.capacity", argv))
+    results.finish("capacity", out, args, "bench.capacity", argv)
     return 0
 
 

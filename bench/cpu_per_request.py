@@ -340,10 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         if redis_proc is not None:
             redis_proc.stop()
         pg.stop()
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
-    print("\n".join(out["rows"]))
-    if not args.no_record:
-        results.publish("cpu_per_request", out, results.command_line("bench.cpu_per_request", argv))
+    results.finish("cpu_per_request", out, args, "bench.cpu_per_request", argv)
     return 0
 
 

@@ -735,11 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if pg is not None:
             pg.stop()
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
-    print("\n".join(result["rows"]))
-    if not args.no_record:
-        command = results.command_line("bench.instrumentation_overhead", argv)
-        results.publish("overhead", result, command)
+    results.finish("overhead", result, args, "bench.instrumentation_overhead", argv)
     return 0
 
 

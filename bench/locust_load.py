@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import resource
 import subprocess
@@ -364,10 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         args.duration,
         workdir=args.workdir,
     )
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
-    print("\n".join(out["rows"]))
-    if not args.no_record:
-        results.publish("locust", out, results.command_line("bench.locust_load", argv))
+    results.finish("locust", out, args, "bench.locust_load", argv)
     return 0
 
 

@@ -12,7 +12,6 @@ JSON) end to end, three times.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import time
@@ -82,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     results.add_record_flag(parser)
     args = parser.parse_args(argv)
     out = measure_report_render(args.workdir)
-    print(json.dumps(out, indent=2))
-    if not args.no_record:
-        results.publish("report_render", out, results.command_line("bench.report_render", argv))
+    results.finish("report_render", out, args, "bench.report_render", argv)
     return 0
 
 

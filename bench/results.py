@@ -190,3 +190,18 @@ def add_record_flag(parser: argparse.ArgumentParser) -> None:
 def command_line(module: str, argv: list[str] | None = None) -> str:
     """How a bench was run, for its results file."""
     return " ".join(["python -m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+def finish(
+    part: str,
+    result: dict[str, Any],
+    args: argparse.Namespace,
+    module: str,
+    argv: list[str] | None,
+) -> None:
+    """The end of a bench run on its own: its figures and rows on stdout, then (unless
+    --no-record) its part recorded and BENCHMARKS.md rendered again."""
+    print(json.dumps(without_rows(result), indent=2, default=str))
+    print("\n".join(result["rows"]))
+    if not args.no_record:
+        publish(part, result, command_line(module, argv))
