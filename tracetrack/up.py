@@ -67,7 +67,7 @@ def _interrupt(*_: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from common.pgserver import resolve_database_url
+    from common.pgserver import embedded_datadir, resolve_database_url
     from common.settings import Settings
 
     settings = Settings()
@@ -76,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack like Ctrl-C does
     try:
         database_url = resolve_database_url(settings.database_url, var_dir)
+        if not settings.database_url:
+            # The embedded server is a daemon: stopped at our exit, or by this guardian
+            # if we are killed before our exit handlers run.
+            from tooling.pg_guardian import guard
+
+            guard(embedded_datadir(var_dir))
         host = settings.host
         env = {
             "DATABASE_URL": database_url,
