@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         purger.cancel()
         if guard is not None:
+            await guard.scans.flush()  # the scans still waiting to be counted
             guard.stop()
         await app.state.cache.close()
         await db.close()

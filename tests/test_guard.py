@@ -441,6 +441,50 @@ def test_scan_burst(scanning: tuple[TestClient, dict[str, str]]) -> None:
     assert burst() == 1  # once per window, when the threshold is crossed
 
 
+def test_two_apps_on_redis_judge_scans_together(users: str, tmp_path: Path, redis_url: str) -> None:
+    """On Redis the scan counters are shared by every worker and replica, and each worker
+    counts its scans in batches (one round trip each, app/guard/scans.py): a pattern split
+    over two apps is found within the batch interval."""
+    travel = Delta("tracetrack_suspicious_scans_total", kind="impossible_travel")
+    burst = Delta("tracetrack_suspicious_scans_total", kind="scan_burst")
+    overrides: dict[str, Any] = {
+        "redis_url": redis_url,
+        "scan_burst_per_minute": 6,
+        "rate_limit_writes": "1000/minute",
+    }
+    with (
+        make_client(users, tmp_path / "a", **overrides) as a,
+        make_client(users, tmp_path / "b", **overrides) as b,
+    ):
+        assert guard(a).ashared.backend_name == guard(b).ashared.backend_name == "redis"
+        dana = auth(token(a, "dana"))
+        bags = [{"qr_id": f"RDS{i:03d}", "bag_type": "parent"} for i in range(10)]
+        assert a.post("/api/bags/bulk", json={"bags": bags}, headers=dana).status_code == 201
+        scan(a, dana, "RDS001", "Mumbai Hub")
+        scan(b, dana, "RDS001", "Mumbai Hub")  # the same place, in the other app: fine
+        scan(b, dana, "RDS002", "Pune Depot")
+        for app in (a, b):
+            assert app.portal is not None
+            app.portal.call(guard(app).scans.flush)
+        assert travel() == 0 and burst() == 0
+        scan(b, dana, "RDS001", "Delhi Hub")  # the bag's second place within the window
+        poll(lambda: travel() == 1, 30, "impossible travel across the two apps")
+        for i in range(3, 7):  # scans 4 to 7 of the minute, over both apps: one burst
+            scan((a, b)[i % 2], dana, f"RDS{i:03d}", "Pune Depot")
+        poll(lambda: burst() == 1, 30, "the scan burst across the two apps")
+        found = poll(
+            lambda: [
+                e
+                for e in events(b, "suspicious_scan")
+                if e["detail"]["kind"] == "impossible_travel"
+            ],
+            30,
+            "the impossible-travel event",
+        )
+        assert found[0]["detail"]["qr_id"] == "RDS001" and found[0]["user"] == "dana"
+    assert travel() == 1 and burst() == 1  # once each, however the batches fell
+
+
 def test_unknown_qr_probing(scanning: tuple[TestClient, dict[str, str]]) -> None:
     c, dana = scanning
     probing = Delta("tracetrack_suspicious_scans_total", kind="unknown_qr_probing")
