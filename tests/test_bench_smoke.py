@@ -195,7 +195,9 @@ def test_capacity_trial_splits_ramp_and_steady_state_and_lists_alerts(
     assert steady["requests"] > 0 and ramp["requests"] >= 0, trial  # 6 users arrive at once
     assert steady["from"] >= ramp["to"]
     cpu = steady["cpu_us_per_request"]
-    assert set(cpu) == {"app", "postgresql", "locust"} and cpu["locust"] > 0, cpu
+    # Every party served the steady state, the app included (its CPU counts the threads
+    # that hashed the logins and have exited since: bench/cpu.py).
+    assert set(cpu) == {"app", "postgresql", "locust"} and min(cpu.values()) > 0, cpu
     assert trial["passed"] is False  # under 20 s of steady state never counts as a pass
     assert set(trial["alerts"]) >= {"pending", "firing"}
     assert "Watchdog" not in " ".join(trial["alerts"]["firing"])
