@@ -91,6 +91,7 @@ def test_security_block_with_a_reason_that_is_not_utf8_names_the_option() -> Non
         (["app", "--port", "99999"], "--port"),
         (["app", "--port", "0"], "--port"),
         (["app", "--workers", "0"], "--workers"),
+        (["up", "--workers", "-2"], "--workers"),
         (["exporter", "--port", "70000"], "--port"),
         (["bridge", "--port", "-1"], "--port"),
         (["seed", "--bags", "-5"], "--bags"),

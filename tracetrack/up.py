@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.cliargs import int_range
 from tooling.procs import ManagedProcess, http_ok, port_open, redis_process
 from tooling.supervise import Supervisor
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("up", help="run the whole stack locally (Ctrl-C stops it)")
-    p.add_argument("--workers", type=int, default=2, help="app worker processes")
+    p.add_argument("--workers", type=int_range(1, 256), default=2, help="app worker processes")
     p.set_defaults(func=run)
 
 
