@@ -10,6 +10,7 @@ that group and records who and when.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,9 @@ from sqlalchemy import Column, Connection, Float, Index, Integer, String, Table,
 from alert_bridge.store import Store, _insert, metadata
 
 TOKEN_BYTES = 16  # 128 bits
+# What new_token() makes (URL-safe base64). Anything else is no page, answered without a
+# query: a NUL in a path would otherwise reach PostgreSQL (an HA outbox) and answer 500.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 pages = Table(
     "bridge_pages",
@@ -83,6 +87,8 @@ def token_for(store: Store, key: str) -> str | None:
 
 
 def page_by_token(store: Store, token: str) -> Page | None:
+    if not _TOKEN_SHAPE.fullmatch(token):
+        return None
     with store.engine.connect() as conn:
         row = conn.execute(select(pages).where(pages.c.token == token)).first()
     return Page(**row._mapping) if row else None

@@ -180,3 +180,44 @@ def test_a_silence_alertmanager_refuses_is_a_clear_502(tmp_path: Path) -> None:
         resp = b.http.post(f"/n/{token}/silence", data={"who": "carol", "duration": "4h"})
         assert resp.status_code == 502 and "unreachable" in resp.text
         assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="failed") == 1
+
+
+def test_hostile_page_input_is_refused_on_a_postgresql_outbox(
+    tmp_path: Path, database_url: str
+) -> None:
+    """On the HA outbox (PostgreSQL, which refuses NUL in text) a NUL in the page's
+    token or in the name of who acts is a clear 4xx, never a 500; control characters
+    never reach the log or the page; a huge form is refused without being held."""
+    cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for())
+    env = bridge_env(tmp_path, cfg, BRIDGE_DATABASE_URL=database_url)
+    with InProcessBridge(env) as b:
+        payload = {
+            "version": "4",
+            "groupKey": "g",
+            "status": "firing",
+            "groupLabels": {"alertname": "X"},
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "X"},
+                    "startsAt": "2030-01-01T00:00:00Z",
+                }
+            ],
+        }
+        key = b.post("critical", payload).json()["notification"]
+        token = pages.token_for(b.service.store, key)
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        for path in ("/n/a%00b", "/n/%ED%A0%80", "/n/" + "a" * 5000):
+            assert b.http.get(path).status_code == 404, path
+            assert b.http.post(f"{path}/ack", content=b"who=x", headers=form).status_code == 404
+            silence = b.http.post(f"{path}/silence", content=b"who=x&duration=1h", headers=form)
+            assert silence.status_code == 404
+        for who in (b"a%00b", b"%1B%5B31mred", b"evil%E2%80%AEtxt.exe"):
+            resp = b.http.post(f"/n/{token}/ack", content=b"who=" + who, headers=form)
+            assert resp.status_code == 400 and "no control characters" in resp.text, who
+        huge = b.http.post(f"/n/{token}/ack", content=b"who=" + b"a" * 10_000_000, headers=form)
+        assert huge.status_code == 400 and "form larger than 4096 bytes" in huge.text
+        assert pages.ack_of(b.service.store, "g") is None  # nothing was acknowledged
+        assert b.http.post(f"/n/{token}/ack", data={"who": "dana"}).status_code == 200
+        assert pages.ack_of(b.service.store, "g") is not None
+        assert b.http.get("/readyz").status_code == 200

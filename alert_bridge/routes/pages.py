@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import unicodedata
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -31,6 +32,7 @@ router = APIRouter()
 
 MAX_FORM_BYTES = 4096
 NAME_MAX = 100
+WHO_RULE = f"1 to {NAME_MAX} characters, no control characters"
 
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
@@ -79,9 +81,12 @@ def _render(
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {"_error": f"form larger than {MAX_FORM_BYTES} bytes"}
+    # Read no more than the limit: a huge body is refused, not held in memory.
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {"_error": f"form larger than {MAX_FORM_BYTES} bytes"}
     try:
         parsed = parse_qs(body.decode(), keep_blank_values=True)
     except UnicodeDecodeError:
@@ -91,6 +96,10 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _who(form: dict[str, str]) -> str | None:
     who = " ".join(form.get("who", "").split())
+    # A name is text: no NUL (PostgreSQL refuses it), no escape sequences or bidi
+    # overrides (it is logged and shown on the page).
+    if any(unicodedata.category(c).startswith("C") for c in who):
+        return None
     return who if 0 < len(who) <= NAME_MAX else None
 
 
@@ -104,7 +113,7 @@ async def acknowledge(token: str, request: Request, service: ServiceDep) -> HTML
     form = await _form(request)
     who = _who(form)
     if who is None or "_error" in form:
-        reason = form.get("_error") or f"say who acknowledges (1 to {NAME_MAX} characters)"
+        reason = form.get("_error") or f"say who acknowledges ({WHO_RULE})"
         return await run_in_threadpool(_render, service, token, "", reason, 400)
 
     def act() -> HTMLResponse:
@@ -140,7 +149,7 @@ async def silence(token: str, request: Request, service: ServiceDep) -> HTMLResp
     duration = form.get("duration", "")
     if who is None or duration not in DURATIONS or "_error" in form:
         reason = form.get("_error") or (
-            f"say who silences (1 to {NAME_MAX} characters)"
+            f"say who silences ({WHO_RULE})"
             if who is None
             else f"duration must be one of {', '.join(DURATIONS)}"
         )
