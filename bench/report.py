@@ -29,7 +29,6 @@ PART_ORDER = (
     "overhead",
     "bridge",
     "cpu_per_request",
-    "locust",
     "capacity",
     "breach",
     "deadman",
