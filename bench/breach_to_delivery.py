@@ -47,7 +47,7 @@ from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_aler
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import PrometheusHandle, start_alertmanager
 from tooling import stackconfig
-from tooling.procs import free_port, http_ok, prometheus_process
+from tooling.procs import free_port, http_ok, prometheus_process, wait_until
 
 ALERT = "TraceTrackTargetDown"
 EMAIL_TO = "oncall@example.com"
@@ -133,18 +133,6 @@ def _effective(prom_file: Path, rules_file: Path, am_file: Path) -> dict[str, fl
         "for_s": d(rule.get("for", "0s")),
         "group_wait_s": d(critical.get("group_wait", route.get("group_wait", "30s"))),
     }
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _app_target(prom: PrometheusHandle) -> dict[str, Any]:
@@ -274,7 +262,7 @@ def run_once(
 
         # The breach: right after a successful scrape, so the next one is a full interval away.
         before = _app_target(prom)["lastScrape"]
-        _wait(
+        wait_until(
             lambda: (t := _app_target(prom))["lastScrape"] != before and t["health"] == "up",
             result["config"]["scrape_interval_s"] * 2 + 5,
             "a fresh scrape of the app",

@@ -29,9 +29,9 @@ from typing import Any
 
 from bench import results
 from bench.cpu import CpuMeter
+from tooling.checkout import ROOT
 from tooling.procs import ManagedProcess, free_port, http_ok
 
-ROOT = Path(__file__).resolve().parents[1]
 # The targets for the app's CPU per request, as multiples of the FastAPI floor.
 TARGET_RATIO = {"lookup_hit": 3.0, "lookup_random": 6.0, "scan": 8.0}
 LABELS = {
@@ -260,11 +260,7 @@ def start_app(
             **(env or {}),
         },
     ).start()
-    try:
-        app.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120)
-    except BaseException:
-        app.stop()
-        raise
+    app.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120)  # or stops it
     return app, port
 
 

@@ -5,7 +5,6 @@ signatures, events. Timing is polled against a deadline, never slept for a fixed
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from app.guard import Guard
 from app.guard.blocks import active_blocks
 from app.main import create_app
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, start_app_process, token
-from tooling.procs import ManagedProcess, start_redis
+from tooling.procs import ManagedProcess, start_redis, wait_until
 
 ATTACKER = ("203.0.113.66", 40000)
 OFFICE = ("198.51.100.10", 40000)
@@ -41,14 +40,8 @@ class Delta:
 
 
 def poll(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+    """`wait_until` at the pace these checks were written for (some log in each time)."""
+    return wait_until(check, timeout, what, interval=0.1)
 
 
 @pytest.fixture()

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+_T = TypeVar("_T")
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -41,31 +43,50 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(
-    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
-) -> None:
-    """Poll `check` until it returns true; past `timeout` seconds raise TimeoutError
-    naming `what` and the last exception `check` raised (an exception means "not yet")."""
+    check: Callable[[], _T],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    *,
+    process: ManagedProcess | None = None,
+) -> _T:
+    """Poll `check` until it returns something true, and return that; past `timeout`
+    seconds raise TimeoutError naming `what` and the last exception `check` raised (an
+    exception means "not yet") or its last false answer.
+
+    With `process`, give up as soon as it has exited (RuntimeError), and end either
+    error with its log tail: a service that died is not one that is slow.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
+    last_value: object = None
     while True:
+        if process is not None and not process.alive():
+            raise RuntimeError(
+                f"{process.name} exited while waiting for {what}; log:\n{process.log_tail()}"
+            )
         try:
-            if check():
-                return
-            last_error = None
+            value = check()
+            if value:
+                return value
+            last_error, last_value = None, value
         except Exception as exc:  # noqa: BLE001 - not yet; reported if it never succeeds
             last_error = exc
         if time.monotonic() >= deadline:
             break
         time.sleep(interval)
+    log = "" if process is None else f"; {process.name} log:\n{process.log_tail()}"
     raise TimeoutError(
-        f"timed out after {timeout:g}s waiting for {what}; {_last(last_error)}"
+        f"timed out after {timeout:g}s waiting for {what}; {_last(last_error, last_value)}{log}"
     ) from last_error
 
 
-def _last(error: BaseException | None) -> str:
-    if error is None:
+def _last(error: BaseException | None, value: object = None) -> str:
+    if error is not None:
+        return f"last error: {type(error).__name__}: {error}"
+    if value is None or value is False:
         return "the check was still false"
-    return f"last error: {type(error).__name__}: {error}"
+    return f"the check was still false (last answer: {value!r})"
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -87,7 +108,6 @@ def require_binary(name: str) -> str:
 # --- children that die with their parent ----------------------------------------------
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_T = TypeVar("_T")
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -235,25 +255,15 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_ready(self, check: Callable[[], bool], timeout: float = 30.0) -> ManagedProcess:
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while True:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited early; log:\n{self.log_tail()}")
-            try:
-                if check():
-                    return self
-                last_error = None
-            except Exception as exc:  # noqa: BLE001 - not ready yet; reported at the deadline
-                last_error = exc
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-        raise TimeoutError(
-            f"{self.name} not ready after {timeout:g}s ({_last(last_error)}); log:\n"
-            f"{self.log_tail()}"
-        ) from last_error
+    def wait_ready(self, check: Callable[[], object], timeout: float = 30.0) -> ManagedProcess:
+        """Wait until `check` passes; if it never does (or the process dies), stop the
+        process before raising, so a failed start leaves nothing running."""
+        try:
+            wait_until(check, timeout, f"{self.name} to be ready", process=self)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def log_tail(self, lines: int = 40) -> str:
         try:

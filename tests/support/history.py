@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from common import metric_names as m
+from common import topology
 
 STEP = 300  # seconds between samples: the test Prometheus' scrape interval
 START = datetime(2025, 3, 2, tzinfo=UTC)
@@ -33,8 +34,8 @@ INCIDENT_DAY = datetime(2025, 3, 5, tzinfo=UTC)
 SLOW_DAY = datetime(2025, 3, 7, tzinfo=UTC)
 WEEK_START = datetime(2025, 3, 3, tzinfo=UTC)
 
-APP = {"job": "tracetrack-app", "instance": "app:8000"}
-EXPORTER = {"job": "tracetrack-exporter", "instance": "exporter:9817"}
+APP = {"job": topology.APP_JOB, "instance": f"app:{topology.APP_PORT}"}
+EXPORTER = {"job": topology.EXPORTER_JOB, "instance": f"exporter:{topology.EXPORTER_PORT}"}
 BAG = "/api/bags/{qr_id}"
 SEARCH = "/api/bags"
 LOGIN = "/api/auth/login"
@@ -442,11 +443,7 @@ def start_prometheus(workdir: Path, step: int = STEP) -> tuple[Any, str]:
     # Retention counts back from the newest block; the history is in the past, keep it all.
     proc = prometheus_process(config, data, port, ["--storage.tsdb.retention.time=100y"]).start()
     url = f"http://127.0.0.1:{port}"
-    try:
-        proc.wait_ready(http_ok(f"{url}/-/ready"), timeout=60)
-    except BaseException:
-        proc.stop()
-        raise
+    proc.wait_ready(http_ok(f"{url}/-/ready"), timeout=60)  # stops it if never ready
     return proc, url
 
 

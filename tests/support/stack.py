@@ -15,7 +15,6 @@ test timings unless told otherwise, so a test exercises the real routes and rule
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from tooling.procs import (
     free_port,
     http_ok,
     prometheus_process,
+    wait_until,
 )
 
 
@@ -75,14 +75,14 @@ class PrometheusHandle(ServiceHandle):
             healthy = {t["labels"]["job"] for t in self.targets() if t["health"] == "up"}
             return wanted <= healthy
 
-        _wait(up, timeout, f"targets {sorted(wanted)} up in Prometheus", self.proc)
+        wait_until(up, timeout, f"targets {sorted(wanted)} up in Prometheus", process=self.proc)
 
     def wait_alertmanager_connected(self, timeout: float = 30) -> None:
-        _wait(
+        wait_until(
             lambda: bool(self.api("alertmanagers")["activeAlertmanagers"]),
             timeout,
             "Prometheus to discover its Alertmanager",
-            self.proc,
+            process=self.proc,
         )
 
 
@@ -119,36 +119,18 @@ class AlertmanagerHandle(ServiceHandle):
             found[:] = self.alerts(alertname=alertname, **labels)
             return bool(found)
 
-        _wait(present, timeout, f"alert {alertname} {labels} in Alertmanager", self.proc)
+        wait_until(
+            present, timeout, f"alert {alertname} {labels} in Alertmanager", process=self.proc
+        )
         return found[0]
 
     def wait_alert_gone(self, alertname: str, timeout: float = 60, **labels: str) -> None:
-        _wait(
+        wait_until(
             lambda: not self.alerts(alertname=alertname, **labels),
             timeout,
             f"alert {alertname} {labels} to resolve in Alertmanager",
-            self.proc,
+            process=self.proc,
         )
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str, proc: ManagedProcess) -> None:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(
-                f"{proc.name} exited while waiting for {what}; log:\n{proc.log_tail()}"
-            )
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, KeyError, AssertionError) as exc:
-            last_error = exc
-        time.sleep(0.2)
-    raise TimeoutError(
-        f"timed out after {timeout:.0f}s waiting for {what}"
-        f" (last error: {last_error}); {proc.name} log:\n{proc.log_tail()}"
-    )
 
 
 def start_prometheus(
@@ -269,11 +251,11 @@ def start_alertmanager_cluster(
                 )
             )
         for member in members:
-            _wait(
+            wait_until(
                 lambda m=member: len(m.cluster_peers()) == size,  # type: ignore[misc]  # mypy cannot type default-argument lambdas
                 30,
                 f"{size} Alertmanagers to form one cluster",
-                member.proc,
+                process=member.proc,
             )
     except BaseException:
         for member in members:
