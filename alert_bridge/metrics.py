@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alert_bridge.store import WriteHealth
-from common.alerting import CHANNEL_MATRIX
+from common.alerting import CHANNEL_MATRIX, CHANNELS
 from common.metric_names import (
     BRIDGE_ACTIONS,
     NOTIFICATION_DELIVERY,
@@ -102,7 +102,7 @@ class BridgeMetrics:
             for ch in channels:
                 for outcome in OUTCOMES:
                     self.notifications.labels(ch, severity, outcome)
-        for ch in ("email", "sms", "webhook"):
+        for ch in CHANNELS:
             self.delivery_seconds.labels(ch)
         self.webhooks_rejected = Counter(
             WEBHOOKS_REJECTED.removesuffix("_total"),

@@ -38,11 +38,12 @@ import psutil
 from bench import results
 from bench.cpu import tree_cpu_seconds
 from bench.locust_load import ERROR_BUDGET_PCT, P95_BUDGET_MS, limits_row, run_locust
+from common.alerting import WATCHDOG
+from tooling.checkout import ROOT
 from tooling.procs import ManagedProcess, free_port, http_ok, prometheus_process
 
-ROOT = Path(__file__).resolve().parents[1]
 SPAWN_RATE = 20
-ALWAYS_FIRING = {"Watchdog"}
+ALWAYS_FIRING = {WATCHDOG}
 
 
 class CpuSampler:

@@ -8,7 +8,14 @@ ratios 0-1, counts). `direction` says which side of the threshold is bad.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
+
+from common import metric_names as names
+
+# The two levels of every threshold, milder first: each becomes an alert of that
+# severity (common/alerting.py).
+Level = Literal["warning", "critical"]
+LEVELS: tuple[Level, ...] = get_args(Level)
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,7 @@ class Threshold:
     unit: str  # "seconds" | "ratio" | "count"
     direction: Literal["above", "below"]
 
-    def breached(self, value: float, level: Literal["warning", "critical"]) -> bool:
+    def breached(self, value: float, level: Level) -> bool:
         limit = self.warning if level == "warning" else self.critical
         return value > limit if self.direction == "above" else value < limit
 
@@ -87,13 +94,13 @@ class SecurityThreshold:
 
     direction: Literal["above"] = "above"
 
-    def limit(self, level: Literal["warning", "critical"]) -> float:
+    def limit(self, level: Level) -> float:
         return self.warning if level == "warning" else self.critical
 
-    def breached(self, value: float, level: Literal["warning", "critical"]) -> bool:
+    def breached(self, value: float, level: Level) -> bool:
         return value > self.limit(level)
 
-    def human(self, level: Literal["warning", "critical"]) -> str:
+    def human(self, level: Level) -> str:
         """`> 20 per minute` / `> 3 in 15 minutes`, as the runbook and the pages say it."""
         value = f"{self.limit(level):g}"
         if self.measure == "per_minute":
@@ -109,7 +116,7 @@ SECURITY: tuple[SecurityThreshold, ...] = (
         "login_failures",
         "TraceTrackLoginFailuresHigh",
         "Failed logins",
-        "tracetrack_login_failures_total",
+        names.LOGIN_FAILURES,
         20,
         100,
         "per_minute",
@@ -121,7 +128,7 @@ SECURITY: tuple[SecurityThreshold, ...] = (
         "account_lockouts",
         "TraceTrackLoginLockouts",
         "Login lockouts",
-        "tracetrack_account_lockouts_total",
+        names.ACCOUNT_LOCKOUTS,
         3,
         20,
         "count",
@@ -135,7 +142,7 @@ SECURITY: tuple[SecurityThreshold, ...] = (
         "rate_limited",
         "TraceTrackRateLimited",
         "Rate-limited requests",
-        "tracetrack_rate_limited_total",
+        names.RATE_LIMITED,
         60,
         600,
         "per_minute",
@@ -147,7 +154,7 @@ SECURITY: tuple[SecurityThreshold, ...] = (
         "suspicious_scans",
         "TraceTrackSuspiciousScans",
         "Suspicious scans",
-        "tracetrack_suspicious_scans_total",
+        names.SUSPICIOUS_SCANS,
         20,
         200,
         "count",
@@ -160,7 +167,7 @@ SECURITY: tuple[SecurityThreshold, ...] = (
         "injection_attempts",
         "TraceTrackInjectionAttempts",
         "Injection attempts",
-        "tracetrack_injection_attempts_total",
+        names.INJECTION_ATTEMPTS,
         5,
         50,
         "count",

@@ -75,8 +75,8 @@ class BusinessCollector:
             deadline, [(BUSINESS_SQL, {"from": seal.boundary if seal else start, "end": end})]
         )
         if seal:
-            scans += seal.counts["scans"]
-            bills += seal.counts["bills"]
+            scans += seal.counts[tables.SCANS]
+            bills += seal.counts[tables.BILLS]
         if self.seals:
             self.seals.maybe_reseal(start, end)
         tz = self.tz.key

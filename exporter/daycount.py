@@ -28,13 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from common import tables
 from exporter.collector import Deadline
 from exporter.pg import PgConnection
 
 log = logging.getLogger(__name__)
 
 # table -> its timestamp column; both have a b-tree index (app/models.py).
-DAY_COLUMNS = {"scans": "scanned_at", "bills": "created_at"}
+DAY_COLUMNS = {tables.SCANS: "scanned_at", tables.BILLS: "created_at"}
 SAFETY = timedelta(seconds=1)
 RESEAL_TIMEOUT_SECONDS = 120.0
 # A recount waiting behind a lock would in turn block whoever queues behind it (ALTER

@@ -25,6 +25,7 @@ import json
 from functools import cache
 from typing import Any
 
+from common.topology import BRIDGE_PORT, GRAFANA_PORT
 from tooling.checkout import ROOT
 
 # Read while generating the rules, from the checkout.
@@ -32,8 +33,8 @@ DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
 
 # Where the links of the committed rules point: the bridge (which serves the runbook
 # and the notification pages) and Grafana, on their default local ports.
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:9818"
-DEFAULT_GRAFANA_URL = "http://127.0.0.1:3000"
+DEFAULT_PUBLIC_URL = f"http://127.0.0.1:{BRIDGE_PORT}"
+DEFAULT_GRAFANA_URL = f"http://127.0.0.1:{GRAFANA_PORT}"
 RUNBOOK_PATH = "/runbook"
 
 # How `$value` is shown, per unit.

@@ -22,12 +22,10 @@ import yaml
 from common import metric_names as m
 from common import promql
 from common.alerting import WATCHDOG
-from common.thresholds import BY_KEY, MAINTENANCE, THRESHOLDS, Threshold
+from common.thresholds import BY_KEY, LEVELS, MAINTENANCE, THRESHOLDS, Threshold
 from common.topology import APP_JOB, BRIDGE_JOB
 from tooling import cause_rules, security_rules, slo_rules
 from tooling.rule_annotations import VALUE_TEMPLATE, alert_annotations
-
-LEVELS = ("warning", "critical")
 
 # `for:` per severity. Critical stays short so a breach reaches the bridge
 # within 70 s (10 s scrape + 10 s evaluation + 30 s + 10 s group_wait).

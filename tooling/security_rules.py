@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common import promql
-from common.thresholds import SECURITY, SecurityThreshold
+from common.thresholds import LEVELS, SECURITY, SecurityThreshold
 
 GROUP = "tracetrack-security"
 DASHBOARD_UID = "tracetrack-security"
@@ -27,7 +27,6 @@ SECURITY_PANELS = {
     "suspicious_scans": "Suspicious scans (15 min)",
     "injection_attempts": "Injection attempts (15 min)",
 }
-LEVELS = ("warning", "critical")
 
 Alert = Callable[..., dict[str, Any]]
 

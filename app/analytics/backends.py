@@ -70,9 +70,6 @@ class Prometheus:
         return {s["metric"].get(query.by, ""): _number(s["value"][1]) for s in result}
 
 
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
-
-
 class Alertmanager:
     def __init__(self, client: httpx.AsyncClient, base_url: str, timeout: float) -> None:
         self.client = client

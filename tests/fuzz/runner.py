@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tooling.checkout import ROOT
+
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-REPO = Path(__file__).resolve().parents[2]
 # The label of the stateful phase's scenarios, which chain several operations.
 STATEFUL = "Stateful tests"
 
@@ -81,7 +82,7 @@ def run_schemathesis(
         *(["--url", base_url] if base_url else []),
         *(extra or []),
     ]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.pop("SCHEMATHESIS_HOOKS", None)
     if hooks:
         full_env["SCHEMATHESIS_HOOKS"] = hooks

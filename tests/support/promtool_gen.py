@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import metric_names as m
+from common import topology
 from common.thresholds import BY_KEY, Threshold
 from tests.support import promtool_file
 from tooling import rules_gen
@@ -28,8 +29,8 @@ from tooling.rule_annotations import VALUE_TEMPLATE
 from tooling.stackconfig import duration_seconds
 
 EVAL = 10  # seconds; the shipped evaluation_interval
-APP = {"job": "tracetrack-app", "instance": "127.0.0.1:8000"}
-EXPORTER = {"job": "tracetrack-exporter", "instance": "127.0.0.1:9817"}
+APP = {"job": topology.APP_JOB, "instance": f"127.0.0.1:{topology.APP_PORT}"}
+EXPORTER = {"job": topology.EXPORTER_JOB, "instance": f"127.0.0.1:{topology.EXPORTER_PORT}"}
 SAMPLES = 75  # 12.5 minutes of samples at EVAL spacing
 
 Series = list[dict[str, str]]

@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from common.thresholds import SECURITY, SecurityThreshold
+from common.topology import APP_JOB
 from tooling.rule_annotations import dashboard_url, runbook_url
 from tooling.security_rules import DASHBOARD_UID, SECURITY_PANELS, WINDOW_WORDS
 
-JOB = "tracetrack-app"
+JOB = APP_JOB
 INSTANCES = ("10.0.0.1:8000", "10.0.0.2:8000")
 INTERVAL_S = 10
 SAMPLES = 150  # 25 minutes: every window is full by the time the cases are judged

@@ -21,11 +21,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from common import slo
-from common.thresholds import BY_KEY, THRESHOLDS, Threshold
+from common.thresholds import BY_KEY, LEVELS, THRESHOLDS, Threshold
 from tooling import slo_rules
 from tooling.rules_gen import ROW_ALERT_BY_KEY, format_limit, maintenance_phrases
 
-LEVELS = ("warning", "critical")
 _LIMIT = re.compile(r"([<>])\s*(\d+(?:\.\d+)?)\s*(%|s\b|seconds\b)?")
 _COMPARISON = re.compile(r"\s([<>])\s+(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\b")
 
