@@ -3,8 +3,9 @@ one page saying what broke rather than the symptoms it causes.
 
 - TraceTrackPostgresDown (critical): the exporter cannot read PostgreSQL within the
   scrape deadline (stopped, unreachable, or stopped answering), or the app's requests
-  give up waiting for it (tracetrack_db_timeouts_total, app/db_deadline.py). One
-  series without an instance label: one database, one page, whichever view sees it.
+  give up waiting for it (tracetrack_db_timeouts_total, app/db_deadline.py) while its
+  readiness check fails. One series without an instance label: one database, one
+  page, whichever view sees it.
 - TraceTrackAppNotReady (critical): a running app answers GET /readyz with an error
   (probed by the exporter, exporter/appready.py): users get 503s.
 - TraceTrackRedisDown (warning): Redis does not answer the exporter; the app serves
@@ -74,8 +75,11 @@ def unless_outbox_refused(window: str) -> str:
     return f"unless on ()\ncount(min_over_time({m.OUTBOX_WRITABLE}[{window}]) == 0)"
 
 
-# Timeouts that mean PostgreSQL did not answer the app at all (not a slow statement).
-NO_ANSWER_KINDS = "no_answer|failed_fast"
+# The timeouts that mean PostgreSQL did not answer the app at all (not a slow statement).
+# Not `failed_fast`: those are the app's own answers while its stall breaker waits for
+# its next probe, no news about PostgreSQL; they go on for up to a probe's deadline
+# after it answers again, and their number follows the traffic, not the database.
+NO_ANSWER_KIND = "no_answer"
 
 Alert = Callable[..., dict[str, Any]]
 
@@ -84,25 +88,32 @@ def cause_group(alert: Alert) -> dict[str, Any]:
     """The group; `alert(name, expr, for, severity, summary, description, value=,
     threshold=, dashboard=)` builds a rule (annotations by tooling.rule_annotations)."""
     collector_down = f'{m.COLLECTOR_UP}{{collector="postgres"}} == bool 0'
-    timeouts = f'{m.DB_TIMEOUTS}{{kind=~"{NO_ANSWER_KINDS}"}}'
+    timeouts = f'{m.DB_TIMEOUTS}{{kind="{NO_ANSWER_KIND}"}}'
     return {
         "name": "tracetrack-causes",
         "rules": [
             alert(
                 POSTGRES_DOWN,
                 # No instance label: the exporter's view and the app's are one alert.
-                f"max({collector_down}) > 0\nor\nsum(increase({timeouts}[1m])) > 0",
+                # The app's view holds only while its readiness (a `SELECT 1` through the
+                # same pool, probed every scrape) fails too: one statement that missed its
+                # deadline on a busy host keeps the 1m increase above 0 for a minute, far
+                # longer than `for:`, and alone would page as "PostgreSQL down".
+                f"max({collector_down}) > 0\nor\n(sum(increase({timeouts}[1m])) > 0"
+                f"\nand on ()\nmin({m.APP_READY}) == 0)",
                 "30s",
                 "critical",
                 "PostgreSQL is unreachable or not answering",
                 "PostgreSQL did not answer within the scrape deadline for 30 seconds: the"
                 " exporter cannot read it and/or the app's requests give up waiting for it"
+                " while its readiness check fails"
                 ' (value {{ $value | printf "%.0f" }}: 1 when the exporter cannot read it, else'
-                " the app's requests that timed out in the last minute). Users get 503."
+                " the app's requests that got no answer in the last minute). Users get 503."
                 " Error-rate, error-budget, latency and readiness alerts are muted while this"
                 " fires: they are this.",
                 value='{{ $value | printf "%.0f" }}',
-                threshold="exporter cannot read it (1), or > 0 app timeouts in 1m, for 30s",
+                threshold="exporter cannot read it (1), or app not ready with > 0 no-answer"
+                " timeouts in 1m, for 30s",
                 dashboard=("tracetrack-system", "Exporter collectors up"),
             ),
             alert(

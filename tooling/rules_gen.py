@@ -312,7 +312,12 @@ def delivery_group() -> dict[str, Any]:
             _alert(
                 "AlertmanagerNotificationsFailing",
                 "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total[5m])) > 0\n"
-                + cause_rules.unless_outbox_refused("5m"),
+                + cause_rules.unless_outbox_refused("5m")
+                # Failures to reach a dead bridge are TraceTrackAlertBridgeDown's page (sent
+                # by Alertmanager itself); their 5m increase would page again, through the
+                # bridge, as soon as it is back.
+                + "\n"
+                + cause_rules.unless_recently((BRIDGE_DOWN,), "5m"),
                 "1m",
                 "critical",
                 "Alertmanager {{ $labels.instance }} cannot deliver {{ $labels.integration }} notifications",
