@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from common import topology
 from grafana import build
 from tests.support.bridgekit import am_payload
 from tests.support.livestack import LiveStack, drive_traffic, start_live_stack
@@ -68,11 +69,12 @@ def stack(
 
 
 def notify(s: LiveStack) -> None:
-    """Two notifications a few scrapes apart through the real bridge (channels switched
-    off, so it logs them), so their counter has an increase Prometheus can see."""
+    """Two notifications with a scrape of the bridge between them, through the real
+    bridge (channels switched off, so it logs them): their counter has an increase
+    Prometheus can see."""
     for i in range(2):
         if i:
-            time.sleep(2.5)
+            s.wait_scraped(topology.BRIDGE_JOB)
         r = s.bridge.post(
             "critical", am_payload(f"LiveDashboardCheck{i}", "critical", group=f"live-{i}")
         )

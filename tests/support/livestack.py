@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
+from common import topology
 from tests.support.appkit import add_user, auth, start_app_process, token
 from tests.support.exporterkit import start_exporter_process
 from tests.support.stack import start_alertmanager, start_prometheus
@@ -50,6 +51,18 @@ class LiveStack:
         body = r.json()
         assert r.status_code == 200 and body["status"] == "success", f"{promql}: {body}"
         return list(body["data"]["result"])
+
+    def wait_scraped(self, job: str, timeout: float = 60) -> None:
+        """Until Prometheus has scraped `job` after this call: what happened before it
+        is in Prometheus. (The `up` sample of a scrape carries the scrape's start time.)"""
+        now = time.time()
+
+        def scraped() -> bool:
+            return any(
+                float(s["value"][1]) > now for s in self.query(f'timestamp(up{{job="{job}"}})')
+            )
+
+        wait_until(scraped, timeout, f"a scrape of {job}", interval=0.2)
 
     def post_alert(self, alertname: str, severity: str, summary: str, **labels: str) -> None:
         """Fire an alert in Alertmanager through its v2 API, as Prometheus would."""
@@ -100,12 +113,12 @@ def start_live_stack(
         )
         procs["exporter"], exporter_port = start_exporter_process(workdir, database_url)
         targets = {
-            "tracetrack-app": [f"127.0.0.1:{app_port}"],
-            "tracetrack-exporter": [f"127.0.0.1:{exporter_port}"],
+            topology.APP_JOB: [f"127.0.0.1:{app_port}"],
+            topology.EXPORTER_JOB: [f"127.0.0.1:{exporter_port}"],
         }
         if with_bridge:
             bridge = start_bridge(workdir)
-            targets["tracetrack-bridge"] = [f"127.0.0.1:{bridge.port}"]
+            targets[topology.BRIDGE_JOB] = [f"127.0.0.1:{bridge.port}"]
         if rule_files is None:
             # /analytics and the dashboards read the recorded series; the tests post
             # their own alerts, so the shipped alerts stay out.
@@ -164,8 +177,9 @@ def drive_traffic(stack: LiveStack, bags: int = 20, rounds: int = 2) -> None:
     """What users do: create bags, look them up (cache misses, then hits), search,
     scan, bill; plus a 404. Everything the dashboards show gets a value.
 
-    In `rounds` a couple of scrapes apart: a series Prometheus first sees at its final
-    value has no rate, and real traffic is not over within one scrape interval either.
+    In `rounds` with a scrape of the app between them: a series Prometheus first sees
+    at its final value has no rate, and real traffic is not over within one scrape
+    interval either.
     Each round scans 5 bags and creates 1 bill.
     """
     run = f"{time.time_ns() % 10**9}"
@@ -182,7 +196,7 @@ def drive_traffic(stack: LiveStack, bags: int = 20, rounds: int = 2) -> None:
         assert r.status_code in (200, 201), r.text
         for n in range(rounds):
             if n:
-                time.sleep(2.5)
+                stack.wait_scraped(topology.APP_JOB)
             for _ in range(3):
                 for qr in qr_ids:
                     assert client.get(f"/api/bags/{qr}").status_code == 200
