@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tooling.stackconfig import duration_seconds
+from common.durations import duration_seconds
 
 Point = tuple[float, float]  # (unix seconds, value)
 

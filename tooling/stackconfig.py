@@ -9,7 +9,6 @@ hand-written copy. Rendered files use absolute paths so they work from any direc
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from common import topology
+from common import durations, topology
 from common.topology import ALERTMANAGER_JOB, APP_JOB, BRIDGE_JOB, EXPORTER_JOB, PROMETHEUS_JOB
 from tooling.rule_annotations import rebase_links
 
@@ -48,20 +47,18 @@ ROUTE_TIMING_KEYS = ("group_wait", "group_interval", "repeat_interval")
 # Every webhook under this path goes to the alert bridge (the others are left alone).
 BRIDGE_PATH_PREFIX = "/alertmanager/"
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
-
 
 class ConfigError(ValueError):
     """A rendering request the shipped files cannot satisfy (names the file and field)."""
 
 
 def duration_seconds(text: str) -> float:
-    """Seconds in a Prometheus duration such as `1m30s`, `10s` or `500ms`."""
-    match = _DURATION.match(text.strip())
-    if not text.strip() or match is None:
-        raise ConfigError(f"not a duration: {text!r} (expected e.g. 10s, 1m, 500ms)")
-    h, m, s, ms = (int(g) if g else 0 for g in match.groups())
-    return h * 3600 + m * 60 + s + ms / 1000
+    """Seconds in a Prometheus duration such as `1m30s`, `10s` or `500ms`
+    (common.durations), a ConfigError otherwise."""
+    try:
+        return durations.duration_seconds(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _load(path: Path) -> dict[str, Any]:
