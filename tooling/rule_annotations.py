@@ -46,7 +46,6 @@ VALUE_TEMPLATE = {
 }
 
 ANNOTATION_KEYS = ("summary", "description", "value", "threshold", "runbook_url", "dashboard_url")
-LINK_KEYS = ("runbook_url", "dashboard_url")
 
 
 def anchor(alertname: str) -> str:

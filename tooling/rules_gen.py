@@ -22,7 +22,7 @@ import yaml
 from common import metric_names as m
 from common import promql
 from common.alerting import WATCHDOG
-from common.thresholds import BY_KEY, LEVELS, MAINTENANCE, THRESHOLDS, Threshold
+from common.thresholds import BY_KEY, LEVELS, MAINTENANCE, Threshold
 from common.topology import APP_JOB, BRIDGE_JOB
 from tooling import cause_rules, security_rules, slo_rules
 from tooling.rule_annotations import VALUE_TEMPLATE, alert_annotations
@@ -463,11 +463,6 @@ def render_rules() -> str:
         allow_unicode=True,
     )
     return HEADER + str(body)
-
-
-def row_alert_names() -> dict[str, str]:
-    """Threshold key -> alert name, for checkers of docs and dashboards."""
-    return {t.key: ROW_ALERT_BY_KEY[t.key].alert for t in THRESHOLDS}
 
 
 def main() -> int:

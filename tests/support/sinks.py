@@ -38,7 +38,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tooling.procs import free_port, wait_until
+from tooling.procs import free_port
 
 # Tests log in over plain SMTP on loopback on purpose; aiosmtpd warns on every session.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
@@ -499,9 +499,3 @@ def webhook_sink() -> Iterator[WebhookSink]:
         yield sink
     finally:
         sink.stop()
-
-
-def wait_count(sink: Any, n: int, timeout: float = 20.0, what: str = "") -> None:
-    wait_until(
-        lambda: sink.count() >= n, timeout, what or f"{n} deliveries at {type(sink).__name__}"
-    )
