@@ -105,3 +105,31 @@ def test_settings_default_to_the_topology_ports() -> None:
     )
     assert s.prometheus_url.endswith(f":{topology.PROMETHEUS_PORT}")
     assert s.alertmanager_url.endswith(f":{topology.ALERTMANAGER_PORT}")
+
+
+def _matcher_values(text: str, label: str) -> set[str]:
+    """Values a `label="x"` or `label=~"x|y"` matcher in `text` names (simple alternations)."""
+    found: set[str] = set()
+    for _op, value in re.findall(rf'\b{label}(=~|=)\\?"([^"\\]*)\\?"', text):
+        found |= set(value.split("|"))
+    return found
+
+
+def test_every_alert_and_job_the_configs_name_exists() -> None:
+    """A misspelt name in a route, an inhibit rule or a `unless_recently` tail matches
+    nothing and fails silently (a page not muted, or not routed): each must be an alert
+    the rules generate and a job of common/topology.py."""
+    from tooling import cause_rules
+
+    doc = rules_document()
+    alerts = {r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r}
+    exprs = "\n".join(r["expr"] for g in doc["groups"] for r in g["rules"])
+    shipped_am = stackconfig.ALERTMANAGER_CONFIG.read_text()
+    named = _matcher_values(shipped_am, "alertname") | _matcher_values(exprs, "alertname")
+    named |= {n for cause, targets in cause_rules.CAUSES.items() for n in (cause, *targets)}
+    assert named, "the check found no alert names"
+    assert named <= alerts, f"names no generated alert: {sorted(named - alerts)}"
+    jobs = _matcher_values(shipped_am, "job") | _matcher_values(exprs, "job")
+    assert jobs <= set(topology.JOBS), (
+        f"not a job of common/topology.py: {sorted(jobs - set(topology.JOBS))}"
+    )
