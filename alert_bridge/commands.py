@@ -48,7 +48,8 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pydantic import ValidationError
 
     from alert_bridge.config import ConfigError, check_settings, load_config
-    from alert_bridge.settings import BridgeSettings, settings_error
+    from alert_bridge.settings import BridgeSettings
+    from common.settings import settings_error
 
     try:
         settings = BridgeSettings()

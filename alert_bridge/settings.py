@@ -13,7 +13,7 @@ import secrets
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from common.dburl import sqlalchemy_url
 from common.settings import Settings, absolute_base_url
@@ -111,16 +111,6 @@ class BridgeSettings(SmtpSettings):
 
     def instance_id(self, port: int) -> str:
         return self.bridge_instance_id or f"{socket.gethostname()}:{port}"
-
-
-def settings_error(exc: ValidationError) -> str:
-    """A settings validation error as one line per variable, naming it."""
-    out = []
-    for e in exc.errors():
-        name = ".".join(str(p) for p in e["loc"]).upper() or "settings"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        out.append(msg if msg.startswith(name) else f"{name}: {msg}")
-    return "; ".join(out)
 
 
 def default_token_file(settings: Settings) -> Path:

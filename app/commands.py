@@ -131,7 +131,11 @@ def add_user(args: argparse.Namespace) -> int:
             print("error: password: standard input is not valid UTF-8 text", file=sys.stderr)
             return 2
     else:
-        password = getpass.getpass(f"password for {args.name}: ")
+        try:
+            password = getpass.getpass(f"password for {args.name}: ")
+        except EOFError:
+            print("error: password: no input (use --password-stdin to pipe one)", file=sys.stderr)
+            return 2
     try:
         body = UserIn(username=args.name, password=password, role=args.role)
     except ValidationError as exc:

@@ -7,14 +7,16 @@ Every service builds a `Settings()` at startup and passes it down; nothing reads
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common import topology
+from common.dburl import scheme, sqlalchemy_url
 
 
 def absolute_base_url(name: str, value: str | None) -> str | None:
@@ -27,9 +29,37 @@ def absolute_base_url(name: str, value: str | None) -> str | None:
     return value.strip().rstrip("/")
 
 
+def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with a service URL, naming no password (the URL carries one)."""
+    try:
+        given = scheme(value)
+        port = urlsplit(value).port
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    if not given.startswith(schemes):
+        return f"scheme {given or '(none)'!r} is not one of {', '.join(schemes)}"
+    return None if port is None or port > 0 else "its port is 0"
+
+
+def settings_error(exc: ValidationError) -> str:
+    """A settings validation error as one line per variable, naming it (never its value:
+    settings hide their input, which may be a password or a URL carrying one)."""
+    out = []
+    for e in exc.errors():
+        name = ".".join(str(p) for p in e["loc"]).upper() or "settings"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append(msg if msg.startswith(name) else f"{name}: {msg}")
+    return "; ".join(out)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+        env_file=None,
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        allow_inf_nan=False,  # TOKEN_STATE_TTL_SECONDS=inf is a typo, not a setting
+        hide_input_in_errors=True,  # a rejected value may be a URL with its password
     )
 
     # --- where state lives -------------------------------------------------
@@ -54,21 +84,21 @@ class Settings(BaseSettings):
 
     # --- ports (docs/architecture.md §4) -------------------------------------------------
     host: str = Field("127.0.0.1", validation_alias="TRACETRACK_HOST")
-    app_port: int = topology.APP_PORT
-    exporter_port: int = topology.EXPORTER_PORT
-    bridge_port: int = topology.BRIDGE_PORT
-    prometheus_port: int = topology.PROMETHEUS_PORT
-    alertmanager_port: int = topology.ALERTMANAGER_PORT
-    grafana_port: int = topology.GRAFANA_PORT
+    app_port: int = Field(topology.APP_PORT, ge=1, le=65535)
+    exporter_port: int = Field(topology.EXPORTER_PORT, ge=1, le=65535)
+    bridge_port: int = Field(topology.BRIDGE_PORT, ge=1, le=65535)
+    prometheus_port: int = Field(topology.PROMETHEUS_PORT, ge=1, le=65535)
+    alertmanager_port: int = Field(topology.ALERTMANAGER_PORT, ge=1, le=65535)
+    grafana_port: int = Field(topology.GRAFANA_PORT, ge=1, le=65535)
     # The redis-server `tracetrack up` starts when REDIS_URL is unset.
-    local_redis_port: int = topology.REDIS_PORT
+    local_redis_port: int = Field(topology.REDIS_PORT, ge=1, le=65535)
 
     # --- database pool: 100-250 connections in total (docs/architecture.md §11),
     # shared by all app workers (each worker gets total / workers).
     db_pool_size_total: int = Field(100, ge=1)
     db_pool_max_overflow_total: int = Field(150, ge=0)
-    db_pool_recycle_seconds: int = 1800
-    db_pool_timeout_seconds: float = 10.0
+    db_pool_recycle_seconds: int = Field(1800, ge=1)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0)
     # Every statement is bounded: PostgreSQL cancels it after statement_timeout (and a
     # wait for a row or table lock after lock_timeout); when the server does not answer
     # at all, the app gives up 1 s later (app/db_deadline.py). Either way a request
@@ -89,14 +119,14 @@ class Settings(BaseSettings):
     # Threads per worker for sync endpoints; keep <= the worker's share of the pool.
     app_threads: int = Field(64, ge=1)
     secret_key: str | None = Field(None, validation_alias="TRACETRACK_SECRET_KEY")
-    token_ttl_seconds: int = 12 * 3600
+    token_ttl_seconds: int = Field(12 * 3600, ge=1)
     # How long a worker trusts its copy of a user's token version: a token revoked
     # elsewhere (another worker, `tracetrack user disable`) stops working within this.
     token_state_ttl_seconds: float = Field(10.0, ge=0)
-    cache_ttl_seconds: int = 300
-    cache_max_entries: int = 100_000
+    cache_ttl_seconds: int = Field(300, ge=0)  # 0: nothing is cached (benchmarks)
+    cache_max_entries: int = Field(100_000, ge=0)
     # Cache warming at startup: this many newest bags plus this many most recently scanned.
-    cache_warm_entries: int = 2500
+    cache_warm_entries: int = Field(2500, ge=0)
     metrics_enabled: bool = Field(True, validation_alias="TRACETRACK_METRICS_ENABLED")
     # Shared by every worker so one /metrics counts them all (prometheus_client
     # multiprocess mode); None -> a fresh directory under var_dir.
@@ -164,6 +194,34 @@ class Settings(BaseSettings):
     access_log: Literal["denied", "all", "off"] = Field(
         "denied", validation_alias="TRACETRACK_ACCESS_LOG"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        problem = value and url_problem(sqlalchemy_url(value), ("postgresql",))
+        if problem:
+            raise ValueError(f"DATABASE_URL: {problem} (write postgresql://user:pw@host/db)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        problem = value and url_problem(value, ("redis", "rediss", "unix"))
+        if problem:
+            raise ValueError(f"REDIS_URL: {problem} (write redis://host:6379/0)")
+        return value
+
+    @field_validator("auto_block_exempt")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for net in filter(None, (n.strip() for n in value.split(","))):
+            try:
+                ipaddress.ip_network(net)
+            except ValueError:
+                raise ValueError(
+                    f"AUTO_BLOCK_EXEMPT: {net!r} is not a network (e.g. 10.0.0.0/8, host bits zero)"
+                ) from None
+        return value
 
     @field_validator("rate_limit_login", "rate_limit_writes", "rate_limit_reads")
     @classmethod

@@ -30,7 +30,7 @@ def run_exporter(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from common.pgserver import resolve_database_url
-    from common.settings import Settings
+    from common.settings import Settings, settings_error
     from exporter.scrape import Scraper
     from exporter.server import ExporterHTTPServer
     from exporter.service import ConfigError, build_collectors
@@ -41,8 +41,7 @@ def run_exporter(args: argparse.Namespace) -> int:
     try:
         settings, xsettings = Settings(), ExporterSettings()
     except ValidationError as exc:
-        for err in exc.errors():
-            print(f"error: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        print(f"error: {settings_error(exc)}", file=sys.stderr)
         return 2
 
     database_url: str | None = None

@@ -28,6 +28,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
+    from common.settings import settings_error
     from reports.generate import generate
     from reports.history import HistoryError
     from reports.period import last_complete, parse_day, period_containing
@@ -52,9 +53,8 @@ def run_report(args: argparse.Namespace) -> int:
 
             sent = send_report(settings, rendered)
             print(f"emailed to {', '.join(sent) or 'nobody (no recipients configured)'}")
-    except ValidationError as exc:  # a setting: one line per field, no pydantic footer
-        for err in exc.errors():
-            print(f"error: {err['msg']}", file=sys.stderr)
+    except ValidationError as exc:  # a setting: one line naming each, no pydantic footer
+        print(f"error: {settings_error(exc)}", file=sys.stderr)
         return 1
     except (ValueError, PrometheusError, HistoryError, RecipientsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

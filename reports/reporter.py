@@ -20,6 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+from common.settings import settings_error
 from reports.period import KINDS, Kind, Period, last_complete
 from reports.settings import ReportSettings
 
@@ -127,8 +130,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = ReportSettings()
-    except ValueError as exc:
-        log.error("%s", exc)
+    except ValidationError as exc:
+        log.error("%s", settings_error(exc))
         return 1
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from common.dburl import sqlalchemy_url
+from common.settings import url_problem
 from common.smtp import SmtpSettings
 
 # The bridge's store when BRIDGE_DATABASE_URL is unset (alert_bridge/settings.py).
@@ -28,6 +29,15 @@ class ReportSettings(SmtpSettings):
     report_scrape_interval_seconds: float | None = Field(None, gt=0)
     # How often the reporter checks whether a report is due.
     reporter_poll_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("bridge_database_url")
+    @classmethod
+    def _bridge_store(cls, value: str | None) -> str | None:
+        # The bridge's own check (alert_bridge/config.py), which the reporter reads.
+        problem = value and url_problem(sqlalchemy_url(value), ("postgresql", "sqlite"))
+        if problem:
+            raise ValueError(f"BRIDGE_DATABASE_URL: {problem}")
+        return value
 
     @field_validator("timezone")
     @classmethod

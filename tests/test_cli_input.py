@@ -5,6 +5,7 @@ range, absurd durations, unknown users, an unreachable database."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import io
 import os
 import subprocess
@@ -190,4 +191,54 @@ def test_a_setting_out_of_range_names_the_setting(
 ) -> None:
     monkeypatch.setenv("APP_WORKERS", "-1")
     code, err = run(["app"], capsys)
-    assert code == 1 and "app_workers: " in err, err
+    assert code == 1 and "APP_WORKERS: " in err, err
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("APP_PORT", "70000"),
+        ("TOKEN_TTL_SECONDS", "-1"),
+        ("CACHE_MAX_ENTRIES", "-5"),
+        ("CACHE_WARM_ENTRIES", "-1"),
+        ("TOKEN_STATE_TTL_SECONDS", "inf"),
+        ("DATABASE_URL", "mysql://tt:s3cret-pw@db/tt"),
+        ("DATABASE_URL", "postgresql://tt:s3cret-pw@db:notaport/tt"),
+        ("REDIS_URL", "memcached://:s3cret-pw@cache:11211"),
+        ("AUTO_BLOCK_EXEMPT", "127.0.0.0/8,10.0.0.1/8"),
+    ],
+)
+@pytest.mark.parametrize(
+    "argv",
+    [["user", "disable", "bob"], ["exporter"], ["report", "daily"], ["bridge", "check-config"]],
+    ids=" ".join,
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_never_its_value(
+    var: str,
+    value: str,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Refused before any work: not a traceback deep inside a worker, nor a driver's
+    error that names neither the variable nor the problem (a URL may carry a password)."""
+    monkeypatch.setenv("TRACETRACK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv(var, value)
+    code, err = run(argv, capsys)
+    assert code != 0, err
+    assert f"{var}: " in err.splitlines()[0], err
+    assert "s3cret" not in err and "input_value" not in err, err
+
+
+def test_a_password_prompt_without_a_terminal_says_how_to_give_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def end_of_input(prompt: str) -> str:  # Ctrl-D, or no terminal and stdin closed
+        raise EOFError
+
+    monkeypatch.setattr(getpass, "getpass", end_of_input)
+    code, err = run(["user", "add", "alice", "--role", "admin"], capsys)
+    assert code == 2 and err.strip().endswith(
+        "error: password: no input (use --password-stdin to pipe one)"
+    ), err

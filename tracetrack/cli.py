@@ -62,12 +62,13 @@ def argv_problem(argv: Sequence[str]) -> str | None:
 def describe(exc: BaseException) -> str:
     """One line for an error no command expected: its kind and the first line of its
     message (a database driver's own, not SQLAlchemy's wrapper with its SQL)."""
+    from pydantic import ValidationError
+
     inner = getattr(exc, "orig", None) or exc
-    errors = getattr(inner, "errors", None)
-    if type(inner).__name__ == "ValidationError" and callable(errors):  # pydantic: settings
-        return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in errors()
-        )
+    if isinstance(inner, ValidationError):  # settings
+        from common.settings import settings_error
+
+        return settings_error(inner)
     lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
     module = type(inner).__module__.split(".")[0]
     kind = "database" if module in ("sqlalchemy", "psycopg2", "asyncpg") else type(inner).__name__
