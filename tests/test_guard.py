@@ -586,6 +586,26 @@ def test_security_overview_lists_events_offenders_and_blocks(users: str, tmp_pat
         )
 
 
+def test_events_carrying_nul_are_stored_and_do_not_lose_their_batch(
+    users: str, tmp_path: Path
+) -> None:
+    """Events record hostile input: a NUL in a path (an injection signature) reached
+    PostgreSQL, which refused the whole batch, so an attacker could hide their failed
+    logins behind one such request. The unlock API refuses what no login can be."""
+    with make_client(users, tmp_path, client=ATTACKER) as c:
+        admin = auth(token(beside(c, OFFICE), "root"))
+        login(c, "dana", "bad-1")
+        assert c.get("/api/bags/x%00y", headers=admin).status_code == 422
+        for body in ({"username": "a\x00"}, {"ip": "203.0.113.7\x00"}, {"ip": "nope"}):
+            r = c.post("/api/security/unlock", json=body, headers=admin)
+            assert r.status_code == 422, (body, r.text)
+        guard(c).events.flush()
+        r = c.get("/analytics/api/security", params={"since": "1h"}, headers=admin)
+        stored = {(e["kind"], e["route"]) for e in r.json()["events"]}
+        assert ("login_failed", "/api/auth/login") in stored, stored
+        assert ("injection_attempt", "/api/bags/x\ufffdy") in stored, stored
+
+
 # --- the CLI -------------------------------------------------------------------------
 
 

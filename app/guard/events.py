@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,23 @@ log = logging.getLogger(__name__)
 EVENTS_FILE = "security-events.jsonl"
 ACCESS_FILE = "access.jsonl"
 RETENTION_CHECK_SECONDS = 3600
+
+
+# Events record hostile input by nature (a username with a NUL, a path with one), and
+# PostgreSQL's text and JSONB refuse NUL and unpaired surrogates: one such event would
+# fail the whole batch, and an attacker could hide the rest. They are stored replaced.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and unpaired surrogates in its strings (keys too) as U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
 
 
 def iso(ts: float) -> str:
@@ -159,16 +177,18 @@ class EventLog:
                 db.execute(
                     sa.insert(SecurityEvent),
                     [
-                        {
-                            "at": datetime.fromtimestamp(e.at, UTC),
-                            "kind": e.kind,
-                            "client_ip": e.client_ip,
-                            "username": (e.username or None) and e.username[:64],
-                            "route": (e.route or None) and e.route[:200],
-                            "status": e.status,
-                            "count": e.count,
-                            "detail": e.detail,
-                        }
+                        storable(
+                            {
+                                "at": datetime.fromtimestamp(e.at, UTC),
+                                "kind": e.kind,
+                                "client_ip": e.client_ip,
+                                "username": (e.username or None) and e.username[:64],
+                                "route": (e.route or None) and e.route[:200],
+                                "status": e.status,
+                                "count": e.count,
+                                "detail": e.detail,
+                            }
+                        )
                         for e in batch
                     ],
                 )

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.deps import AdminDep, SessionDep
 from app.errors import unprocessable
@@ -62,8 +63,18 @@ class BlockIn(BaseModel):
 class UnlockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str | None = Field(None, min_length=1, max_length=64)
+    username: Text | None = Field(None, min_length=1, max_length=64)  # as LoginIn's
     ip: str | None = Field(None, min_length=1, max_length=45)
+
+    @field_validator("ip")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError("not an IP address (e.g. 203.0.113.7)") from None
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> UnlockIn:
