@@ -28,8 +28,9 @@ PROBE_SHARE = 0.8
 
 
 def app_label(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.netloc or url
+    """host:port, never the URL's user and password (a label is public to every
+    Prometheus reader, Grafana and federation)."""
+    return (urlsplit(url).netloc or url).rpartition("@")[2]
 
 
 class AppReadinessCollector:

@@ -21,6 +21,9 @@ from exporter.scrape import Scraper
 log = logging.getLogger(__name__)
 
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+# A scrape timeout is at most the scrape interval: an hour is past any real one, and a
+# header of 1e308 overflowed the sockets' timeouts in every collector.
+MAX_SCRAPE_TIMEOUT = 3600.0
 
 
 class BadScrapeTimeout(ValueError):
@@ -42,6 +45,7 @@ def scrape_budget(header: str | None, default_timeout: float) -> float:
             raise BadScrapeTimeout(
                 f"{TIMEOUT_HEADER} must be a positive number of seconds, got {header!r}"
             )
+    timeout = min(timeout, MAX_SCRAPE_TIMEOUT)
     margin = min(0.5, max(0.05, timeout * 0.1))
     return max(0.0, timeout - margin)
 
@@ -81,6 +85,15 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK would hold the body back ~40 ms.
     disable_nagle_algorithm = True
 
+    def do_HEAD(self) -> None:  # `curl -I`: the GET's status and headers (see _send)
+        self.do_GET()
+
+    def _not_allowed(self) -> None:
+        self._send(405, b"only GET and HEAD\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
+
+    # http.server answers other methods 501, a server error for a client's mistake.
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/metrics":
@@ -112,12 +125,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, body, content_type)
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)

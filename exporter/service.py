@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from common.dburl import scheme, sqlalchemy_url
 from common.settings import Settings
@@ -46,6 +47,14 @@ def check_config(settings: Settings, xsettings: ExporterSettings) -> None:
             f"PGBOUNCER_URL: scheme {scheme(url) or '(none)'!r} is not PostgreSQL's "
             "(use postgresql://user:password@host:6432/pgbouncer)"
         )
+    for i, app_url in enumerate(xsettings.app_url_list(), 1):
+        parts = urlsplit(app_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            # Named by position, not shown: the URL may carry a password.
+            raise ConfigError(
+                f"TRACETRACK_EXPORTER_APP_URLS: URL {i} is not an absolute http(s) URL "
+                "(use http://host:8000, comma-separated)"
+            )
     for mp in xsettings.mountpoint_list():
         if not os.path.isdir(mp):
             raise ConfigError(f"TRACETRACK_EXPORTER_MOUNTPOINTS: {mp!r} is not a directory")

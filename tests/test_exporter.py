@@ -15,11 +15,22 @@ import psycopg2
 import pytest
 
 from app.db import migrate
+from common.settings import Settings
 from exporter.collector import Deadline
 from exporter.pg import libpq_dsn
-from exporter.server import TIMEOUT_HEADER, scrape_budget
+from exporter.server import MAX_SCRAPE_TIMEOUT, TIMEOUT_HEADER, scrape_budget
+from exporter.service import ConfigError, check_config
+from exporter.settings import ExporterSettings
 from exporter.system import CpuSampler, SystemCollector
-from tests.support.exporterkit import running_exporter, scrape, sql, types, up, value
+from tests.support.exporterkit import (
+    running_exporter,
+    samples,
+    scrape,
+    sql,
+    types,
+    up,
+    value,
+)
 from tooling.procs import start_redis, wait_until
 
 KOLKATA = "Asia/Kolkata"  # UTC+5:30, no DST: local midnight is 18:30 UTC the day before
@@ -396,11 +407,37 @@ def test_http_contract(database_url: str) -> None:
         assert value(scrape(url)[1], "tracetrack_users") == before + 1
 
 
+def test_odd_requests_are_answered_and_no_label_carries_a_password(database_url: str) -> None:
+    migrate(database_url)
+    with running_exporter(database_url, app_urls="http://probe:s3cret-pw@127.0.0.1:1") as url:
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):  # http.server said 501
+            r = httpx.request(method, f"{url}/metrics")
+            assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD", method
+        head = httpx.head(f"{url}/metrics")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["content-length"]) > 0
+        # 1e308 s is finite, but overflowed every collector's socket timeout.
+        r = httpx.get(f"{url}/metrics", headers={TIMEOUT_HEADER: "1e308"})
+        assert r.status_code == 200
+        assert up(samples(r.text), "postgres") == up(samples(r.text), "business") == 1
+        text, s = scrape(url)
+        assert "s3cret" not in text  # a label is public to every Prometheus reader
+        assert value(s, "tracetrack_app_ready", app="127.0.0.1:1") == 0
+
+
+def test_app_urls_without_a_scheme_are_refused_without_showing_them() -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_config(Settings(), ExporterSettings(app_urls="http://a:8000,u:pw@app:8000"))
+    assert str(refused.value).startswith("TRACETRACK_EXPORTER_APP_URLS: URL 2 is not")
+    assert "pw" not in str(refused.value)
+
+
 def test_scrape_budget_leaves_a_margin() -> None:
     assert scrape_budget("10", 5) == pytest.approx(9.5)
     assert scrape_budget("1", 5) == pytest.approx(0.9)
     assert scrape_budget(None, 5) == pytest.approx(4.5)
     assert 0 < scrape_budget("0.2", 5) < 0.2
+    assert scrape_budget("1e308", 5) == pytest.approx(MAX_SCRAPE_TIMEOUT - 0.5)
 
 
 def test_output_passes_promtool(database_url: str, redis_url: str) -> None:
