@@ -27,6 +27,8 @@ def read_recipients(path: Path) -> object:
         namespace = runpy.run_path(str(path))
     except Exception as exc:
         raise AlertConfigError(f"{path}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # the whole service would exit, without a word
+        raise AlertConfigError(f"{path}: cannot be loaded: it calls exit ({exc.code})") from exc
     if CONFIG_VARIABLE not in namespace:
         raise AlertConfigError(f"{path}: defines no {CONFIG_VARIABLE} dict")
     return namespace[CONFIG_VARIABLE]

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from common.settings import settings_error
 from reports.period import KINDS, Kind, Period, last_complete
+from reports.recipients import RecipientsError, load_recipients
 from reports.settings import ReportSettings
 
 log = logging.getLogger("reports.reporter")
@@ -133,6 +134,13 @@ def main() -> int:
     except ValidationError as exc:
         log.error("%s", settings_error(exc))
         return 1
+    try:  # a mistake in the mailing lists is named now, not when 08:00 comes
+        load_recipients(settings.alert_config_file)
+    except RecipientsError as exc:
+        if settings.alert_config_file.is_file():
+            log.error("%s", exc)
+            return 1
+        log.warning("%s: reports are written but not mailed", exc)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alert_bridge.config import ConfigError, load_config
+from reports import reporter
 from reports.recipients import RecipientsError, load_recipients
 
 BROKEN = {
@@ -18,6 +19,7 @@ BROKEN = {
     "no recipients": b"RECIPIENTS = {}\n",
     "not utf-8": b"ALERT_RECIPIENTS = {'email': {'critical': ['\xff@example.com']}}\n",
     "a nul byte": b"ALERT_RECIPIENTS = {}\x00\n",
+    "exits": b"raise SystemExit(3)\n",  # the service exited without a word
 }
 
 
@@ -47,3 +49,14 @@ def test_one_file_serves_both(tmp_path: Path) -> None:
     )
     assert load_config(path).count() == 1
     assert load_recipients(path) == {"daily": ["lead@example.com"], "weekly": []}
+
+
+def test_the_reporter_names_a_bad_reports_entry_at_startup_not_at_eight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "alert_config.py"
+    path.write_text("ALERT_RECIPIENTS = {'reports': {'daily': 'ops@example.com'}}\n")
+    monkeypatch.setenv("ALERT_CONFIG_FILE", str(path))
+    monkeypatch.setenv("TRACETRACK_VAR_DIR", str(tmp_path / "var"))
+    assert reporter.main() == 1  # before its loop: nothing to stop
+    assert f"{path}: ALERT_RECIPIENTS['reports']['daily'] must be a list" in caplog.text
