@@ -15,9 +15,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 
-from alert_bridge.deps import BridgeError, bridge_error_handler
+from alert_bridge.deps import BridgeError, bridge_error_handler, invalid_request_handler
 from alert_bridge.payload import openapi_schemas
 from alert_bridge.routes import ROUTERS
 from alert_bridge.service import BridgeService
@@ -52,6 +53,7 @@ def create_app(service: BridgeService) -> FastAPI:
     app.state.service = service
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_exception_handler(BridgeError, bridge_error_handler)
+    app.add_exception_handler(RequestValidationError, invalid_request_handler)
     for router in ROUTERS:
         app.include_router(router)
     return app

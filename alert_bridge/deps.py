@@ -8,6 +8,7 @@ import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from alert_bridge.service import BridgeService
@@ -50,6 +51,15 @@ async def bridge_error_handler(request: Request, exc: Exception) -> JSONResponse
             exc.message,
         )
     return error_response(exc.status, exc.message, exc.headers)
+
+
+async def invalid_request_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A query parameter FastAPI could not parse (`?limit=abc`): the bridge's one error
+    shape, naming the parameter, without echoing the input (FastAPI's 422 did)."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"][1:]) or "request"
+    return error_response(400, f"{where}: {first['msg']}")
 
 
 async def get_service(request: Request) -> BridgeService:

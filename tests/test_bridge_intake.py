@@ -125,6 +125,10 @@ def test_notifications_endpoint_validates_its_parameters(bridge: InProcessBridge
     assert bridge.http.get("/notifications", params={"limit": 0}, headers=AUTH).status_code == 400
     resp = bridge.http.get("/notifications", params={"status": "lost"}, headers=AUTH)
     assert resp.status_code == 400 and "pending" in resp.json()["error"]
+    for limit in ("abc", "9" * 5000, "1\x00"):  # FastAPI's 422 echoed these back
+        resp = bridge.http.get("/notifications", params={"limit": limit}, headers=AUTH)
+        assert resp.status_code == 400 and resp.json()["error"].startswith("limit: "), limit
+        assert "999999" not in resp.text
 
 
 def test_health_and_metrics_need_no_token(bridge: InProcessBridge) -> None:
