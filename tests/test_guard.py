@@ -215,6 +215,20 @@ def test_trusted_proxy_hops_take_the_address_the_proxy_saw(users: str, tmp_path:
         assert {e["client_ip"] for e in events(c, "login_failed")} == {"192.0.2.44", proxy[0]}
 
 
+def test_a_forwarded_address_no_proxy_writes_is_not_the_client(users: str, tmp_path: Path) -> None:
+    """A zone of any length made a 108-character "address" that PostgreSQL refused,
+    losing the batch of security events it was in."""
+    proxy = ("10.0.0.2", 5555)
+    with make_client(users, tmp_path, client=proxy, trusted_proxy_hops=1) as c:
+        for forwarded in ("fe80::1%" + "a" * 100, "garbage", "1.2.3.4:80", ","):
+            login(c, "ghost", "Password1", headers={"X-Forwarded-For": forwarded})
+        assert {e["client_ip"] for e in events(c, "login_failed")} == {proxy[0]}
+        admin = auth(token(beside(c, OFFICE), "root"))
+        r = c.get("/analytics/api/security", params={"since": "1h"}, headers=admin)
+        stored = [e for e in r.json()["events"] if e["kind"] == "login_failed"]
+        assert sum(e["count"] for e in stored) == 4, stored
+
+
 # --- rate limits ---------------------------------------------------------------------
 
 

@@ -39,9 +39,12 @@ def client_ip(scope: Scope, trusted_hops: int) -> str:
         return ip
     candidate = hops[-trusted_hops]
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         return ip
+    # A proxy writes the peer it saw, never a zone ("fe80::1%eth0"): a zone of any
+    # length is a client writing the header itself past a proxy that is not there.
+    return ip if "%" in candidate else str(address)
 
 
 def bearer_token(scope: Scope) -> str | None:
