@@ -229,11 +229,13 @@ class Settings(BaseSettings):
         from limits import parse_many
 
         try:
-            parse_many(value)
+            items = parse_many(value)
         except ValueError as exc:
             raise ValueError(
                 f"{value!r} is not a rate limit; write N/second, N/minute, N/hour or N/day"
             ) from exc
+        if any(item.amount < 1 for item in items):  # 0/minute would refuse every request
+            raise ValueError(f"{value!r}: a rate limit allows at least 1 request")
         return value
 
     # --- reports (written by `tracetrack reporter`, listed at /analytics/reports) ---

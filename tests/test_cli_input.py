@@ -206,6 +206,7 @@ def test_a_setting_out_of_range_names_the_setting(
         ("DATABASE_URL", "postgresql://tt:s3cret-pw@db:notaport/tt"),
         ("REDIS_URL", "memcached://:s3cret-pw@cache:11211"),
         ("AUTO_BLOCK_EXEMPT", "127.0.0.0/8,10.0.0.1/8"),
+        ("RATE_LIMIT_LOGIN", "0/minute"),  # every login refused, forever
     ],
 )
 @pytest.mark.parametrize(
