@@ -29,6 +29,7 @@ from common.alert_config import (
 )
 from common.alerting import CHANNEL_MATRIX, CHANNELS, SEVERITIES
 from common.dburl import scheme, sqlalchemy_url
+from common.settings import url_problem
 from common.smtp import is_email
 
 WEBHOOK_FORMATS = ("slack", "discord", "json")
@@ -200,6 +201,8 @@ def check_settings(settings: object) -> tuple[list[str], list[str]]:
             f"BRIDGE_DATABASE_URL: scheme {scheme(url) or '(none)'!r} is not supported; use "
             "postgresql://user:password@host:5432/db (several replicas) or sqlite:///path"
         )
+    elif url and (problem := url_problem(url, ("postgres", "sqlite"))):
+        errors.append(f"BRIDGE_DATABASE_URL: {problem}")
     if s.enable_email_alerts and s.alert_sender_password is not None and s.smtp_security == "none":
         warnings.append(
             "SMTP_SECURITY=none with a password: the login crosses the network unencrypted"

@@ -50,7 +50,8 @@ class BridgeSettings(SmtpSettings):
     bridge_auth_token_file: Path | None = None
     # None -> SQLite under var_dir; PostgreSQL for several replicas.
     bridge_database_url: str | None = None
-    bridge_instance_id: str | None = None  # None -> "<hostname>:<port>"
+    # None -> "<hostname>:<port>"; it leases deliveries in the outbox (200 characters there).
+    bridge_instance_id: str | None = Field(None, min_length=1, max_length=200)
     # A real 5,000-alert group is ~1.5 MB; Alertmanager sends at most 1000 alerts per
     # webhook (max_alerts in alertmanager.yml), so 8 MiB leaves room for long annotations.
     bridge_max_payload_bytes: int = Field(8 * 1024 * 1024, ge=1024)

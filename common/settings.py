@@ -203,6 +203,16 @@ class Settings(BaseSettings):
             raise ValueError(f"DATABASE_URL: {problem} (write postgresql://user:pw@host/db)")
         return value
 
+    @field_validator("prometheus_url", "alertmanager_url", "grafana_url")
+    @classmethod
+    def _service_url(cls, value: str | None, info) -> str | None:  # type: ignore[no-untyped-def]
+        # Else the first query, silence or link fails at run time, far from the setting.
+        problem = value and url_problem(value, ("http", "https"))
+        if problem or (value and not urlsplit(value).hostname):
+            name = str(info.field_name).upper()
+            raise ValueError(f"{name}: not an http(s) URL ({problem or 'no host'})")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

@@ -219,3 +219,28 @@ def test_bridge_refuses_an_outbox_url_it_cannot_use(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "BRIDGE_DATABASE_URL: scheme 'mysql' is not supported" in out.stderr
+
+
+def test_settings_that_fail_only_later_are_named_at_startup(tmp_path: Path) -> None:
+    """Each of these started a bridge that failed later: a silence from a page (502), every
+    delivery claim on a PostgreSQL outbox (lease owner over 200 characters), the outbox."""
+    cases = {
+        "ALERTMANAGER_URL": ("alertmanager:9093", "ALERTMANAGER_URL: not an http(s) URL"),
+        "PROMETHEUS_URL": ("http://:9090", "PROMETHEUS_URL: not an http(s) URL (no host)"),
+        "BRIDGE_INSTANCE_ID": ("b" * 201, "BRIDGE_INSTANCE_ID: String should have at most 200"),
+        "BRIDGE_DATABASE_URL": (
+            "postgresql://bridge:s3cret@db:port/outbox",
+            "BRIDGE_DATABASE_URL: its port is not a number",
+        ),
+    }
+    for var, (value, named) in cases.items():
+        out = _run(
+            ["bridge", "--port", str(free_port())],
+            {
+                "ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG),
+                "TRACETRACK_VAR_DIR": str(tmp_path / "var"),
+                var: value,
+            },
+        )
+        assert out.returncode == 2 and named in out.stderr, (var, out.stderr)
+        assert "s3cret" not in out.stderr and "Traceback" not in out.stderr
