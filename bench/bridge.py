@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ import httpx
 from bench import results
 from bench.stats import summarize_ms
 from tests.support.sinks import WebhookSink
-from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
+from tooling.procs import ManagedProcess, start_tracetrack, wait_until
 
 TOKEN = "bench-bridge-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -66,13 +65,10 @@ def _start_bridge(workdir: Path, hooks: list[str], **env: str) -> tuple[ManagedP
         + repr({"webhook": {"critical": [{"url": h, "format": "json"} for h in hooks]}})
         + "\n"
     )
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("tracetrack"))
-    proc = ManagedProcess(
+    proc, port = start_tracetrack(
         "bridge",
-        [exe, "bridge", "--port", str(port)],
         workdir / "bridge.log",
-        env={
+        {
             "TRACETRACK_VAR_DIR": str(workdir / "var"),
             "BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'bridge.sqlite3'}",
             "BRIDGE_AUTH_TOKEN": TOKEN,
@@ -83,10 +79,10 @@ def _start_bridge(workdir: Path, hooks: list[str], **env: str) -> tuple[ManagedP
             "BRIDGE_WATCHDOG_TIMEOUT_SECONDS": "0",
             **env,
         },
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_ready(http_ok(f"{url}/readyz"), timeout=60)
-    return proc, url
+        name="bridge",
+        ready="/readyz",
+    )
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def measure_ack(workdir: Path, posts: int = 2000, concurrency: int = 1) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -40,7 +39,13 @@ from bench.cpu import tree_cpu_seconds
 from bench.locust_load import ERROR_BUDGET_PCT, P95_BUDGET_MS, limits_row, run_locust
 from common.alerting import WATCHDOG
 from tooling.checkout import ROOT
-from tooling.procs import ManagedProcess, free_port, http_ok, prometheus_process
+from tooling.procs import (
+    ManagedProcess,
+    free_port,
+    http_ok,
+    prometheus_process,
+    start_tracetrack,
+)
 
 SPAWN_RATE = 20
 ALWAYS_FIRING = {WATCHDOG}
@@ -392,20 +397,14 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         app, port = start_app(url, redis_url, args.workdir, workers=2)
         procs.append(app)
-        exp_port = free_port()
-        exe = str(Path(sys.executable).with_name("tracetrack"))
-        exp = ManagedProcess(
+        exp, exp_port = start_tracetrack(
             "exporter",
-            [exe, "exporter", "--port", str(exp_port)],
             args.workdir / "exporter.log",
-            env={
-                "DATABASE_URL": url,
-                "REDIS_URL": redis_url,
-                "TRACETRACK_VAR_DIR": str(args.workdir),
-            },
-        ).start()
+            {"DATABASE_URL": url, "REDIS_URL": redis_url, "TRACETRACK_VAR_DIR": str(args.workdir)},
+            name="exporter",
+            ready="/metrics",
+        )
         procs.append(exp)
-        exp.wait_ready(http_ok(f"http://127.0.0.1:{exp_port}/metrics"), timeout=60)
         out = capacity_search(
             f"http://127.0.0.1:{port}",
             args.bags,

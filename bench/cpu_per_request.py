@@ -30,7 +30,7 @@ from typing import Any
 from bench import results
 from bench.cpu import CpuMeter
 from tooling.checkout import ROOT
-from tooling.procs import ManagedProcess, free_port, http_ok
+from tooling.procs import ManagedProcess, free_port, http_ok, start_tracetrack
 
 # The issue's targets for the app's CPU per request, as multiples of the FastAPI floor.
 TARGET_RATIO = {"lookup_hit": 3.0, "lookup_random": 6.0, "scan": 8.0}
@@ -247,21 +247,19 @@ def start_app(
     url: str, redis_url: str, workdir: Path, workers: int = 1, env: dict[str, str] | None = None
 ) -> tuple[ManagedProcess, int]:
     """`tracetrack app` as the benches run it (Redis cache, metrics and guard on)."""
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("tracetrack"))
-    app = ManagedProcess(
-        f"app-{workers}w",
-        [exe, "app", "--port", str(port), "--workers", str(workers)],
+    return start_tracetrack(
+        "app",
         workdir / f"app-{workers}w.log",
-        env={
+        {
             "DATABASE_URL": url,
             "REDIS_URL": redis_url,
             "TRACETRACK_VAR_DIR": str(workdir),
             **(env or {}),
         },
-    ).start()
-    app.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120)  # or stops it
-    return app, port
+        args=["--workers", str(workers)],
+        name=f"app-{workers}w",
+        timeout=120,
+    )
 
 
 def run_against(

@@ -46,9 +46,8 @@ from common.settings import Settings
 from tooling import haconfig, stackconfig
 from tooling.checkout import ROOT
 from tooling.pgserver import PostgresServer
-from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
+from tooling.procs import free_port, start_tracetrack, wait_until
 
-TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 SECTION = "High availability and capacity"  # of BENCHMARKS.md (bench/report.py)
 SHIPPED_SCRAPE = "10s"
 
@@ -88,12 +87,10 @@ def simulate_replicas(
         stack.callback(pgb.proc.stop)
         ports = {}
         for i in range(1, replicas + 1):
-            port = free_port()
-            proc = ManagedProcess(
-                f"app-{i}",
-                [TRACETRACK, "app", "--port", str(port), "--workers", "1"],
+            proc, port = start_tracetrack(
+                "app",
                 workdir / f"app-{i}.log",
-                env={
+                {
                     "DATABASE_URL": pgb.url("sim"),
                     "REDIS_URL": "",
                     "TRACETRACK_VAR_DIR": str(workdir / f"app-{i}"),
@@ -102,9 +99,11 @@ def simulate_replicas(
                     "TRUSTED_PROXY_HOPS": "1",
                     "DB_STATEMENT_CACHE_SIZE": "0",  # through PgBouncer, as in compose
                 },
-            ).start()
+                args=["--workers", "1"],
+                name=f"app-{i}",
+                timeout=120,
+            )
             stack.callback(proc.stop)
-            proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120)
             ports[f"app-{i}"] = port
         lb = start_haproxy(workdir / "haproxy", {n: f"127.0.0.1:{p}" for n, p in ports.items()})
         stack.callback(lb.proc.stop)
@@ -127,15 +126,14 @@ def simulate_replicas(
                 },
             ),
         ):
-            port = free_port()
-            proc = ManagedProcess(
-                job,
-                [TRACETRACK, cmd, "--port", str(port)],
+            proc, port = start_tracetrack(
+                cmd,
                 workdir / f"{cmd}.log",
-                env={**env, "TRACETRACK_VAR_DIR": str(workdir / cmd), "REDIS_URL": ""},
-            ).start()
+                {**env, "TRACETRACK_VAR_DIR": str(workdir / cmd), "REDIS_URL": ""},
+                name=job,
+                ready="/metrics",
+            )
             stack.callback(proc.stop)
-            proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/metrics"), timeout=60)
             others[job] = [f"127.0.0.1:{port}"]
         vm = start_victoriametrics(workdir / "victoriametrics", SHIPPED_SCRAPE)
         stack.callback(vm.proc.stop)

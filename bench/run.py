@@ -17,7 +17,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,9 +44,13 @@ from bench.stats import summarize_ms, time_calls
 from common.topology import APP_JOB, EXPORTER_JOB
 from tooling.checkout import ROOT
 from tooling.pgserver import PostgresServer
-from tooling.procs import ManagedProcess, free_port, http_ok, start_redis
+from tooling.procs import (
+    TRACETRACK,
+    ManagedProcess,
+    start_redis,
+    start_tracetrack,
+)
 
-TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 BENCH_PASSWORD = "bench-password-1"
 
 
@@ -265,28 +268,18 @@ def main(argv: list[str] | None = None) -> int:
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "TRACETRACK_VAR_DIR": str(args.workdir),
         }
-        app_port = free_port()
-        app = ManagedProcess(
-            "app",
-            [TRACETRACK, "app", "--port", str(app_port), "--workers", "2"],
-            args.workdir / "app.log",
-            env=env,
-        ).start()
+        app, app_port = start_tracetrack(
+            "app", args.workdir / "app.log", env, args=["--workers", "2"], name="app", timeout=120
+        )
         procs.append(app)
-        app.wait_ready(http_ok(f"http://127.0.0.1:{app_port}/healthz"), timeout=120)
         print("measuring the API...", flush=True)
         results["api"] = measure_api(f"http://127.0.0.1:{app_port}", args.bags, args.requests)
         save("api", api_rows(results["api"]))
 
-        exp_port = free_port()
-        exp = ManagedProcess(
-            "exporter",
-            [TRACETRACK, "exporter", "--port", str(exp_port)],
-            args.workdir / "exporter.log",
-            env=env,
-        ).start()
+        exp, exp_port = start_tracetrack(
+            "exporter", args.workdir / "exporter.log", env, name="exporter", ready="/metrics"
+        )
         procs.append(exp)
-        exp.wait_ready(http_ok(f"http://127.0.0.1:{exp_port}/metrics"), timeout=60)
         print("measuring the exporter...", flush=True)
         results["exporter"] = measure_scrape(f"http://127.0.0.1:{exp_port}/metrics", 300)
         save("exporter", exporter_rows(results["exporter"], args.bags))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,7 @@ from alert_bridge.config import (
 from alert_bridge.settings import DEFAULT_ALERT_CONFIG
 from common.alerting import CHANNEL_MATRIX
 from tests.support.bridgekit import write_alert_config
-from tooling.procs import free_port
-
-TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
+from tooling.procs import TRACETRACK, free_port
 
 
 def test_the_shipped_config_is_valid_and_follows_the_matrix() -> None:

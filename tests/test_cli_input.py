@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from app.guard.routes import parse_duration
 from app.main import create_app
 from tests.support.appkit import add_user, app_settings, auth, token
+from tooling.procs import TRACETRACK
 from tracetrack import cli
 
-TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
 NOT_UTF8 = "bad \udcff\udcfe"  # how Python hands over the bytes b"bad \xff\xfe" of argv
 
 

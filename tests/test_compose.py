@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from exporter.settings import ExporterSettings
 from reports.settings import ReportSettings
 from tooling import haconfig, stackconfig
 from tooling.checkout import ROOT
+from tooling.procs import TRACETRACK
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
@@ -601,7 +601,7 @@ def test_alertmanagers_read_the_config_the_job_fills_with_the_bridge_down_route(
     written.parent.mkdir()
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("tracetrack")),
+            TRACETRACK,
             *command[:2],
             "--template",
             str(alertmanager_template(compose)),

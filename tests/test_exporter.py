@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from tests.support.exporterkit import (
     up,
     value,
 )
-from tooling.procs import start_redis, wait_until
+from tooling.procs import TRACETRACK, start_redis, wait_until
 
 KOLKATA = "Asia/Kolkata"  # UTC+5:30, no DST: local midnight is 18:30 UTC the day before
 
@@ -455,7 +454,7 @@ def test_output_passes_promtool(database_url: str, redis_url: str) -> None:
 
 
 def test_command_rejects_a_bad_timezone(tmp_path: Path) -> None:
-    exe = str(Path(sys.executable).with_name("tracetrack"))
+    exe = TRACETRACK
     r = subprocess.run(
         [exe, "exporter", "--port", "0"],
         capture_output=True,

@@ -18,7 +18,7 @@ from app.guard import Guard
 from app.guard.blocks import active_blocks
 from app.main import create_app
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, start_app_process, token
-from tooling.procs import ManagedProcess, start_redis, wait_until
+from tooling.procs import TRACETRACK, ManagedProcess, start_redis, wait_until
 
 ATTACKER = ("203.0.113.66", 40000)
 OFFICE = ("198.51.100.10", 40000)
@@ -625,9 +625,8 @@ def test_events_carrying_nul_are_stored_and_do_not_lose_their_batch(
 
 def cli(database_url: str, tmp_path: Path, *args: str, redis_url: str = "") -> Any:
     import subprocess
-    import sys
 
-    exe = str(Path(sys.executable).with_name("tracetrack"))
+    exe = TRACETRACK
     env = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": database_url,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -32,9 +31,7 @@ from tests.support import history as h
 from tests.support.appkit import add_user, app_settings, auth, token
 from tests.support.png import decode
 from tests.support.sinks import SmtpSink
-from tooling.procs import require_binary
-
-TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
+from tooling.procs import TRACETRACK, require_binary
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from alembic.migration import MigrationContext
 from app.db import migrate
 from app.models import Base
 from app.seed import seed_database
+from tooling.procs import TRACETRACK
 
 
 def counts(url: str) -> dict[str, int]:
@@ -137,7 +137,7 @@ def test_bulk_seed_rebuilds_indexes_and_every_query_path_uses_one(database_url: 
 
 
 def test_cli_user_add_reads_the_password_from_stdin(database_url: str, tmp_path: Path) -> None:
-    exe = str(Path(sys.executable).with_name("tracetrack"))
+    exe = TRACETRACK
     env = {
         "DATABASE_URL": database_url,
         "TRACETRACK_VAR_DIR": str(tmp_path),

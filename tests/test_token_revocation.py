@@ -4,7 +4,6 @@ without a database round trip per request. Real app, real PostgreSQL."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.support.appkit import PASSWORD, add_user, app_settings, auth, token
-from tooling.procs import wait_until
+from tooling.procs import TRACETRACK, wait_until
 
 
 def works(client: TestClient, headers: dict[str, str]) -> bool:
@@ -175,7 +174,7 @@ def test_tracetrack_user_disable_revokes_running_apps_tokens(
 ) -> None:
     h = auth(token(short_ttl_client, "dana"))
     assert works(short_ttl_client, h)
-    exe = str(Path(sys.executable).with_name("tracetrack"))
+    exe = TRACETRACK
     env = {"DATABASE_URL": database_url, "TRACETRACK_VAR_DIR": str(tmp_path), "PATH": "/usr/bin"}
     done = subprocess.run(
         [exe, "user", "disable", "dana"], env=env, capture_output=True, text=True, timeout=120

@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tooling.procs import free_port, spawn, wait_until
+from tooling.procs import TRACETRACK, free_port, spawn, wait_until
 
 
 def logged(log: Path, line: str) -> bool:
@@ -49,7 +48,7 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         env.pop(var, None)
     log = open(tmp_path / "up.log", "w+")
     proc = spawn(
-        [str(Path(sys.executable).with_name("tracetrack")), "up", "--workers", "1"],
+        [TRACETRACK, "up", "--workers", "1"],
         death_signal=signal.SIGINT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -117,7 +116,7 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         )
 
         # An admin sees live values on /analytics (the embedded database is shared).
-        exe = str(Path(sys.executable).with_name("tracetrack"))
+        exe = TRACETRACK
         subprocess.run(
             [exe, "user", "add", "ops", "--role", "admin", "--password-stdin"],
             input="up-test-password\n",

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -298,6 +298,35 @@ class ManagedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# The `tracetrack` console script installed beside this interpreter (the venv's, or the
+# environment `pip install .` filled).
+TRACETRACK = str(Path(sys.executable).with_name("tracetrack"))
+
+
+def start_tracetrack(
+    command: str,
+    log: Path,
+    env: Mapping[str, str],
+    *,
+    args: Sequence[str] = (),
+    port: int | None = None,
+    name: str | None = None,
+    ready: str = "/healthz",
+    timeout: float = 60.0,
+) -> tuple[ManagedProcess, int]:
+    """`tracetrack COMMAND --port PORT ARGS` as a child on a free port (or `port`),
+    logged to `log`; returned once GET `ready` answers 200 (stopped if it never does)."""
+    port = port or free_port()
+    proc = ManagedProcess(
+        name or f"{command}:{port}",
+        [TRACETRACK, command, "--port", str(port), *args],
+        log,
+        env=dict(env),
+    ).start()
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}{ready}"), timeout=timeout)
+    return proc, port
 
 
 def redis_process(workdir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cliargs import int_range
-from tooling.procs import ManagedProcess, http_ok, port_open, redis_process
+from tooling.procs import TRACETRACK, ManagedProcess, http_ok, port_open, redis_process
 from tooling.supervise import Supervisor
 
 
@@ -27,10 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("up", help="run the whole stack locally (Ctrl-C stops it)")
     p.add_argument("--workers", type=int_range(1, 256), default=2, help="app worker processes")
     p.set_defaults(func=run)
-
-
-def _tracetrack_exe() -> str:
-    return str(Path(sys.executable).with_name("tracetrack"))
 
 
 class Stack:
@@ -96,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         stack.start(
             ManagedProcess(
                 "app",
-                [_tracetrack_exe(), "app", "--workers", str(args.workers)],
+                [TRACETRACK, "app", "--workers", str(args.workers)],
                 stack.logs / "app.log",
                 env=env,
             ),
@@ -148,7 +144,7 @@ def _start_monitoring(stack: Stack, settings, env: dict[str, str]) -> None:  # t
     from tooling.procs import alertmanager_process, prometheus_process
 
     host, var = settings.host, stack.var_dir
-    exe = _tracetrack_exe()
+    exe = TRACETRACK
     url = f"http://{host}:{settings.exporter_port}"
     # The exporter probes the app's readiness (tracetrack_app_ready, TraceTrackAppNotReady).
     exporter_env = {**env, "TRACETRACK_EXPORTER_APP_URLS": f"http://{host}:{settings.app_port}"}
@@ -226,9 +222,7 @@ def _start_reporter(stack: Stack, env: dict[str, str]) -> None:
     """The daily/weekly reports (08:00, Monday 08:00): reads Prometheus and the bridge's
     store under var/, writes var/reports/; `tracetrack report daily` renders one now."""
     stack.start(
-        ManagedProcess(
-            "reporter", [_tracetrack_exe(), "reporter"], stack.logs / "reporter.log", env=env
-        ),
+        ManagedProcess("reporter", [TRACETRACK, "reporter"], stack.logs / "reporter.log", env=env),
         None,
         "Reports",
         str(stack.var_dir / "reports"),

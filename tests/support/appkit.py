@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from app import users
 from common.settings import Settings
-from tooling.procs import ManagedProcess, free_port, http_ok
+from tooling.procs import ManagedProcess, free_port, start_tracetrack
 
 PASSWORD = "correct-horse-battery"
 
@@ -57,12 +56,6 @@ def start_app_process(
         "TRACETRACK_SECRET_KEY": "test-secret-key-0123456789-abcdefghij",
         **(env or {}),
     }
-    exe = str(Path(sys.executable).with_name("tracetrack"))
-    proc = ManagedProcess(
-        f"app:{port}",
-        [exe, "app", "--port", str(port), "--workers", str(workers)],
-        workdir / f"app-{port}.log",
-        env=full_env,
-    ).start()
-    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60)
-    return proc, port
+    return start_tracetrack(
+        "app", workdir / f"app-{port}.log", full_env, args=["--workers", str(workers)], port=port
+    )

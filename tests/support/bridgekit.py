@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tooling.procs import ManagedProcess, free_port, http_ok, wait_until
+from tooling.procs import TRACETRACK, ManagedProcess, free_port, http_ok, wait_until
 
 if TYPE_CHECKING:
     from tests.support.stack import AlertmanagerHandle
@@ -263,9 +262,8 @@ class BridgeProcess(BridgeClient):
 
     def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
         super().__init__(port or free_port())
-        exe = Path(sys.executable).with_name("tracetrack")
         self.proc = ManagedProcess(
-            "bridge", [str(exe), "bridge", "--port", str(self.port)], log, env=env
+            "bridge", [TRACETRACK, "bridge", "--port", str(self.port)], log, env=env
         )
 
     def start(self) -> BridgeProcess:

@@ -3,7 +3,6 @@ read its output as Prometheus would."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,7 +20,7 @@ from exporter.scrape import Scraper
 from exporter.server import TIMEOUT_HEADER
 from exporter.service import build_collectors, start_server
 from exporter.settings import ExporterSettings
-from tooling.procs import ManagedProcess, free_port, http_ok
+from tooling.procs import ManagedProcess, free_port, start_tracetrack
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -95,15 +94,9 @@ def start_exporter_process(
         "TRACETRACK_VAR_DIR": str(workdir),
         **(env or {}),
     }
-    exe = str(Path(sys.executable).with_name("tracetrack"))
-    proc = ManagedProcess(
-        f"exporter:{port}",
-        [exe, "exporter", "--port", str(port)],
-        workdir / f"exporter-{port}.log",
-        env=full_env,
-    ).start()
-    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=30)
-    return proc, port
+    return start_tracetrack(
+        "exporter", workdir / f"exporter-{port}.log", full_env, port=port, timeout=30
+    )
 
 
 def sql(database_url: str, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
