@@ -50,6 +50,9 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
     proc = spawn(
         [TRACETRACK, "up", "--workers", "1"],
         death_signal=signal.SIGINT,
+        # Started as a shell's background job or a CI runner starts it: SIGINT ignored.
+        # Ctrl-C (the SIGINT below) must stop it all the same.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

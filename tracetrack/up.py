@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     var_dir = settings.resolved_var_dir()
     stack = Stack(var_dir)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack like Ctrl-C does
+    # Ctrl-C too, explicitly: Python leaves SIGINT ignored when it started ignored (a
+    # shell's background job, nohup, a CI runner), and then Ctrl-C or `kill -INT` would
+    # stop nothing.
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         database_url = resolve_database_url(settings.database_url, var_dir)
         if not settings.database_url:
