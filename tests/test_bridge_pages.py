@@ -58,6 +58,18 @@ def control_pages(twilio_sink: TwilioSink) -> int:
     return sum("ResponseTimeHigh" in m["Body"] for m in twilio_sink.messages())
 
 
+# The least Alertmanager payload: one firing alert, group "g".
+ONE_ALERT = {
+    "version": "4",
+    "groupKey": "g",
+    "status": "firing",
+    "groupLabels": {"alertname": "X"},
+    "alerts": [
+        {"status": "firing", "labels": {"alertname": "X"}, "startsAt": "2030-01-01T00:00:00Z"}
+    ],
+}
+
+
 def local(url: str, bridge: InProcessBridge) -> str:
     """The public link as this test reaches the bridge."""
     return url.replace(PUBLIC, bridge.url)
@@ -161,20 +173,7 @@ def test_a_silence_alertmanager_refuses_is_a_clear_502(tmp_path: Path) -> None:
         tmp_path, cfg, ALERTMANAGER_URL=f"http://127.0.0.1:{free_port()}"
     )  # nothing listens
     with InProcessBridge(env) as b:
-        payload = {
-            "version": "4",
-            "groupKey": "g",
-            "status": "firing",
-            "groupLabels": {"alertname": "X"},
-            "alerts": [
-                {
-                    "status": "firing",
-                    "labels": {"alertname": "X"},
-                    "startsAt": "2030-01-01T00:00:00Z",
-                }
-            ],
-        }
-        assert b.post("critical", payload).status_code == 200
+        assert b.post("critical", ONE_ALERT).status_code == 200
         key = b.notifications()["deliveries"][0]["notification_key"]
         token = pages.token_for(b.service.store, key)
         resp = b.http.post(f"/n/{token}/silence", data={"who": "carol", "duration": "4h"})
@@ -191,20 +190,7 @@ def test_hostile_page_input_is_refused_on_a_postgresql_outbox(
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for())
     env = bridge_env(tmp_path, cfg, BRIDGE_DATABASE_URL=database_url)
     with InProcessBridge(env) as b:
-        payload = {
-            "version": "4",
-            "groupKey": "g",
-            "status": "firing",
-            "groupLabels": {"alertname": "X"},
-            "alerts": [
-                {
-                    "status": "firing",
-                    "labels": {"alertname": "X"},
-                    "startsAt": "2030-01-01T00:00:00Z",
-                }
-            ],
-        }
-        key = b.post("critical", payload).json()["notification"]
+        key = b.post("critical", ONE_ALERT).json()["notification"]
         token = pages.token_for(b.service.store, key)
         form = {"content-type": "application/x-www-form-urlencoded"}
         for path in ("/n/a%00b", "/n/%ED%A0%80", "/n/" + "a" * 5000):
