@@ -103,8 +103,9 @@ class Settings(BaseSettings):
     # wait for a row or table lock after lock_timeout); when the server does not answer
     # at all, the app gives up 1 s later (app/db_deadline.py). Either way a request
     # answers 503 with Retry-After within seconds instead of hanging with the database.
-    db_statement_timeout_ms: int = Field(5000, ge=100)
-    db_lock_timeout_ms: int = Field(2000, ge=0)
+    # PostgreSQL refuses a timeout past INT_MAX ms: every connection would fail.
+    db_statement_timeout_ms: int = Field(5000, ge=100, le=2**31 - 1)
+    db_lock_timeout_ms: int = Field(2000, ge=0, le=2**31 - 1)
     # libpq waits this long for a new connection (it counts 1 as 2).
     db_connect_timeout_seconds: int = Field(3, ge=2)
     # A connection idle longer than this is pinged before use (app/db.py); one closed by

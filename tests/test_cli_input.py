@@ -207,6 +207,7 @@ def test_a_setting_out_of_range_names_the_setting(
         ("REDIS_URL", "memcached://:s3cret-pw@cache:11211"),
         ("AUTO_BLOCK_EXEMPT", "127.0.0.0/8,10.0.0.1/8"),
         ("RATE_LIMIT_LOGIN", "0/minute"),  # every login refused, forever
+        ("DB_STATEMENT_TIMEOUT_MS", "99999999999"),  # every connection refused
     ],
 )
 @pytest.mark.parametrize(
