@@ -25,6 +25,10 @@ def restarted(child: Callable[[str], psutil.Process], name: str, old_pid: int) -
     return child(name).pid != old_pid
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_path: Path) -> None:
     ports = {
         name: str(free_port())
@@ -52,7 +56,7 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         death_signal=signal.SIGINT,
         # Started as a shell's background job or a CI runner starts it: SIGINT ignored.
         # Ctrl-C (the SIGINT below) must stop it all the same.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        preexec_fn=_ignore_sigint,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
