@@ -359,7 +359,7 @@ def test_slow_database_misses_the_deadline_not_the_scrape(database_url: str) -> 
 
             # statement_timeout cancels the query in PostgreSQL too; it does not linger
             # holding a connection while the lock is still held.
-            wait_until(lambda: not exporter_waits_on_lock(), 3, "the exporter's query cancelled")
+            wait_until(lambda: not exporter_waits_on_lock(), 30, "the exporter's query cancelled")
             assert up(scrape(url, timeout=1.0)[1], "business") == 0
         finally:
             locker.close()

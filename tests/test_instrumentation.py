@@ -285,11 +285,11 @@ def test_pool_gauges_follow_the_real_pool(client: TestClient, engine: Engine) ->
                 value(m, "tracetrack_db_pool_connections", state="idle"),
             ) == (checked_out, idle)
 
-        wait_until(lambda: pool_is(3, 0), 5, "3 connections checked out")
+        wait_until(lambda: pool_is(3, 0), 30, "3 connections checked out")
     finally:
         for c in conns:
             c.close()
-    wait_until(lambda: pool_is(0, 3), 5, "3 idle connections")
+    wait_until(lambda: pool_is(0, 3), 30, "3 idle connections")
 
 
 def test_pool_sampler_runs_in_the_background(engine: Engine, registry: CollectorRegistry) -> None:
@@ -298,9 +298,9 @@ def test_pool_sampler_runs_in_the_background(engine: Engine, registry: Collector
     with TestClient(app):
         conn = engine.connect()
         conn.execute(text("SELECT 1"))
-        wait_until(lambda: registry.get_sample_value(*gauge) == 1, 5, "sampler saw the checkout")
+        wait_until(lambda: registry.get_sample_value(*gauge) == 1, 30, "sampler saw the checkout")
         conn.close()
-        wait_until(lambda: registry.get_sample_value(*gauge) == 0, 5, "sampler saw the checkin")
+        wait_until(lambda: registry.get_sample_value(*gauge) == 0, 30, "sampler saw the checkin")
         thread = [t for t in threading.enumerate() if t.name == "db-pool-sampler"]
         assert thread
     assert not thread[0].is_alive()  # stopped by the lifespan shutdown

@@ -123,7 +123,7 @@ def probe_worker(shared: Path, before: dict[int, float]) -> int:
         served[:] = [pid for pid, n in now.items() if n > before.get(pid, 0)]
         return len(served) == 1
 
-    wait_until(recorded, 5, "the probe request recorded by one worker")
+    wait_until(recorded, 30, "the probe request recorded by one worker")
     return served[0]
 
 
@@ -249,7 +249,7 @@ def test_one_worker_uses_the_same_shared_directory_and_removes_it(
                 client.get("/api/bags/P1")  # 401: no token
             wait_until(
                 lambda: requests_by_pid(shared, BAG_ROUTE).get(proc.pid) == 4,
-                5,
+                30,
                 "the requests in the shared directory",
             )
             text = client.get("/metrics").text
