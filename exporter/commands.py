@@ -70,6 +70,7 @@ def run_exporter(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # even when started with SIGINT ignored (nohup, &)
     names = ", ".join(c.name for c in scraper.collectors)
     print(
         f"TraceTrack exporter: http://{host}:{server.port}/metrics  (collectors: {names})",
