@@ -214,6 +214,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{name}: not an http(s) URL ({problem or 'no host'})")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        # It signs every token (HS256): a short key is guessed offline from one token.
+        if value and len(value) < 32:
+            raise ValueError("TRACETRACK_SECRET_KEY: at least 32 characters (or unset: generated)")
+        return value or None
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
