@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-KINDS = ("daily", "weekly")
+# The report kinds, once: `tracetrack report KIND`, the reporter's schedule, the
+# recipients' lists and the stored reports' directories.
+Kind = Literal["daily", "weekly"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 FILES = {
     "report.html": "text/html",
     "report.pdf": "application/pdf",

@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.reportfiles import KINDS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="render the daily or weekly report (HTML, PDF, JSON)")
-    p.add_argument("kind", choices=("daily", "weekly"))
+    p.add_argument("kind", choices=KINDS)
     p.add_argument(
         "--at",
         metavar="YYYY-MM-DD",

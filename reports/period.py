@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-Kind = Literal["daily", "weekly"]
-KINDS: tuple[Kind, ...] = ("daily", "weekly")
+from common.reportfiles import Kind
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.alert_config import CONFIG_VARIABLE, REPORTS_ENTRY, AlertConfigError, read_recipients
+from common.reportfiles import KINDS
 from common.smtp import is_email
-from reports.period import KINDS
 
 ENTRY = REPORTS_ENTRY
 

@@ -22,8 +22,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from common.reportfiles import KINDS, Kind
 from common.settings import settings_error
-from reports.period import KINDS, Kind, Period, last_complete
+from reports.period import Period, last_complete
 from reports.recipients import RecipientsError, load_recipients
 from reports.settings import ReportSettings
 
