@@ -77,8 +77,16 @@ def last_complete(kind: Kind, now: datetime, tz: ZoneInfo) -> Period:
     return period_containing(kind, today - timedelta(days=1 if kind == "daily" else 7), tz)
 
 
+# Prometheus holds nothing before 1970; past 9998 a week's end is not a date any more
+# (9999-12-31 gave "OverflowError: date value out of range").
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def parse_day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--at {text!r}: expected a date as YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"--at {text!r}: expected a date from {FIRST_DAY} to {LAST_DAY}")
+    return day

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from statistics import median
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +25,7 @@ from common import slo
 from reports.generate import generate
 from reports.history import AlertInstance, apply_acks
 from reports.mail import send_report
-from reports.period import period_containing
+from reports.period import parse_day, period_containing
 from reports.reporter import Reporter
 from reports.settings import ReportSettings
 from tests.support import history as h
@@ -256,6 +257,15 @@ def test_a_period_without_data_says_no_data_never_zero(env: Env) -> None:
     assert "no data" in html
     # The store exists and has nothing for that day: zero alerts is the truth there.
     assert r["alerts"]["fired"]["value"] == 0
+
+
+@pytest.mark.parametrize("text", ["9999-12-31", "0001-01-01", "1969-12-31"])
+def test_a_day_no_period_can_hold_is_named(text: str) -> None:
+    with pytest.raises(ValueError, match=f"--at '{text}': expected a date from 1970-01-01"):
+        parse_day(text)
+    assert parse_day("9998-12-31").year == 9998
+    for kind in ("daily", "weekly"):  # the last day still has a period in any zone
+        period_containing(kind, date(9998, 12, 31), ZoneInfo("Pacific/Kiritimati"))
 
 
 def test_bad_input_is_a_clear_error(env: Env) -> None:
