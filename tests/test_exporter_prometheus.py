@@ -92,8 +92,10 @@ def test_prometheus_scrapes_the_exporter_with_every_collector_up(stack: dict[str
         )
     except TimeoutError:
         raise AssertionError(f"exporter log:\n{stack['exporter'].log_tail()}") from None
-    # Within Prometheus' 1 s timeout, with room to spare.
-    assert (scalar(port, 'scrape_duration_seconds{job="exporter"}') or 1) < 1
+    # up == 1 is the proof the scrapes end within Prometheus' scrape timeout (a scrape
+    # past it is a failed one); how much room is left is bench/exporter_scrape.py's
+    # figure, not a wall-clock bound a busy machine would break.
+    assert scalar(port, 'scrape_duration_seconds{job="exporter"}') is not None
     assert (scalar(port, 'tracetrack_db_max_connections{job="exporter"}') or 0) > 0
 
 
