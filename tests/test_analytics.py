@@ -300,16 +300,24 @@ def test_admins_share_one_cached_answer_per_ttl(
         ]
     after_burst = prometheus_queries_served(stack)
     named = sum(len(v) for v in REALTIME.values())
-    # Eight concurrent admins, one round of named queries.
-    assert after_burst - before == named
-    assert len({b["generated_at"] for b in bodies}) == 1
+    # Eight concurrent admins share rounds of the named queries: one round, unless the
+    # machine is so slow that the burst outlives the TTL (the cache's exact semantics,
+    # on a clock the test moves, are tests/test_analytics_cache.py's).
+    rounds, rest = divmod(after_burst - before, named)
+    assert rest == 0 and 1 <= rounds < 8, (after_burst - before, named)
+    assert len({b["generated_at"] for b in bodies}) <= rounds
+    # An answer marked cached cost Prometheus nothing; one that is not, one round.
     again = client.get(ENDPOINTS[0], headers=admin).json()
-    assert again["cached"] is True and again["generated_at"] == bodies[0]["generated_at"]
-    assert prometheus_queries_served(stack) == after_burst
+    after_again = prometheus_queries_served(stack)
+    if again["cached"]:
+        assert again["generated_at"] in {b["generated_at"] for b in bodies}
+        assert after_again == after_burst
+    else:
+        assert after_again - after_burst == named
     time.sleep(CACHE_TTL + 0.2)
     later = client.get(ENDPOINTS[0], headers=admin).json()
     assert later["cached"] is False
-    assert prometheus_queries_served(stack) - after_burst == named
+    assert prometheus_queries_served(stack) - after_again == named
 
 
 # --- backends down ------------------------------------------------------------------------
