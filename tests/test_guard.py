@@ -623,6 +623,22 @@ def test_events_carrying_nul_are_stored_and_do_not_lose_their_batch(
 # --- the CLI -------------------------------------------------------------------------
 
 
+def test_events_on_the_terminal_cannot_drive_it_or_forge_a_line(users: str, tmp_path: Path) -> None:
+    """An attacker chooses the login name an event records; `tracetrack security events`
+    (the runbook's first step) printed it raw: escape sequences reached the operator's
+    terminal and a newline printed a forged event."""
+    with make_client(users, tmp_path, client=ATTACKER) as c:
+        forged = "x\n2026-01-01T00:00:00  login_ok  ip=10.0.0.1 \x1b[2J\x1b]0;owned\x07"
+        assert login(c, forged, "Password1").status_code == 401
+        guard(c).events.flush()
+        r = cli(users, tmp_path, "events", "--since", "1h")
+        assert r.returncode == 0, r.stderr
+        (line,) = [x for x in r.stdout.splitlines() if "login_failed" in x]
+        assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+        assert "user=x\\n2026-01-01" in line and "\\x1b[2J" in line
+        assert not [x for x in r.stdout.splitlines() if x.startswith("2026-01-01")]
+
+
 def cli(database_url: str, tmp_path: Path, *args: str, redis_url: str = "") -> Any:
     import subprocess
 

@@ -75,6 +75,13 @@ def _record(sessions: Any, kind: str, network: str) -> None:
     log.flush()
 
 
+def shown(value: object) -> str:
+    """Text from the outside (a username, a path, a reason) as a terminal shows it: control
+    characters escaped, so an attacker's login name can neither drive the operator's
+    terminal (escape sequences) nor print a forged event line (a newline)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -137,7 +144,8 @@ def list_blocks(args: argparse.Namespace) -> int:
             if left >= 3600
             else f"{left // 60}m{left % 60:02d}s"
         )
-        print(f"{b.network:<22} {human:>10}  {b.source:<6} {b.created_by:<16} {b.reason}")
+        by, reason = shown(b.created_by), shown(b.reason)
+        print(f"{b.network:<22} {human:>10}  {b.source:<6} {by:<16} {reason}")
     return 0
 
 
@@ -160,11 +168,12 @@ def events(args: argparse.Namespace) -> int:
         print(f"no security events since {since.isoformat(timespec='seconds')}")
         return 0
     for r in rows:
-        detail = " ".join(f"{k}={v}" for k, v in (r["detail"] or {}).items())
+        detail = " ".join(f"{shown(k)}={shown(v)}" for k, v in (r["detail"] or {}).items())
         count = f" x{r['count']}" if r["count"] > 1 else ""
         print(
-            f"{r['time'][:19]}  {r['kind']:<22}{count:<6} ip={r['client_ip'] or '-'}"
-            f" user={r['user'] or '-'} route={r['route'] or '-'} status={r['status'] or '-'} {detail}"
+            f"{r['time'][:19]}  {r['kind']:<22}{count:<6} ip={shown(r['client_ip'] or '-')}"
+            f" user={shown(r['user'] or '-')} route={shown(r['route'] or '-')}"
+            f" status={r['status'] or '-'} {detail}"
         )
     return 0
 
