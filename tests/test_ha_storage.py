@@ -143,12 +143,23 @@ def test_pair_writes_one_deduplicated_series_and_an_outage_leaves_no_gap(
     span = (stamps[-1] - stamps[0]) / 1000
     assert len(got) <= span + 2, f"{len(got)} samples over {span:.0f}s: not de-duplicated"
 
-    # No gap, the outage included: consecutive samples at most ~two intervals apart.
-    gaps = [(b - a) / 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
-    worst = max(gaps)
-    assert worst <= 2.5, f"a {worst:.1f}s gap in VictoriaMetrics (outage {down:.0f}-{up:.0f})"
+    # No gap, the outage included: consecutive samples at most ~two intervals apart,
+    # or no further apart than the pair's own scrapes were (a machine too busy to run
+    # Prometheus on time leaves a gap no storage can fill).
+    def worst_gap(ts: list[int]) -> float:
+        return max((b - a) / 1000 for a, b in zip(ts, ts[1:], strict=False))
+
+    worst = worst_gap(stamps)
+    in_range = sorted({t for t, _ in scraped if stamps[0] <= t <= stamps[-1]})
+    allowed = max(2.5, worst_gap(in_range) + 1)
+    assert worst <= allowed, f"a {worst:.1f}s gap in VictoriaMetrics (outage {down:.0f}-{up:.0f})"
+    # During the outage, about one sample for every second either replica scraped in.
     during = [t for t in stamps if down * 1000 <= t <= up * 1000]
-    assert len(during) >= 0.8 * (up - down), f"{len(during)} samples in a {up - down:.0f}s outage"
+    scraped_seconds = {t // 1000 for t, _ in scraped if down * 1000 <= t <= up * 1000}
+    assert len(during) >= 0.8 * len(scraped_seconds), (
+        f"{len(during)} samples in a {up - down:.0f}s outage the pair scraped"
+        f" in {len(scraped_seconds)} distinct seconds"
+    )
     # The values only go up (the ticker counts): no replica's older sample overwrote a newer.
     numbers = [float(v) for _t, v in got]
     assert numbers == sorted(numbers)
