@@ -237,7 +237,7 @@ def availability_group() -> dict[str, Any]:
                 f'up{{job!="{APP_JOB}"}} == 0\n'
                 # A dead bridge is TraceTrackAlertBridgeDown's page, which mutes this one;
                 # the two resolve together, in either order.
-                + cause_rules.unless_recently(("TraceTrackAlertBridgeDown",), "2m", on="job"),
+                + cause_rules.unless_recently((BRIDGE_DOWN,), "2m", on="job"),
                 "1m",
                 "warning",
                 "Scrape target {{ $labels.job }} {{ $labels.instance }} is down",
