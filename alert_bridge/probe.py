@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import httpx
 
+from common.settings import without_credentials
+
 PROBE_TIMEOUT_SECONDS = 3.0
 
 
@@ -42,6 +44,7 @@ class PipelineProbe:
 
     def _one(self, name: str, base: str) -> Finding:
         url = f"{base}/-/healthy"
+        base = without_credentials(base)  # the page names it, on every channel
         try:
             resp = self._get(url)
         except httpx.ConnectError:

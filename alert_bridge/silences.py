@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from common.settings import without_credentials
+
 DURATIONS = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "24h": timedelta(hours=24)}
 TIMEOUT_SECONDS = 5.0
 
@@ -60,8 +62,8 @@ def create_silence(
     try:
         resp = (client or httpx).post(url, json=body, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
-        raise SilenceError(
-            f"Alertmanager {alertmanager_url} unreachable: {type(exc).__name__}"
+        raise SilenceError(  # shown on the notification page: no credentials
+            f"Alertmanager {without_credentials(alertmanager_url)} unreachable: {type(exc).__name__}"
         ) from None
     if resp.status_code != 200:
         raise SilenceError(f"Alertmanager answered HTTP {resp.status_code}: {resp.text[:200]}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,15 @@ def absolute_base_url(name: str, value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ValueError(f"{name}: {value!r} is not an absolute http(s) base URL")
     return value.strip().rstrip("/")
+
+
+def without_credentials(url: str) -> str:
+    """`url` without its user and password, for what people see: pages, error bodies,
+    logs, notifications (a backend behind basic auth is configured with both)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:

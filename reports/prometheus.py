@@ -10,6 +10,7 @@ import httpx
 import yaml
 
 from common.durations import duration_seconds
+from common.settings import without_credentials
 
 Point = tuple[float, float]  # (unix seconds, value)
 
@@ -38,7 +39,9 @@ class Prometheus:
             else:
                 resp = client.get(url, params=params, timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise PrometheusError(f"Prometheus at {self.url} is unreachable: {exc}") from exc
+            raise PrometheusError(
+                f"Prometheus at {without_credentials(self.url)} is unreachable: {exc}"
+            ) from exc
         finally:
             if self.client is None:
                 client.close()
@@ -48,7 +51,8 @@ class Prometheus:
             body = {}
         if resp.status_code != 200 or body.get("status") != "success":
             raise PrometheusError(
-                f"Prometheus at {self.url} answered {resp.status_code} to {params.get('query')!r}:"
+                f"Prometheus at {without_credentials(self.url)} answered {resp.status_code}"
+                f" to {params.get('query')!r}:"
                 f" {body.get('error') or resp.text[:200]}"
             )
         return body["data"]

@@ -326,7 +326,8 @@ def test_admins_share_one_cached_answer_per_ttl(
 @pytest.fixture()
 def inprocess(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     add_user(database_url, "admin", "admin")
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    # Nothing listens there; behind basic auth, as a hosted backend often is.
+    dead = f"http://monitor:s3cret-pw@127.0.0.1:{free_port()}"
     settings = app_settings(
         database_url, tmp_path, prometheus_url=dead, alertmanager_url=dead, metrics_enabled=False
     )
@@ -345,10 +346,13 @@ def test_prometheus_unreachable_is_a_503_with_a_clear_json_error(inprocess) -> N
         assert body["detail"].startswith(f"prometheus at {body['url']} is unavailable")
         assert "ConnectError" in body["reason"]
         assert r.headers["retry-after"]
+        assert "s3cret" not in r.text and body["url"].startswith("http://127.0.0.1:")
     r = c.get(ENDPOINTS[4], headers=admin)
     assert r.status_code == 503 and r.json()["backend"] == "alertmanager"
+    assert "s3cret" not in r.text
     page = c.get("/analytics/dashboard", headers=admin)
     assert page.status_code == 503 and "Metrics unavailable" in page.text
+    assert "s3cret" not in page.text
 
 
 class SilentServer:

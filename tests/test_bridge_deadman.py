@@ -139,6 +139,19 @@ def test_a_dead_alertmanager_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
+def test_the_page_names_a_component_without_its_credentials() -> None:
+    """The dead man's switch page goes to every channel: a URL with basic-auth
+    credentials (a hosted Alertmanager) is named by host only."""
+
+    def refused(url: str) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    (finding,) = PipelineProbe(
+        {"Alertmanager": "https://oncall:s3cret@am.example.com"}, refused
+    ).check()
+    assert finding.url == "https://am.example.com" and not finding.healthy
+
+
 def test_prometheus_killed_pages_within_two_minutes_naming_it(
     tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink, webhook_sink: WebhookSink
 ) -> None:

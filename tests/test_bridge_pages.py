@@ -169,15 +169,15 @@ def test_page_silence_and_acknowledge_through_a_real_alertmanager(
 
 def test_a_silence_alertmanager_refuses_is_a_clear_502(tmp_path: Path) -> None:
     cfg = write_alert_config(tmp_path / "alert_config.py", recipients_for())
-    env = bridge_env(
-        tmp_path, cfg, ALERTMANAGER_URL=f"http://127.0.0.1:{free_port()}"
-    )  # nothing listens
+    # Nothing listens; behind basic auth, whose password the public page must not show.
+    env = bridge_env(tmp_path, cfg, ALERTMANAGER_URL=f"http://am:s3cret@127.0.0.1:{free_port()}")
     with InProcessBridge(env) as b:
         assert b.post("critical", ONE_ALERT).status_code == 200
         key = b.notifications()["deliveries"][0]["notification_key"]
         token = pages.token_for(b.service.store, key)
         resp = b.http.post(f"/n/{token}/silence", data={"who": "carol", "duration": "4h"})
         assert resp.status_code == 502 and "unreachable" in resp.text
+        assert "s3cret" not in resp.text and "Alertmanager http://127.0.0.1:" in resp.text
         assert b.metric("tracetrack_bridge_actions_total", action="silence", outcome="failed") == 1
 
 

@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 
 from app.analytics.queries import NamedQuery
+from common.settings import without_credentials
 
 
 class BackendUnavailable(Exception):
     def __init__(self, backend: str, url: str, reason: str) -> None:
+        url = without_credentials(url)  # the error body and the log show it
         super().__init__(f"{backend} at {url} is unavailable: {reason}")
         self.backend = backend
         self.url = url
