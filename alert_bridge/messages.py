@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from alert_bridge import gsm7
+from alert_bridge.links import Links
 
 SEVERITY_COLOURS = {"critical": 0xD0021B, "warning": 0xF5A623, "info": 0x4A90E2}
 RESOLVED_COLOUR = 0x2EB67D
@@ -249,28 +251,48 @@ class Message:
         return ""
 
 
-def from_payload(key: str, severity: str, body: dict[str, Any], at: float | None = None) -> Message:
-    alerts = [
-        AlertLine(
-            name=a.get("labels", {}).get("alertname", "alert"),
-            status=a.get("status", ""),
-            summary=a.get("annotations", {}).get("summary", ""),
-            description=a.get("annotations", {}).get("description", ""),
-            labels=dict(a.get("labels", {})),
-            starts_at=a.get("startsAt", ""),
-            ends_at=a.get("endsAt", ""),
-            runbook_url=a.get("annotations", {}).get("runbook_url", ""),
-            generator_url=a.get("generatorURL", ""),
-            value=a.get("annotations", {}).get("value", ""),
-            threshold=a.get("annotations", {}).get("threshold", ""),
-            dashboard_url=a.get("annotations", {}).get("dashboard_url", ""),
+def from_payload(
+    key: str,
+    severity: str,
+    body: dict[str, Any],
+    at: float | None = None,
+    links: Links | None = None,
+) -> Message:
+    """The message of an Alertmanager webhook body; `links` makes its links absolute
+    for this deployment (alert_bridge/links.py), None keeps them as they came."""
+    alerts = []
+    for a in body.get("alerts", []):
+        labels = dict(a.get("labels", {}))
+        ann = a.get("annotations", {})
+        name = labels.get("alertname", "alert")
+        runbook = ann.get("runbook_url", "")
+        dashboard = ann.get("dashboard_url", "")
+        generator = a.get("generatorURL", "")
+        if links is not None:
+            runbook = links.runbook(runbook, name)
+            dashboard = links.dashboard(dashboard)
+            generator = links.other(generator)
+        alerts.append(
+            AlertLine(
+                name=name,
+                status=a.get("status", ""),
+                summary=ann.get("summary", ""),
+                description=ann.get("description", ""),
+                labels=labels,
+                starts_at=a.get("startsAt", ""),
+                ends_at=a.get("endsAt", ""),
+                runbook_url=runbook,
+                generator_url=generator,
+                value=ann.get("value", ""),
+                threshold=ann.get("threshold", ""),
+                dashboard_url=dashboard,
+            )
         )
-        for a in body.get("alerts", [])
-    ]
     # The firing ones first: what still hurts leads.
     alerts.sort(key=lambda a: (a.status != "firing", a.instance))
     names = sorted({a.name for a in alerts})
     title = body.get("groupLabels", {}).get("alertname") or ", ".join(names) or "alert"
+    external = body.get("externalURL", "")
     return Message(
         key=key,
         kind="alert",
@@ -278,7 +300,7 @@ def from_payload(key: str, severity: str, body: dict[str, Any], at: float | None
         status=body["status"],
         title=title,
         alerts=alerts,
-        external_url=body.get("externalURL", ""),
+        external_url=links.other(external) if links is not None else external,
         at=at,
     )
 
@@ -357,13 +379,15 @@ def build_message(
     body_json: str,
     at: float | None = None,
     page_url: str = "",
+    links: Links | None = None,
 ) -> Message:
-    """The message of a stored notification; `at` is when the bridge accepted it."""
+    """The message of a stored notification; `at` is when the bridge accepted it,
+    `links` this deployment's link bases (alert_bridge/links.py)."""
     body = json.loads(body_json)
     if kind == "watchdog":
         m = watchdog_message(key, status, body)
     else:
-        m = from_payload(key, severity, body, at)
+        m = from_payload(key, severity, body, at, links)
     if kind == "reminder":
         m = _reminder(m, body.get("_reminder") or {})
     if page_url or at is not None:
@@ -539,31 +563,45 @@ def sms_digest(m: Message, budget: int = 3, window_minutes: float = 10) -> str:
 
 
 def _sms_body(m: Message, room: int) -> str:
+    """The SMS without its link, in `room` septets: the most complete wording that still
+    names where (the first instance, cut if need be). Dropped first when space runs
+    out: the last value of a resolved alert, the threshold, a reminder's long words;
+    never the value of a firing one."""
     name = m.what_short
+    a = m.alerts[0] if m.alerts else None
+    options: list[tuple[str, str]]  # (head, tail): "<head> <where><tail>"
     if m.resolved:
-        tail = f" RESOLVED after {m.lasted}" if m.lasted else " RESOLVED"
-        if m.alerts and m.alerts[0].value:
-            tail += f", last {m.alerts[0].value}"
-        heads = [f"OK {name}"]
+        after = f" RESOLVED after {m.lasted}" if m.lasted else " RESOLVED"
+        last = f", last {a.value}" if a and a.value else ""
+        options = [(f"OK {name}", after + last), (f"OK {name}", after)]
     else:
-        a = m.alerts[0] if m.alerts else None
         value = f" {a.value}" if a and a.value else ""
         thr = f" ({a.threshold})" if a and a.threshold else ""
-        prefix = SMS_TAG.get(m.severity, m.severity.upper())
+        tag = SMS_TAG.get(m.severity, m.severity.upper())
+        since = f" since {hhmm(m.started)}" if m.started else ""
+        prefixes = [tag]
         if m.kind == "reminder":
-            prefix += f" REMINDER {m.note.replace('acknowledged', 'acked')}:"
-        tail = f" since {hhmm(m.started)}" if m.started else ""
-        # The threshold goes first when space runs out; the value never does.
-        heads = [f"{prefix}{value}{thr} {name}", f"{prefix}{value} {name}"]
-    instances = list(dict.fromkeys(a.instance for a in m.alerts if a.instance))
+            age = re.search(r"firing for (\S+?),", m.note)
+            prefixes = [
+                f"{tag} REMINDER {m.note.replace('acknowledged', 'acked')}:",
+                f"{tag} REMINDER {age.group(1) + ' ' if age else ''}unacked:",
+            ]
+        options = [(f"{prefixes[0]}{value}{thr} {name}", since)] + [
+            (f"{p}{value} {name}", since) for p in prefixes
+        ]
+        if m.kind == "reminder":  # it says how long already
+            options.append((f"{prefixes[-1]}{value} {name}", ""))
+    instances = list(dict.fromkeys(x.instance for x in m.alerts if x.instance))
 
     def fits(text: str) -> bool:
         return gsm7.length(gsm7.to_gsm7(text)) <= room
 
-    for head in heads:
+    if not instances:
+        return next((h + t for h, t in options if fits(h + t)), "".join(options[-1]))
+    for head, tail in options:
         # As many instances as fit; at least the first one, cut if need be.
         for limit in (3, 2, 1):
-            text = f"{head} {m.where(limit)}{tail}" if instances else f"{head}{tail}"
+            text = f"{head} {m.where(limit)}{tail}"
             if fits(text):
                 return text
         more = f", +{len(instances) - 1}" if len(instances) > 1 else ""
@@ -571,7 +609,7 @@ def _sms_body(m: Message, room: int) -> str:
         if left >= 12:
             first = gsm7.fit(gsm7.to_gsm7(instances[0]), left)
             return f"{head} {first}{more}{tail}"
-    return f"{heads[-1]}{tail}"
+    return "".join(options[-1])
 
 
 # --- webhooks ------------------------------------------------------------------------

@@ -9,6 +9,11 @@ page, so Alertmanager's `bridge-down` receiver does, with its native integration
 - Slack (`slack_configs`), Discord (`discord_configs`, Alertmanager >= 0.25) and plain
   JSON webhooks (`webhook_configs`) for the critical webhooks.
 
+The runbook is served by the bridges, which are down when this is sent, so the page
+carries the runbook's advice itself (its `Respond:` paragraph) besides the link, built
+on the deployment's public URL (the rules' annotation keeps its placeholder base
+under docker-compose, common/links.py).
+
 Only channels the bridge itself has switched on (ENABLE_EMAIL_ALERTS,
 ENABLE_WEBHOOK_ALERTS) are used; Alertmanager has no SMS integration.
 `tooling.stackconfig.render_alertmanager_config(native_receivers=...)` puts the result
@@ -17,21 +22,72 @@ in the rendered alertmanager.yml; `tracetrack up` does so.
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import Any
 
 from alert_bridge.config import AlertConfig
+from alert_bridge.runbook import advice
 from alert_bridge.settings import BridgeSettings
+from common.links import RUNBOOK_PATH
 
 RECEIVER = "bridge-down"
+ALERT = "TraceTrackAlertBridgeDown"
 
 _TITLE = "[{{ .Status | toUpper }}] {{ .CommonAnnotations.summary }}"
-_TEXT = (
-    "{{ .CommonAnnotations.description }}\n"
-    'Since {{ (index .Alerts 0).StartsAt.Format "2006-01-02 15:04 MST" }}.'
-    " Runbook: {{ .CommonAnnotations.runbook_url }}"
-)
+_SINCE = 'Since {{ (index .Alerts 0).StartsAt.Format "2006-01-02 15:04 MST" }}.'
+
+
+def _literal(text: str) -> str:
+    """`text` verbatim inside an Alertmanager (Go) template."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
+def _runbook_link(settings: BridgeSettings) -> str:
+    """The bridge's runbook section for this alert, on the deployment's public URL (the
+    rules' own annotation keeps its placeholder base under docker-compose)."""
+    public = settings.bridge_public_url or settings.tracetrack_public_url
+    if public:
+        return _literal(f"{public}{RUNBOOK_PATH}#{ALERT.lower()}")
+    return "{{ .CommonAnnotations.runbook_url }}"
+
+
+def _advice(settings: BridgeSettings) -> str:
+    """What to do, in the page itself: the runbook is served by the bridges, which are
+    down when this is sent."""
+    try:
+        return advice(settings.bridge_runbook_file.read_text(encoding="utf-8"), ALERT)
+    except OSError:
+        return ""
+
+
+def _text(settings: BridgeSettings) -> str:
+    what = _advice(settings)
+    return (
+        "{{ .CommonAnnotations.description }}\n"
+        + _SINCE
+        + (f"\n{_literal(what)}" if what else "")
+        + f"\nRunbook (served by the bridges: it opens once one is back): {_runbook_link(settings)}"
+    )
+
+
+def _html(settings: BridgeSettings) -> str:
+    """The email's HTML part (Alertmanager's default would list the annotations,
+    placeholder links included). Alertmanager escapes what the template inserts."""
+    what = _advice(settings)
+    link = _runbook_link(settings)
+    return (
+        "<html><body style='font-family:sans-serif'>"
+        "<h2 style='color:#d0021b'>" + _TITLE + "</h2>"
+        "<p>{{ .CommonAnnotations.description }}</p><p>"
+        + _SINCE
+        + "</p>"
+        + (f"<p>{_literal(html.escape(what))}</p>" if what else "")
+        + f'<p><a href="{link}">Runbook</a> (served by the bridges: it opens once one is'
+        " back)</p><p><small>Sent by Alertmanager itself: every TraceTrack alert bridge is"
+        " down.</small></p></body></html>"
+    )
 
 
 def _write_secret(path: Path, secret: str) -> Path:
@@ -49,6 +105,9 @@ def native_receiver(
 ) -> dict[str, Any]:
     """The `bridge-down` receiver's integrations (without its name)."""
     out: dict[str, Any] = {}
+    text = _text(settings)
+    # A password removed since the last rendering must not stay behind on disk.
+    (secrets_dir / "smtp_password").unlink(missing_ok=True)
     critical = config.for_severity("critical")
     emails = [r.address for r in critical if r.channel == "email"]
     if settings.enable_email_alerts and emails:
@@ -60,6 +119,8 @@ def native_receiver(
             "require_tls": settings.smtp_security == "starttls",
             "send_resolved": True,
             "headers": {"Subject": _TITLE},
+            "text": text,
+            "html": _html(settings),
         }
         if settings.alert_sender_password is not None:
             email["auth_username"] = settings.smtp_username or settings.alert_sender_email
@@ -75,12 +136,12 @@ def native_receiver(
     if settings.enable_webhook_alerts:
         hooks = [r for r in critical if r.channel == "webhook"]
         slack = [
-            {"api_url": r.address, "send_resolved": True, "title": _TITLE, "text": _TEXT}
+            {"api_url": r.address, "send_resolved": True, "title": _TITLE, "text": text}
             for r in hooks
             if r.format == "slack"
         ]
         discord = [
-            {"webhook_url": r.address, "send_resolved": True, "title": _TITLE, "message": _TEXT}
+            {"webhook_url": r.address, "send_resolved": True, "title": _TITLE, "message": text}
             for r in hooks
             if r.format == "discord"
         ]

@@ -71,6 +71,18 @@ def render(markdown: str) -> tuple[str, list[str]]:
     return _PAGE.format(title=html.escape(title), body=body), ids
 
 
+def advice(markdown: str, alertname: str) -> str:
+    """The `Respond:` paragraph of an alert's section, as one line of plain text ("" when
+    it has none): what to do, for a page that cannot link to the runbook."""
+    m = re.search(rf"^## {re.escape(alertname)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
+    if m is None:
+        return ""
+    for paragraph in m.group(1).split("\n\n"):
+        if paragraph.startswith("Respond:"):
+            return " ".join(paragraph.split())
+    return ""
+
+
 class Runbook:
     """The rendered runbook, re-rendered when the file changes."""
 

@@ -14,6 +14,7 @@ from alert_bridge import pages
 from alert_bridge.budget import apply_sms_budget
 from alert_bridge.config import AlertConfig, Recipient, load_config
 from alert_bridge.direct import DirectPager
+from alert_bridge.links import Links
 from alert_bridge.messages import parse_time
 from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.outbox_probe import OutboxProbe
@@ -63,6 +64,8 @@ class BridgeService:
         self.token = resolve_auth_token(settings)
         self.owner = settings.instance_id(port)
         self.public_url = settings.public_url(port)
+        # The bases of every link a notification carries (alert_bridge/links.py).
+        self.links = Links(self.public_url, settings.grafana_url)
         self.runbook = Runbook(settings.bridge_runbook_file)
         self.page_ttl = settings.bridge_page_ttl_hours * 3600
         self.store = Store(
@@ -81,6 +84,7 @@ class BridgeService:
             self.owner,
             self.page_url,
             SendRates(None if settings.bridge_send_rates else {}),
+            self.links,
         )
         self.watchdog = Watchdog(
             self.store,

@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from alert_bridge.config import Recipient
+from alert_bridge.links import Links
 from alert_bridge.messages import Message, build_message
 from alert_bridge.metrics import BridgeMetrics
 from alert_bridge.providers.base import (
@@ -67,6 +68,7 @@ class Deliverer:
         owner: str,
         page_url: Callable[[str], str] = lambda key: "",
         rates: SendRates | None = None,
+        links: Links | None = None,
     ) -> None:
         self.store = store
         # Notification key -> its page's absolute URL ("" when it has none).
@@ -83,7 +85,8 @@ class Deliverer:
             settings.bridge_worker_threads, thread_name_prefix="bridge-send"
         )
         self._thread: threading.Thread | None = None
-        self._message = lru_cache(maxsize=256)(build_message)
+        # Rendering is a pure function of the stored notification and these bases.
+        self._message = lru_cache(maxsize=256)(partial(build_message, links=links))
         self.recorder = Recorder(
             store, metrics, owner, retry_for=min(30.0, settings.bridge_lease_seconds / 2)
         )

@@ -62,6 +62,9 @@ def settings_error(exc: ValidationError) -> str:
 
 
 class Settings(BaseSettings):
+    # env_ignore_empty: docker-compose passes an optional variable the operator left
+    # unset (`${ALERT_SENDER_PASSWORD:-}`) as "", which must mean unset (no SMTP login
+    # with an empty password), not an empty value.
     model_config = SettingsConfigDict(
         env_file=None,
         extra="ignore",
@@ -69,6 +72,7 @@ class Settings(BaseSettings):
         populate_by_name=True,
         allow_inf_nan=False,  # TOKEN_STATE_TTL_SECONDS=inf is a typo, not a setting
         hide_input_in_errors=True,  # a rejected value may be a URL with its password
+        env_ignore_empty=True,
     )
 
     # --- where state lives -------------------------------------------------
@@ -274,7 +278,10 @@ class Settings(BaseSettings):
         return self.report_dir or self.resolved_var_dir() / "reports"
 
     @field_validator(
-        "tracetrack_public_url", "prometheus_external_url", "alertmanager_external_url"
+        "tracetrack_public_url",
+        "prometheus_external_url",
+        "alertmanager_external_url",
+        "grafana_url",
     )
     @classmethod
     def _base_url(cls, value: str | None, info) -> str | None:  # type: ignore[no-untyped-def]

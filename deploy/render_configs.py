@@ -106,6 +106,9 @@ def render() -> dict[Path, str]:
         servers={name: f"{name}:{topology.APP_PORT}" for name in APP_REPLICAS},
         stats_bind=f":{LB_STATS_PORT}",
         docker_dns=True,
+        # Notification pages and the runbook, where TRACETRACK_PUBLIC_URL sends phones.
+        bridges={name: f"{name}:{topology.BRIDGE_PORT}" for name in BRIDGES},
+        bridge_bind=f":{topology.BRIDGE_PORT}",
     )
     return {
         PROMETHEUS_OUT: _header("prometheus/prometheus.yml") + _body(prometheus),

@@ -25,6 +25,8 @@ from tooling.procs import free_port, require_binary, wait_until
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, WebhookSink
 
+PUBLIC = "https://oncall.example.com"
+
 
 def test_the_receiver_follows_alert_config_and_the_channel_switches(tmp_path: Path) -> None:
     cfg = write_alert_config(
@@ -81,8 +83,8 @@ def test_all_bridges_down_reaches_email_and_slack_through_alertmanager(
     cfg = write_alert_config(
         tmp_path / "alert_config.py", recipients_for(smtp_sink, None, webhook_sink)
     )
-    settings = settings_from_env(bridge_env(tmp_path, cfg, smtp_sink, None, webhook_sink))
-    receiver = native_receiver(load_config(cfg), settings, tmp_path / "secrets")
+    env = bridge_env(tmp_path, cfg, smtp_sink, None, webhook_sink, TRACETRACK_PUBLIC_URL=PUBLIC)
+    receiver = native_receiver(load_config(cfg), settings_from_env(env), tmp_path / "secrets")
     dead_bridge = f"127.0.0.1:{free_port()}"  # nothing listens: the bridge is down
     token = tmp_path / "token"
     token.write_text("test-token-0123456789\n")
@@ -110,11 +112,20 @@ def test_all_bridges_down_reaches_email_and_slack_through_alertmanager(
         )
         mail = smtp_sink.messages("oncall@example.com")[0].message
         assert "Every alert bridge is down" in mail["Subject"], mail["Subject"]
+        # What to do is in the page itself (the runbook is served by the dead bridges),
+        # and the runbook link is on the public URL, not the rules' placeholder base.
+        for part in ("plain", "html"):
+            body = mail.get_body((part,))
+            assert body is not None, part
+            content = body.get_content()
+            assert "restart the bridge" in content, content
+            assert f"{PUBLIC}/runbook#tracetrackalertbridgedown" in content, content
+            assert "127.0.0.1" not in content and "localhost" not in content, content
         wait_until(lambda: bool(webhook_sink.bodies("slack/crit")), 30, "the Slack message")
         slack = webhook_sink.bodies("slack/crit")[0]
         text = str(slack)
-        assert "Every alert bridge is down" in text
-        assert "/runbook#tracetrackalertbridgedown" in text
+        assert "Every alert bridge is down" in text and "restart the bridge" in text
+        assert f"{PUBLIC}/runbook#tracetrackalertbridgedown" in text
         wait_until(lambda: bool(webhook_sink.bodies("discord/crit")), 30, "the Discord message")
         # The TargetDown warning for the bridge job is inhibited: nothing else is tried.
         am.wait_for_alert("TraceTrackAlertBridgeDown", timeout=10)

@@ -24,16 +24,18 @@ from alert_bridge.messages import (
     email_text,
     json_payload,
     slack_payload,
+    sms_digest,
     sms_text,
 )
 from alert_bridge.payload import parse_payload
+from tests.support import rulealerts
 from tests.support.bridgekit import am_payload
 from tooling import stackconfig
 
 PAGE = "https://oncall.example.com/n/Q2x8vR4tY7uW1zK3mN5pS6"
 # 2030-01-01T00:03:20Z: the bridge accepted it 3m20s after the start.
 ACCEPTED = 1893456200.0
-LONG_HOST = "db-primary-replica-01.eu-west-3.prod.tracetrack-logistics.co.uk"[:63]
+LONG_HOST = rulealerts.LONG_HOST
 
 
 def message(
@@ -185,62 +187,61 @@ def test_the_dead_mans_switch_page_fits_one_segment_and_names_the_part() -> None
 # --- every shipped rule -----------------------------------------------------------------
 
 
-def _expand(template: str, labels: dict[str, str]) -> str:
-    """A good-enough Go template expansion: labels filled, $value shown as a long
-    number, control actions dropped."""
-    text = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", lambda m: labels.get(m[1], "x" * 12), template)
-    text = re.sub(r"\{\{[^}]*\$value[^}]*\}\}", "1234.57", text)
-    return re.sub(r"\{\{[^}]*\}\}", "", text)
+def _rule_message(rule: dict[str, Any], n: int, kind: str, status: str) -> Message:
+    body = rulealerts.payload_for(rule, n, status)
+    if kind == "reminder":  # as alert_bridge/repage.py stores it: 45 minutes on
+        body["_reminder"] = {"number": 3, "firing_since": ACCEPTED - 200, "at": ACCEPTED + 2500}
+    return build_message(
+        "k" * 64,
+        kind,
+        rule["labels"]["severity"],
+        status,
+        json.dumps(body),
+        at=ACCEPTED,
+        page_url=PAGE,
+    )
 
 
-def _shipped_alerts() -> list[dict[str, Any]]:
-    doc = yaml.safe_load(stackconfig.render_rules(public_url="https://oncall.example.com"))
-    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
-
-
-def _payload_for(rule: dict[str, Any], n: int, status: str = "firing") -> dict[str, Any]:
-    payload = am_payload(rule["alert"], rule["labels"]["severity"], status=status, n_alerts=n)
-    for i, a in enumerate(payload["alerts"]):
-        labels = {
-            **a["labels"],
-            **rule["labels"],
-            "instance": f"{i:02d}-{LONG_HOST}"[:63],
-            "job": "tracetrack-app",
-            "collector": "postgres",
-            "table": "bags",
-            "integration": "webhook",
-            "channel": "sms",
-            "app": f"{i:02d}-{LONG_HOST}"[:63],
-        }
-        a["labels"] = labels
-        a["annotations"] = {k: _expand(v, labels) for k, v in rule["annotations"].items()}
-    return payload
-
-
-@pytest.mark.parametrize("status", ["firing", "resolved"])
-@pytest.mark.parametrize("n", [1, 40])
-def test_every_shipped_rule_gives_one_gsm7_segment(n: int, status: str) -> None:
-    rules = _shipped_alerts()
+def test_the_rules_cover_every_family() -> None:
+    """The loop below sees every rule family others added (security, SLO, causes, ...)."""
+    rules = rulealerts.shipped_alert_rules()
+    groups = yaml.safe_load(stackconfig.render_rules())["groups"]
+    families = {g["name"] for g in groups if any("alert" in r for r in g["rules"])}
+    assert {
+        "tracetrack-thresholds",
+        "tracetrack-availability",
+        "tracetrack-causes",
+        "tracetrack-security",
+        "tracetrack-slo",
+    } <= families, families
     assert len([r for r in rules if r["labels"]["severity"] == "critical"]) >= 9
-    for rule in rules:
-        payload = _payload_for(rule, n, status)
-        m = build_message(
-            "k" * 64,
-            "alert",
-            rule["labels"]["severity"],
-            status,
-            json.dumps(payload),
-            at=ACCEPTED,
-            page_url=PAGE,
-        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [("alert", "firing"), ("alert", "resolved"), ("reminder", "firing")]
+)
+@pytest.mark.parametrize("n", [1, 40])
+def test_every_shipped_rule_gives_one_gsm7_segment(n: int, kind: str, status: str) -> None:
+    for rule in rulealerts.shipped_alert_rules():
+        if kind == "reminder" and rule["labels"]["severity"] != "critical":
+            continue  # only critical groups are reminded
+        m = _rule_message(rule, n, kind, status)
         text = sms_text(m)
         assert_one_segment(text)
         assert text.endswith(PAGE), (rule["alert"], text)
         if status == "firing" and "value" in rule["annotations"]:
             assert m.alerts[0].value in text or text.count("..") == 1, (rule["alert"], text)
+        if kind == "reminder":
+            assert "REMINDER" in text and "45m00s" in text, text
+        if n > 1:
+            assert f"{n}x " in text and f", +{n - 1}" in text, (rule["alert"], text)
         # Every channel names the value and the instance.
         subject = email_subject(m)
         assert m.alerts[0].instance[:20] in subject, (rule["alert"], subject)
+        # The digest a phone gets once its budget is spent fits too, link last.
+        digest = sms_digest(m)
+        assert_one_segment(digest)
+        assert digest.endswith(PAGE) and "SMS limit reached (3 per 10 min)" in digest
 
 
 # --- limits -------------------------------------------------------------------------------

@@ -25,14 +25,18 @@ from app.analytics.settings import AnalyticsSettings
 from common.settings import Settings
 from exporter.settings import ExporterSettings
 from reports.settings import ReportSettings
+from tests.support.composefile import (
+    COMPOSE_FILE,
+    INTERPOLATION,
+    REQUIRED_ENV,
+    interpolate,
+)
 from tooling import haconfig, stackconfig
 from tooling.checkout import ROOT
 from tooling.procs import TRACETRACK
 
-COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 OUR_IMAGE = "tracetrack-monitor:latest"
-INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
 @pytest.fixture(scope="module")
@@ -45,26 +49,6 @@ def validator() -> jsonschema.Draft7Validator:
     schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.Draft7Validator.check_schema(schema)
     return jsonschema.Draft7Validator(schema)
-
-
-def interpolate(value: Any, env: dict[str, str]) -> Any:
-    """What `docker compose` does with ${VAR}, ${VAR:-default} and ${VAR:?error}."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def one(match: re.Match[str]) -> str:
-        name, op, arg = match["name"], match["op"], match["arg"]
-        if env.get(name):
-            return env[name]
-        if op in (":?", "?"):
-            raise KeyError(f"{name} is required: {arg}")
-        return arg or ""
-
-    return INTERPOLATION.sub(one, value)
 
 
 def env_names(*models: type[BaseSettings]) -> set[str]:
@@ -95,6 +79,19 @@ def long_running(service: dict[str, Any]) -> bool:
     return service.get("restart") != "no"
 
 
+def haproxy_frontends() -> dict[str, int]:
+    """HAProxy's frontends in the compose config: name -> port."""
+    cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
+    return {m[1]: int(m[2]) for m in re.finditer(r"^frontend (\S+)\n    bind :(\d+)", cfg, re.M)}
+
+
+def listen_ports(service: dict[str, Any]) -> set[int]:
+    """Every port a service listens on for clients (HAProxy: each frontend's)."""
+    if service.get("image", "").split(":")[0] == "haproxy":
+        return set(haproxy_frontends().values())
+    return {listen_port(service)}
+
+
 def listen_port(service: dict[str, Any]) -> int:
     """The port a service's process listens on, read from its command or config."""
     command = [str(c) for c in service.get("command", [])]
@@ -105,8 +102,7 @@ def listen_port(service: dict[str, Any]) -> int:
             return int(arg.rsplit(":", 1)[1])
     image = service["image"].split(":")[0]
     if image == "haproxy":
-        cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
-        return int(re.search(r"frontend app\n    bind :(\d+)", cfg)[1])  # type: ignore[index]
+        return haproxy_frontends()["app"]
     if image == "tracetrack-pgbouncer":
         ini = (ROOT / "deploy/pgbouncer/pgbouncer.ini").read_text()
         return int(re.search(r"^listen_port = (\d+)", ini, re.M)[1])  # type: ignore[index]
@@ -124,13 +120,6 @@ def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # --- the Compose Specification ------------------------------------------------------------
-
-REQUIRED_ENV = {
-    "POSTGRES_PASSWORD": "pw",
-    "TRACETRACK_SECRET_KEY": "k" * 32,
-    "BRIDGE_AUTH_TOKEN": "t" * 32,
-    "GRAFANA_ADMIN_PASSWORD": "g",
-}
 
 
 def test_compose_file_is_valid_against_the_compose_spec(compose, validator) -> None:
@@ -174,6 +163,10 @@ def test_secrets_are_required_from_the_environment_not_written_in_the_file(compo
     for name, secret in compose["secrets"].items():
         assert set(secret) == {"environment"}, f"secret {name} must come from the environment"
         assert secret["environment"] in REQUIRED_ENV
+    with pytest.raises(KeyError, match="TRACETRACK_PUBLIC_URL"):
+        interpolate(
+            compose, {k: v for k, v in REQUIRED_ENV.items() if k != "TRACETRACK_PUBLIC_URL"}
+        )
 
 
 def test_named_volumes_hold_the_data(compose) -> None:
@@ -293,7 +286,7 @@ def test_published_ports_match_settings_and_listeners(compose) -> None:
             assert m, f"{name}: port {mapping!r} is not ${{SETTING:-default}}:port"
             var, default, container = m[1], int(m[2]), int(m[3])
             assert getattr(defaults, var.lower()) == default, f"{name}: {var} default"
-            assert container == listen_port(service), f"{name} listens elsewhere"
+            assert container in listen_ports(service), f"{name} listens elsewhere"
         if not long_running(service):
             continue
         check = " ".join(service["healthcheck"]["test"])
@@ -523,8 +516,9 @@ def test_load_balancer_and_pgbouncer_front_every_app_replica(compose, tmp_path) 
     for name in replicas:
         assert services[name] == services[replicas[0]], f"{name} differs from its siblings"
     cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
-    servers = re.findall(r"^    server (\S+) (\S+) check", cfg, re.M)
-    assert servers == [(n, f"{n}:{listen_port(services[n])}") for n in rc.APP_REPLICAS]
+    assert backend_servers(cfg, "app") == [
+        (n, f"{n}:{listen_port(services[n])}") for n in rc.APP_REPLICAS
+    ]
     assert "option httpchk GET /readyz" in cfg
     stats = int(re.search(r"frontend stats\n    bind :(\d+)", cfg)[1])  # type: ignore[index]
     assert stats == rc.LB_STATS_PORT
@@ -560,6 +554,32 @@ def test_load_balancer_and_pgbouncer_front_every_app_replica(compose, tmp_path) 
     assert exporter.split("//")[1].split(":")[0] in stats_users
 
 
+def backend_servers(cfg: str, backend: str) -> list[tuple[str, str]]:
+    section = re.search(rf"^backend {backend}\n(.*?)(?:\n\n|\Z)", cfg, re.M | re.S)
+    assert section, f"no backend {backend}"
+    return re.findall(r"^    server (\S+) (\S+) check", section[1], re.M)
+
+
+def test_phones_reach_the_bridges_pages_through_the_load_balancer(compose) -> None:
+    """The links a page carries open: TRACETRACK_PUBLIC_URL is the load balancer's
+    `oncall` frontend (published), which passes /n/ and /runbook to every bridge."""
+    rc = render_configs_module()
+    services = compose["services"]
+    cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
+    assert backend_servers(cfg, "bridges") == [
+        (n, f"{n}:{listen_port(services[n])}") for n in rc.BRIDGES
+    ]
+    port = haproxy_frontends()["oncall"]
+    assert f"${{BRIDGE_PORT:-{port}}}:{port}" in services["loadbalancer"]["ports"]
+    assert f"path_beg {' '.join(haconfig.BRIDGE_PUBLIC_PATHS)}" in cfg
+    public = {
+        services[n]["environment"]["TRACETRACK_PUBLIC_URL"]
+        for n in (*rc.BRIDGES, "alertmanager-config")
+    }
+    assert public == {compose["x-public-url"]}
+    assert compose["x-public-url"].startswith("${TRACETRACK_PUBLIC_URL:?")
+
+
 def test_the_connection_budget_refuses_what_would_page_or_exhaust_postgres() -> None:
     assert haconfig.ConnectionBudget().problems() == []
     too_big = haconfig.ConnectionBudget(pool=180, reserve=40)
@@ -571,6 +591,41 @@ def test_the_connection_budget_refuses_what_would_page_or_exhaust_postgres() -> 
     large = haconfig.ConnectionBudget(app_replicas=10)
     assert small.server_connections == large.server_connections
     assert large.max_client_connections(settings) == 5 * small.max_client_connections(settings)
+
+
+def config_files(config: dict[str, Any]) -> list[str]:
+    """Every file path an alertmanager.yml names (credentials, passwords, CAs)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("_file") and isinstance(value, str):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(config)
+    return found
+
+
+def am_sees(am: dict[str, Any], job: dict[str, Any], path: Path, root: Path) -> bool:
+    """Whether `path`, as written in the job's container (`root` here), is readable at
+    the same path in the Alertmanager's container: a secret it has, or under a volume
+    both mount at the same place."""
+    if str(path).startswith("/run/secrets/"):
+        return path.name in am.get("secrets", [])
+    if not path.is_relative_to(root) or not path.is_file():
+        return False
+    inside = Path("/") / path.relative_to(root)
+    for volume in job["volumes"]:
+        source, target = volume.split(":")[:2]
+        if inside.is_relative_to(target) and not source.startswith("."):
+            if any(v.split(":")[:2] == [source, target] for v in am["volumes"]):
+                return True
+    return False
 
 
 def test_alertmanagers_read_the_config_the_job_fills_with_the_bridge_down_route(
@@ -590,15 +645,24 @@ def test_alertmanagers_read_the_config_the_job_fills_with_the_bridge_down_route(
         assert am["depends_on"]["alertmanager-config"]["condition"] == (
             "service_completed_successfully"
         )
-    # What the job does, for real: every channel on, a password set.
-    env = {
-        k: interpolate(v, {"ENABLE_EMAIL_ALERTS": "true", "ENABLE_WEBHOOK_ALERTS": "true"})
-        for k, v in job["environment"].items()
-    }
+    # The same channel switches and mail settings as the bridges that would be down.
+    bridge = services["bridge-1"]["environment"]
+    for key, value in job["environment"].items():
+        if key != "ALERT_CONFIG_FILE":
+            assert bridge.get(key) == value, (
+                f"alertmanager-config's {key} differs from the bridges'"
+            )
+    # What the job does, for real: every channel on, a password set. It runs in a
+    # container whose root is `root` here, so the paths it writes are container paths.
+    env = interpolate(
+        job["environment"],
+        {**REQUIRED_ENV, "ENABLE_EMAIL_ALERTS": "true", "ENABLE_WEBHOOK_ALERTS": "true"},
+    )
     env["ALERT_CONFIG_FILE"] = str(ROOT / "alert_config.py")
     env["ALERT_SENDER_PASSWORD"] = "smtp-pass-0123"
-    written = tmp_path / "rendered" / out.name
-    written.parent.mkdir()
+    root = tmp_path / "root"
+    written = root / out.relative_to("/")
+    written.parent.mkdir(parents=True)
     result = subprocess.run(
         [
             TRACETRACK,
@@ -625,7 +689,13 @@ def test_alertmanagers_read_the_config_the_job_fills_with_the_bridge_down_route(
     assert "smtp-pass-0123" not in written.read_text()
     secret = Path(email["auth_password_file"])
     assert secret.read_text() == "smtp-pass-0123" and secret.stat().st_mode & 0o777 == 0o444
+    # Every file the config names is, in each Alertmanager's container, the file the
+    # job wrote (the same volume at the same path) or a secret it mounts.
+    for name in render_configs_module().ALERTMANAGERS:
+        for path in config_files(config):
+            assert am_sees(services[name], job, Path(path), root), f"{name} cannot read {path}"
     assert down.get("slack_configs") or down.get("discord_configs")
+    assert "https://oncall.example.com/runbook#tracetrackalertbridgedown" in str(down)
     check = subprocess.run(
         [shutil.which("amtool") or "amtool", "check-config", str(written)],
         capture_output=True,

@@ -162,12 +162,18 @@ def render_pgbouncer_ini(
 LB_HEALTH_PATH = "/lb-health"
 
 
+# What the load balancer lets through to the alert bridges: the links notifications carry.
+BRIDGE_PUBLIC_PATHS = ("/n/", "/runbook")
+
+
 def render_haproxy_cfg(
     *,
     bind: str,
     servers: Mapping[str, str],
     stats_bind: str | None = None,
     docker_dns: bool = False,
+    bridges: Mapping[str, str] | None = None,
+    bridge_bind: str | None = None,
 ) -> str:
     """HAProxy in front of the app replicas: least-connections balancing, /readyz checks
     every 2 s (out after 2 failures, back after 2 successes), and a request whose
@@ -177,6 +183,11 @@ def render_haproxy_cfg(
     servers: name -> "host:port". stats_bind: where HAProxy's own Prometheus metrics
     are served (/metrics). docker_dns: resolve server names through Docker's DNS, so
     the proxy starts before the replicas and follows their new addresses.
+    bridges, bridge_bind: the alert bridges (name -> "host:port") behind a frontend of
+    their own, for what a paged engineer opens from a phone: the notification pages
+    (/n/...) and the runbook (/runbook). Anything else (the webhook intake,
+    /notifications, /metrics) is 404 there. Any bridge serves any page (they share
+    the outbox), so each one that answers /healthz takes its share.
     """
     resolvers = [
         "resolvers docker",
@@ -220,6 +231,23 @@ def render_haproxy_cfg(
         "    default-server inter 2s fall 2 rise 2",
         *(f"    server {name} {address} check{dns}" for name, address in servers.items()),
     ]
+    if bridges and bridge_bind:
+        lines += [
+            "",
+            "frontend oncall",
+            f"    bind {bridge_bind}",
+            "    option forwardfor",
+            f"    acl phone_links path_beg {' '.join(BRIDGE_PUBLIC_PATHS)}",
+            "    http-request deny deny_status 404 unless phone_links",
+            "    default_backend bridges",
+            "",
+            "backend bridges",
+            "    balance roundrobin",
+            "    option httpchk GET /healthz",
+            "    http-check expect status 200",
+            "    default-server inter 2s fall 2 rise 2",
+            *(f"    server {name} {address} check{dns}" for name, address in bridges.items()),
+        ]
     if stats_bind:
         lines += [
             "",

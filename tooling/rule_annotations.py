@@ -11,12 +11,14 @@ current value next to its threshold) and link somewhere that opens on a phone:
     runbook_url    absolute: <public URL>/runbook#<alert name, lowercased>
     dashboard_url  absolute: <Grafana>/d/<uid>?viewPanel=<id>, the panel that shows it
 
-The links are rendered with the shipped defaults (the bridge and Grafana on
-127.0.0.1) into the committed `prometheus/rules.yml`; `tooling.stackconfig.render_rules`
-swaps the two bases for the deployment's (`TRACETRACK_PUBLIC_URL`, `GRAFANA_URL`), as
-kubernetes-mixin's `runbookURLPattern` does. The bridge serves the runbook as HTML at
-`/runbook`, one anchor per alert, and adds the time range around the alert's start
-to the dashboard link.
+The links are rendered with placeholder bases (the bridge and Grafana on 127.0.0.1,
+common/links.py) into the committed `prometheus/rules.yml`. The alert bridge swaps
+them for the deployment's when it renders a notification (its public URL,
+`GRAFANA_URL`), so a Prometheus loading the committed file verbatim (docker-compose,
+your own) still pages with working links; `tooling.stackconfig.render_rules` swaps
+them in the file itself (`tracetrack up`), as kubernetes-mixin's `runbookURLPattern`
+does. The bridge serves the runbook as HTML at `/runbook`, one anchor per alert, and
+adds the time range around the alert's start to the dashboard link.
 """
 
 from __future__ import annotations
@@ -25,17 +27,11 @@ import json
 from functools import cache
 from typing import Any
 
-from common.topology import BRIDGE_PORT, GRAFANA_PORT
+from common.links import DEFAULT_GRAFANA_URL, DEFAULT_PUBLIC_URL, RUNBOOK_PATH, rebase
 from tooling.checkout import ROOT
 
 # Read while generating the rules, from the checkout.
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
-
-# Where the links of the committed rules point: the bridge (which serves the runbook
-# and the notification pages) and Grafana, on their default local ports.
-DEFAULT_PUBLIC_URL = f"http://127.0.0.1:{BRIDGE_PORT}"
-DEFAULT_GRAFANA_URL = f"http://127.0.0.1:{GRAFANA_PORT}"
-RUNBOOK_PATH = "/runbook"
 
 # How `$value` is shown, per unit.
 VALUE_TEMPLATE = {
@@ -119,5 +115,5 @@ def rebase_links(rule: dict[str, Any], public_url: str | None, grafana_url: str 
     )
     for key, default, new in swaps:
         url = ann.get(key)
-        if new and isinstance(url, str) and url.startswith(default):
-            ann[key] = new.rstrip("/") + url[len(default) :]
+        if isinstance(url, str):
+            ann[key] = rebase(url, default, new)

@@ -65,6 +65,7 @@ def _load(service: BridgeService, token: str) -> tuple[pages.Page, Message, dict
         row["body"],
         at=row["received_at"],
         page_url=f"{service.public_url}/n/{token}",
+        links=service.links,
     )
     return page, m, json.loads(row["body"])
 

@@ -350,21 +350,35 @@ class HAProxyHandle:
     port: int
     stats_port: int
     config_file: Path
+    bridge_port: int | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def bridge_url(self) -> str:
+        """The `oncall` frontend: the bridges' pages and runbook, as phones reach them."""
+        return f"http://127.0.0.1:{self.bridge_port}"
 
-def start_haproxy(workdir: Path, servers: Mapping[str, str]) -> HAProxyHandle:
+
+def start_haproxy(
+    workdir: Path, servers: Mapping[str, str], bridges: Mapping[str, str] | None = None
+) -> HAProxyHandle:
     """HAProxy with the shipped frontend/backend settings in front of `servers`
-    (name -> "127.0.0.1:port"), its Prometheus metrics on a port of their own."""
+    (name -> "127.0.0.1:port"), its Prometheus metrics on a port of their own; with
+    `bridges`, the alert bridges' public frontend too (docker-compose's `oncall`)."""
     port, stats = free_port(), free_port()
+    bridge_port = free_port() if bridges else None
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "haproxy.cfg"
     config.write_text(
         haconfig.render_haproxy_cfg(
-            bind=f"127.0.0.1:{port}", servers=servers, stats_bind=f"127.0.0.1:{stats}"
+            bind=f"127.0.0.1:{port}",
+            servers=servers,
+            stats_bind=f"127.0.0.1:{stats}",
+            bridges=bridges,
+            bridge_bind=f"127.0.0.1:{bridge_port}" if bridges else None,
         )
     )
     # -db: stay in the foreground, so the PID we stop is HAProxy itself.
@@ -372,4 +386,4 @@ def start_haproxy(workdir: Path, servers: Mapping[str, str]) -> HAProxyHandle:
         "haproxy", [_sbin("haproxy"), "-db", "-f", str(config)], workdir / "haproxy.log"
     ).start()
     proc.wait_ready(http_ok(f"http://127.0.0.1:{port}{haconfig.LB_HEALTH_PATH}"), timeout=30)
-    return HAProxyHandle(proc, port, stats, config)
+    return HAProxyHandle(proc, port, stats, config, bridge_port)
