@@ -27,6 +27,9 @@ from common import metric_names as m
 POSTGRES_DOWN = "TraceTrackPostgresDown"
 APP_NOT_READY = "TraceTrackAppNotReady"
 REDIS_DOWN = "TraceTrackRedisDown"
+# Not a rule of this family (tooling/rules_gen.py): a dead app target explains the
+# error budget's burn, which counts down time (tooling/slo_rules.py).
+TARGET_DOWN = "TraceTrackTargetDown"
 
 # Cause -> the alerts it explains (muted by Alertmanager while the cause fires).
 CAUSES: dict[str, tuple[str, ...]] = {

@@ -44,8 +44,14 @@ def _alert(alert: slo.BurnRateAlert) -> dict[str, Any]:
     expr = f"{slo.burn_rate(long_)} > {limit}\nand on (job)\n{slo.burn_rate(short)} > {limit}"
     if alert.severity == "critical":
         # A page for an outage that a cause alert already paged, and that has ended
-        # (the short window still holds it), would be the fault's second page.
+        # (the short window still holds it), would be the fault's second page. The
+        # budget counts down time, so a dead app target is such a cause: TargetDown
+        # pages it at 30s, a burn page minutes later would say it again (an app that
+        # flaps too fast for TargetDown still pages here).
         expr += "\n" + cause_rules.unless_recently(cause_rules.APP_DOWN_CAUSES, alert.short)
+        expr += "\n" + cause_rules.unless_recently(
+            (cause_rules.TARGET_DOWN,), alert.short, on="job"
+        )
     action = "page" if alert.severity == "critical" else "ticket"
     return {
         "alert": ALERT,

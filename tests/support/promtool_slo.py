@@ -6,8 +6,8 @@ For every line of the burn-rate table: a steady burn just past its factor fires 
 (after its `for:`), a steady burn just under it does not; the alerts of the other
 lines fire exactly where their own factor is passed. Two scenarios show the two
 windows at work: a burn that stopped leaves the page as soon as its short window is
-clean, and an app that stops answering scrapes (no requests at all) pages on its
-down time alone.
+clean, and an app that misses scrapes (no requests at all) pages on its down time
+alone when it flaps too fast for TargetDown, and not when TargetDown paged it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from common import slo
 from common.topology import APP_JOB
 from tests.support import promtool_file
 from tooling import slo_rules
+from tooling.cause_rules import TARGET_DOWN
 from tooling.stackconfig import duration_seconds
 
 EVAL = 60  # seconds; coarse enough for 3-day windows, fine enough for `for: 2m`
@@ -134,32 +135,50 @@ def stopped_burn_test() -> dict[str, Any]:
     }
 
 
-def down_test() -> dict[str, Any]:
-    """The app stops answering scrapes at 61m: no requests at all, yet the down time
+def flapping_test() -> dict[str, Any]:
+    """From 61m the app misses every other scrape (no requests at all): too fast for
+    TargetDown (up == 0 for 30s: never two evaluations in a row), yet the down time
     alone burns the budget and pages after the page's for:."""
     page = slo.BURN_RATE_ALERTS[0]
     series = [
         requests("200", f"0+{PER_MINUTE}x60 _x20"),
-        up("1x60 0x20"),
+        up("1x60 " + "0 1 " * 10),
     ]
     fires_at = 61 * 60 + int(duration_seconds(page.for_))
-    # At 66m the 1h window [6m, 66m] holds 61 samples of up, the last 6 of them 0
-    # (Prometheus 2 ranges include both ends).
-    burn = (6 / 61) / slo.BUDGET
+    # At 66m the 1h window [6m, 66m] holds 61 samples of up, 3 of them 0 (61m, 63m,
+    # 65m; Prometheus 2 ranges include both ends).
+    burn = (3 / 61) / slo.BUDGET
     return {
-        "name": "An app that is down pages on its down time even with no requests at all",
+        "name": "An app that flaps too fast for TargetDown pages on its down time alone",
         "interval": f"{EVAL}s",
         "input_series": series,
         "alert_rule_test": [
             check(60 * 60, []),
             check(fires_at - EVAL, []),
             check(66 * 60, [expected(page, burn)]),
+            {"eval_time": f"{66 * 60}s", "alertname": TARGET_DOWN, "exp_alerts": []},
         ],
     }
 
 
+def down_test() -> dict[str, Any]:
+    """The app stops answering scrapes from 61m to 70m: TargetDown pages that, and the
+    budget it burns does not page again, neither while it is down nor after it is back
+    (its short window still holds the down time): one fault, one page."""
+    series = [
+        requests("200", f"0+{PER_MINUTE}x60 _x16"),
+        up("1x60 0x10 1x6"),
+    ]
+    return {
+        "name": "An app that is down is TargetDown's page, not a second one for its budget",
+        "interval": f"{EVAL}s",
+        "input_series": series,
+        "alert_rule_test": [check(66 * 60, []), check(74 * 60, [])],
+    }
+
+
 def tests_document() -> dict[str, Any]:
-    tests = [*steady_tests(), for_test(), stopped_burn_test(), down_test()]
+    tests = [*steady_tests(), for_test(), stopped_burn_test(), flapping_test(), down_test()]
     return {"rule_files": ["../rules.yml"], "evaluation_interval": f"{EVAL}s", "tests": tests}
 
 
