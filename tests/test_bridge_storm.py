@@ -6,13 +6,18 @@ email and chat keep everything."""
 from __future__ import annotations
 
 import json
+import re
+import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alert_bridge.budget import DIGEST, SUPPRESSED, apply_sms_budget
 from alert_bridge.config import Recipient
 from alert_bridge.store import Store
+from common import topology
 from tests.support.bridgekit import (
     InProcessBridge,
     am_payload,
@@ -21,7 +26,9 @@ from tests.support.bridgekit import (
     recipients_for,
     write_alert_config,
 )
-from tooling.procs import wait_until
+from tests.support.stack import start_prometheus
+from tooling import stackconfig
+from tooling.procs import free_port, wait_until
 
 if TYPE_CHECKING:
     from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
@@ -160,3 +167,117 @@ def test_forty_failing_targets_are_one_grouped_page_and_at_most_3_sms_per_phone(
         )
         assert notifications == 2  # one firing, one resolved
         assert json.dumps(slack[0]).count("TargetDown") >= 1
+
+
+class MetricsTargets:
+    """Scrape targets on the given ports, serving a tiny /metrics once started: before
+    that nothing listens there (connection refused, `up == 0`)."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.servers: list[ThreadingHTTPServer] = []
+
+    def start(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = b"tracetrack_storm_target 1\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        for port in self.ports:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers.append(server)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_forty_real_targets_down_page_a_phone_at_most_3_times_with_one_grouped_email(
+    tmp_path: Path, smtp_sink: SmtpSink, twilio_sink: TwilioSink, webhook_sink: WebhookSink
+) -> None:
+    """The whole pipeline: Prometheus scrapes 40 app targets that refuse connections and
+    evaluates the shipped rules (their `for:` cut to 1 s), Alertmanager groups them with
+    the shipped critical route (by alertname and job, group_wait 10 s: the 40 firings
+    land in one group; group_interval cut to 10 s), the bridge applies the shipped SMS
+    budget and pacing. Then the 40 come back."""
+    ports: list[int] = []
+    while len(ports) < 40:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    addresses = [f"127.0.0.1:{p}" for p in ports]
+    targets = MetricsTargets(ports)
+    rules = stackconfig.write_rules(tmp_path / "rules.yml", for_="1s")
+    timings = {"group_wait": "10s", "group_interval": "10s", "repeat_interval": "1h"}
+    with bridge_behind_alertmanager(
+        tmp_path,
+        smtp_sink,
+        twilio_sink,
+        webhook_sink,
+        route_timings=timings,
+        BRIDGE_SMS_BUDGET=3,
+        BRIDGE_SEND_RATES="true",
+    ) as (b, am):
+        prom = start_prometheus(
+            tmp_path / "prom",
+            targets={topology.APP_JOB: addresses},
+            rule_files=[rules],
+            alertmanager=am,
+        )
+        try:
+            wait_until(
+                lambda: bool(_mails(smtp_sink, "FIRING: ")),
+                90,
+                "the first page (an email)",
+            )
+            b.wait_settled(60)
+            # One grouped page naming every target.
+            firing = _mails(smtp_sink, "FIRING: ")
+            assert len(firing) == 1, [m.message["Subject"] for m in firing]
+            assert "40x TraceTrackTargetDown" in firing[0].message["Subject"]
+            part = firing[0].message.get_body(("plain",))
+            assert part is not None
+            text = part.get_content()
+            assert [a for a in addresses if a not in text] == []
+            # Its SMS: how many, which (as many as fit), how many more.
+            sms = [m["Body"] for m in twilio_sink.messages()]
+            assert len(sms) == 1 and len(sms[0]) <= 160, sms
+            named = [a for a in addresses if a in sms[0]]
+            more = re.search(r", \+(\d+) ", sms[0])
+            assert "40x TargetDown" in sms[0] and named and more, sms
+            assert len(named) + int(more.group(1)) == 40, sms
+
+            targets.start()  # all 40 answer again
+            wait_until(
+                lambda: bool(_mails(smtp_sink, "RESOLVED: 40x TraceTrackTargetDown")),
+                90,
+                "the resolved notification",
+            )
+            b.wait_settled(60)
+            texts = [m["Body"] for m in twilio_sink.messages()]
+            per_phone = Counter(m["To"] for m in twilio_sink.messages())
+            pages = [m.message["Subject"] for m in smtp_sink.messages("oncall@example.com")]
+            print(f"40 real targets: SMS per phone {dict(per_phone)}; emails {pages}")
+            assert per_phone and max(per_phone.values()) <= 3, (per_phone, texts)
+            assert any(t.startswith("OK 40x TargetDown") for t in texts), texts
+            # Nothing but the storm's own group paged (one fault, one page): its firing
+            # and its resolution, on every channel.
+            assert len(pages) == 2 and all("40x TraceTrackTargetDown" in s for s in pages), pages
+            slack = [json.dumps(body) for body in webhook_sink.bodies("slack/crit")]
+            assert len(slack) == 2 and all("TargetDown" in body for body in slack), slack
+        finally:
+            prom.proc.stop()
+            targets.stop()
+
+
+def _mails(smtp_sink: SmtpSink, subject: str) -> list[Any]:
+    return [m for m in smtp_sink.messages("oncall@example.com") if subject in m.message["Subject"]]

@@ -286,12 +286,17 @@ class BridgeProcess(BridgeClient):
 
 @contextmanager
 def bridge_behind_alertmanager(
-    tmp: Path, smtp: Any = None, twilio: Any = None, hooks: Any = None, **overrides: Any
+    tmp: Path,
+    smtp: Any = None,
+    twilio: Any = None,
+    hooks: Any = None,
+    route_timings: dict[str, str] | None = None,
+    **overrides: Any,
 ) -> Iterator[tuple[InProcessBridge, AlertmanagerHandle]]:
-    """A real Alertmanager with the shipped routes (fast waits) posting to an in-process
-    bridge that delivers to the given sinks (the standard recipients) and silences
-    through that Alertmanager. `overrides`: bridge environment (BRIDGE_SMS_BUDGET=3,
-    TRACETRACK_PUBLIC_URL=..., ...)."""
+    """A real Alertmanager with the shipped routes (fast waits unless `route_timings`)
+    posting to an in-process bridge that delivers to the given sinks (the standard
+    recipients) and silences through that Alertmanager. `overrides`: bridge
+    environment (BRIDGE_SMS_BUDGET=3, TRACETRACK_PUBLIC_URL=..., ...)."""
     from tests.support.stack import start_alertmanager
     from tooling import stackconfig
 
@@ -302,7 +307,7 @@ def bridge_behind_alertmanager(
         tmp / "am",
         bridge_url=f"http://127.0.0.1:{port}",
         credentials_file=token,
-        route_timings=stackconfig.FAST_ROUTE_TIMINGS,
+        route_timings=route_timings or stackconfig.FAST_ROUTE_TIMINGS,
     )
     try:
         cfg = write_alert_config(tmp / "alert_config.py", recipients_for(smtp, twilio, hooks))
