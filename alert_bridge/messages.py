@@ -554,8 +554,9 @@ def sms_digest(m: Message, budget: int = 3, window_minutes: float = 10) -> str:
     link = m.link
     room = SMS_MAX_CHARS - (gsm7.length(link) + 1 if link else 0)
     text = (
-        f"TraceTrack: SMS limit reached ({budget} per {window_minutes:g} min), storm in progress;"
-        f" more alerts by email and chat only. Latest: {m.what_short}"
+        # Short enough that the latest alert and its value survive a long public URL.
+        f"TraceTrack: SMS limit reached ({budget} per {window_minutes:g} min); more by email"
+        f" and chat only. Latest: {m.what_short}"
         + (f" {m.alerts[0].value}" if m.alerts and m.alerts[0].value else "")
     )
     text = gsm7.fit(gsm7.to_gsm7(" ".join(text.split())), room)
@@ -598,12 +599,14 @@ def _sms_body(m: Message, room: int) -> str:
 
     if not instances:
         return next((h + t for h, t in options if fits(h + t)), "".join(options[-1]))
+    # The first wording that names the first instance whole (as many as fit); only when
+    # none does, the first wording that leaves it a recognisable cut.
     for head, tail in options:
-        # As many instances as fit; at least the first one, cut if need be.
         for limit in (3, 2, 1):
             text = f"{head} {m.where(limit)}{tail}"
             if fits(text):
                 return text
+    for head, tail in options:
         more = f", +{len(instances) - 1}" if len(instances) > 1 else ""
         left = room - gsm7.length(gsm7.to_gsm7(f"{head} {more}{tail}"))
         if left >= 12:

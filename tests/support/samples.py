@@ -1,5 +1,7 @@
 """The notification samples docs/alert-bridge.md shows, rendered by the real code from one
-realistic notification; tests/test_bridge_samples.py fails when the page is stale.
+realistic notification (firing, resolved, its reminder, the digest of a spent SMS budget)
+and one dead man's switch page; tests/test_bridge_samples.py fails when the page is stale
+and checks what each sample says.
 
     .venv/bin/python -m tests.support.samples   # prints the samples section
 """
@@ -15,7 +17,9 @@ from alert_bridge.messages import (
     discord_payload,
     email_subject,
     email_text,
+    json_payload,
     slack_payload,
+    sms_digest,
     sms_text,
 )
 
@@ -65,27 +69,59 @@ def _payload(status: str) -> dict[str, Any]:
     }
 
 
-def message(status: str = "firing") -> Message:
-    return build_message(
-        KEY, "alert", "critical", status, json.dumps(_payload(status)), ACCEPTED, PAGE
-    )
+def message(status: str = "firing", kind: str = "alert") -> Message:
+    body = _payload(status)
+    if kind == "reminder":  # as alert_bridge/repage.py stores it: the third, 45 min on
+        body["_reminder"] = {"number": 3, "firing_since": ACCEPTED - 200, "at": ACCEPTED + 2500}
+    return build_message(KEY, kind, "critical", status, json.dumps(body), ACCEPTED, PAGE)
+
+
+def dead_mans_switch() -> Message:
+    """The page the bridge sends when heartbeats stop and Prometheus does not answer."""
+    body = {
+        "last_heartbeat": ACCEPTED - 54,
+        "timeout_seconds": 60,
+        "silent_seconds": 54,
+        "runbook_url": f"{PUBLIC}/runbook#watchdog",
+        "findings": [
+            {
+                "component": "Prometheus",
+                "url": "http://prometheus.prod.example.com:9090",
+                "healthy": False,
+                "detail": "connection refused (not running?)",
+            },
+            {
+                "component": "Alertmanager",
+                "url": "http://alertmanager.prod.example.com:9093",
+                "healthy": True,
+                "detail": "",
+            },
+        ],
+    }
+    return build_message("d" * 64, "watchdog", "critical", "missing", json.dumps(body))
 
 
 def samples() -> dict[str, str]:
-    firing, resolved = message(), message("resolved")
+    firing, resolved, reminder = message(), message("resolved"), message(kind="reminder")
+    dms = dead_mans_switch()
     return {
         "sms": sms_text(firing) + "\n" + sms_text(resolved),
         "email": f"Subject: {email_subject(firing)}\n\n{email_text(firing)}",
         "email-resolved": f"Subject: {email_subject(resolved)}\n\n{email_text(resolved)}",
         "slack": json.dumps(slack_payload(firing), indent=2, ensure_ascii=False),
         "discord": json.dumps(discord_payload(firing), indent=2, ensure_ascii=False),
+        "json": json.dumps(json_payload(firing), indent=2, ensure_ascii=False),
+        "reminder": f"SMS: {sms_text(reminder)}\nEmail subject: {email_subject(reminder)}",
+        "sms-digest": sms_digest(firing),
+        "dead-mans-switch": f"SMS: {sms_text(dms)}\n\nSubject: {email_subject(dms)}\n\n"
+        + email_text(dms),
     }
 
 
 def section() -> str:
     out = []
     for name, text in samples().items():
-        lang = "json" if name in ("slack", "discord") else "text"
+        lang = "json" if name in ("slack", "discord", "json") else "text"
         out.append(f"<!-- sample: {name} -->\n```{lang}\n{text}\n```\n")
     return "\n".join(out)
 
