@@ -4,13 +4,14 @@ ALERT_SENDER_EMAIL, ALERT_SENDER_PASSWORD, ...) for every mail TraceTrack sends.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import smtplib
 import ssl
 from pathlib import Path
 from typing import Literal, TypeGuard
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from common.settings import Settings
 
@@ -34,6 +35,22 @@ class SmtpSettings(Settings):
     smtp_username: str | None = None  # None -> ALERT_SENDER_EMAIL
     smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("smtp_server")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value:  # compose passes an unset variable as ''
+            return "localhost"
+        # "smtp.example.com:587" or "smtp://..." failed every email (a name lookup of the
+        # whole text) and made the Alertmanager fallback route's config invalid.
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,252})", value):
+                raise ValueError(
+                    f"SMTP_SERVER: {value!r} is not a host name or address (the port is SMTP_PORT)"
+                ) from None
+        return value
 
 
 def connect(s: SmtpSettings) -> smtplib.SMTP:

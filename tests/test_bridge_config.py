@@ -225,6 +225,11 @@ def test_settings_that_fail_only_later_are_named_at_startup(tmp_path: Path) -> N
         "ALERTMANAGER_URL": ("alertmanager:9093", "ALERTMANAGER_URL: not an http(s) URL"),
         "PROMETHEUS_URL": ("http://:9090", "PROMETHEUS_URL: not an http(s) URL (no host)"),
         "BRIDGE_INSTANCE_ID": ("b" * 201, "BRIDGE_INSTANCE_ID: String should have at most 200"),
+        # Every email failed (a name lookup of the whole text), after the page was due.
+        "SMTP_SERVER": (
+            "smtp.example.com:587",
+            "SMTP_SERVER: 'smtp.example.com:587' is not a host",
+        ),
         "BRIDGE_DATABASE_URL": (
             "postgresql://bridge:s3cret@db:port/outbox",
             "BRIDGE_DATABASE_URL: its port is not a number",
