@@ -98,7 +98,7 @@ def test_kill9_mid_delivery_resends_only_what_was_in_flight(
     wait_for(lambda: webhook_sink.count() >= 10, 20, "some deliveries")
     # Freeze the sink: requests now hang unanswered, like a provider mid-call.
     webhook_sink.faults.hold()
-    wait_for(lambda: webhook_sink.faults.held >= 1, 10, "a delivery in flight")
+    wait_for(lambda: webhook_sink.faults.held >= 1, 60, "a delivery in flight")
     # Every delivery the sink accepted is recorded as sent; the held ones are in flight.
     wait_for(
         lambda: bridge.counts().get("sent", 0) == webhook_sink.count(),

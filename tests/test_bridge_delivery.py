@@ -252,7 +252,7 @@ def test_webhook_429_honours_retry_after(
 ) -> None:
     webhook_sink.faults.fail_next(1, 429, retry_after=1)
     bridge.post("warning", am_payload("RateLimited", "warning"))
-    wait_for(lambda: len(webhook_sink.bodies("json/warn")) == 1, 10, "the retried webhook")
+    wait_for(lambda: len(webhook_sink.bodies("json/warn")) == 1, 60, "the retried webhook")
     (_, first), (_, second) = webhook_sink.attempt_times
     # Retry-After: 1 beats the test configuration's 0.4 s maximum backoff.
     assert second - first >= 0.95

@@ -109,7 +109,7 @@ def test_accepted_payload_is_stored_with_its_deliveries(bridge: InProcessBridge)
     assert resp.status_code == 200
     assert resp.json()["status"] == "stored" and resp.json()["new_deliveries"] == 1
     # With no channel enabled, the bridge logs the message and keeps it, marked "logged".
-    wait_for(lambda: bridge.counts() == {"logged": 1}, 10, "the logged delivery")
+    wait_for(lambda: bridge.counts() == {"logged": 1}, 60, "the logged delivery")
     (row,) = bridge.notifications()["deliveries"]
     assert row["title"] == "SlowResponses" and row["channel"] == "email"
     assert row["recipient"] == "lead@example.com" and row["attempts"] == 1

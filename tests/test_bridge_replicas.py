@@ -79,7 +79,7 @@ def test_a_killed_replicas_claims_are_taken_over_after_the_lease(
     a = BridgeProcess({**base, "BRIDGE_INSTANCE_ID": "replica-a"}, tmp_path / "a.log").start()
     for i in range(5):
         assert a.post("critical", am_payload(f"Alert{i}", "critical")).status_code == 200
-    wait_for(lambda: webhook_sink.faults.held >= 4, 10, "replica A's deliveries in flight")
+    wait_for(lambda: webhook_sink.faults.held >= 4, 60, "replica A's deliveries in flight")
     a.kill9()
     webhook_sink.faults.release(discard=True)
 

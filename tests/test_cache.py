@@ -78,14 +78,14 @@ def test_redis_down_fails_over_to_memory_and_comes_back(
         client.post("/api/scans", json={"qr_id": "P1", "location": "Outage"}, headers=h)
         restarted = redis_process(tmp_path / "redis2", port).start()
         try:
-            wait_until(lambda: port_open(port), 10, "redis restart")
+            wait_until(lambda: port_open(port), 60, "redis restart")
             redis.Redis(port=port).set(PREFIX + "bag:P1", '{"stale": true}')
 
             def back_on_redis() -> bool:
                 client.get("/api/bags/P1", headers=h)
                 return app.state.cache.backend == "redis"
 
-            wait_until(back_on_redis, 10, "failback to redis", interval=0.2)
+            wait_until(back_on_redis, 60, "failback to redis", interval=0.2)
             assert backend_gauge("redis") == 1 and backend_gauge("memory") == 0
             assert client.get("/api/bags/P1", headers=h).json()["location"] == "Outage"
         finally:

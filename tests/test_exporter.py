@@ -112,7 +112,7 @@ def test_business_counts_follow_the_database_and_the_local_day(database_url: str
             == 3
         )
         # The bag figure is PostgreSQL's statistic, flushed shortly after the inserts commit.
-        wait_until(lambda: value(scrape(url)[1], "tracetrack_bags") == 7, 10, "bags == 7")
+        wait_until(lambda: value(scrape(url)[1], "tracetrack_bags") == 7, 60, "bags == 7")
 
         clock.now = utc("2024-03-15 18:30:00")  # local midnight: a new day, no restart
         _, s = scrape(url)
@@ -202,7 +202,7 @@ def test_postgres_connections_limits_and_table_maintenance(database_url: str) ->
                     >= before - 1
                 )
 
-            wait_until(vacuumed, 10, "VACUUM ANALYZE seen")
+            wait_until(vacuumed, 60, "VACUUM ANALYZE seen")
             _, s = scrape(url)
             assert (
                 value(s, "tracetrack_db_table_last_vacuum_timestamp_seconds", table="bags")
@@ -312,7 +312,7 @@ def test_redis_down_drops_only_the_redis_collector(database_url: str, tmp_path: 
                 assert value(down, name) == value(s, name)
 
             proc, _ = start_redis(tmp_path / "redis", port=port)
-            wait_until(lambda: up(scrape(url)[1], "redis") == 1, 10, "redis collector up again")
+            wait_until(lambda: up(scrape(url)[1], "redis") == 1, 60, "redis collector up again")
     finally:
         proc.stop()
 
@@ -518,7 +518,7 @@ def test_day_counts_stay_exact_across_seals_and_open_transactions(database_url: 
         scan_now()
     time.sleep(1.2)  # the seal stops a second short of now
     assert exported() == in_database() == 3  # no seal yet: the whole day is counted
-    wait_until(lambda: seals.current(start) is not None, 10, "the first seal")
+    wait_until(lambda: seals.current(start) is not None, 60, "the first seal")
     assert seals.current(start).counts["scans"] == 3  # type: ignore[union-attr]
 
     # A scan inserted by a transaction still open while the seal is recounted: its
