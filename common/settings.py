@@ -227,6 +227,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{name}: not an http(s) URL ({problem or 'no host'})")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"TRACETRACK_TIMEZONE: unknown time zone {value!r}"
+                " (use an IANA name such as Asia/Kolkata or UTC)"
+            ) from None
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _strong_key(cls, value: str | None) -> str | None:

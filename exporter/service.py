@@ -32,15 +32,7 @@ class ConfigError(ValueError):
 
 
 def check_config(settings: Settings, xsettings: ExporterSettings) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"TRACETRACK_TIMEZONE: unknown time zone {settings.timezone!r} "
-            "(use an IANA name such as Asia/Kolkata or UTC)"
-        ) from None
+    """What the settings classes cannot check alone (TRACETRACK_TIMEZONE: Settings)."""
     url = xsettings.pgbouncer_url
     if url and scheme(sqlalchemy_url(url)) != "postgresql+psycopg2":
         raise ConfigError(

@@ -4,7 +4,7 @@ go, when they are sent, and the bridge's SMTP settings (common/smtp.py)."""
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
@@ -37,15 +37,6 @@ class ReportSettings(SmtpSettings):
         problem = value and url_problem(sqlalchemy_url(value), ("postgresql", "sqlite"))
         if problem:
             raise ValueError(f"BRIDGE_DATABASE_URL: {problem}")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"TRACETRACK_TIMEZONE: unknown time zone {value!r}") from None
         return value
 
     @property

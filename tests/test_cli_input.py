@@ -208,7 +208,11 @@ def test_a_setting_out_of_range_names_the_setting(
         ("AUTO_BLOCK_EXEMPT", "127.0.0.0/8,10.0.0.1/8"),
         ("RATE_LIMIT_LOGIN", "0/minute"),  # every login refused, forever
         ("DB_STATEMENT_TIMEOUT_MS", "99999999999"),  # every connection refused
-        ("TRACETRACK_SECRET_KEY", "s3cret"),  # tokens signed with it are guessed offline
+        ("TRACETRACK_SECRET_KEY", "s3cret"),
+        (
+            "TRACETRACK_TIMEZONE",
+            "Mars/Olympus",
+        ),  # was checked by the exporter and reports only  # tokens signed with it are guessed offline
     ],
 )
 @pytest.mark.parametrize(
