@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, results
+from common import topology
 from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_alert_config
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import start_alertmanager
@@ -171,8 +172,8 @@ def storm(workdir: Path, targets: int = 40) -> dict[str, Any]:
                 "labels": {
                     "alertname": "TraceTrackTargetDown",
                     "severity": "critical",
-                    "job": "tracetrack-app",
-                    "instance": f"{host}-{i:02d}:8000",
+                    "job": topology.APP_JOB,
+                    "instance": f"{host}-{i:02d}:{topology.APP_PORT}",
                 },
                 "annotations": {"value": "up 0", "threshold": "up == 0 for 30s"},
             }

@@ -8,7 +8,7 @@ ratios 0-1, counts). `direction` says which side of the threshold is bad.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from common import metric_names as names
 
@@ -27,9 +27,25 @@ class Threshold:
     unit: str  # "seconds" | "ratio" | "count"
     direction: Literal["above", "below"]
 
+    def limit(self, level: Level) -> float:
+        return self.warning if level == "warning" else self.critical
+
     def breached(self, value: float, level: Level) -> bool:
-        limit = self.warning if level == "warning" else self.critical
+        limit = self.limit(level)
         return value > limit if self.direction == "above" else value < limit
+
+
+class Breachable(Protocol):
+    def breached(self, value: float, level: Level) -> bool: ...
+
+
+def worst_level(t: Breachable, value: float) -> Level | None:
+    """The worse level `value` breaches (critical before warning), None within both:
+    how /analytics and the reports colour a figure."""
+    for level in reversed(LEVELS):
+        if t.breached(value, level):
+            return level
+    return None
 
 
 THRESHOLDS: tuple[Threshold, ...] = (

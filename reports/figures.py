@@ -19,7 +19,7 @@ from typing import Any
 from common import metric_names as m
 from common import slo
 from common.alerting import SEVERITIES
-from common.thresholds import BY_KEY, MAINTENANCE
+from common.thresholds import BY_KEY, LEVELS, MAINTENANCE, worst_level
 from common.topology import APP_JOB
 from reports import queries as q
 from reports.history import AlertInstance
@@ -45,13 +45,7 @@ def figure(label: str, value: float | None, unit: str, threshold: str | None = N
     out: Figure = {"label": label, "value": value, "unit": unit}
     if threshold is not None:
         t = BY_KEY[threshold]
-        status = None
-        if value is not None:
-            status = "ok"
-            for level in ("critical", "warning"):
-                if t.breached(value, level):
-                    status = level
-                    break
+        status = None if value is None else worst_level(t, value) or "ok"
         out.update(status=status, warning=t.warning, critical=t.critical)
     return out
 
@@ -439,8 +433,7 @@ def capacity(c: Context, db_size_limit: float | None) -> list[dict[str, Any]]:
     )
     users = BY_KEY["concurrent_users"]
     user_peaks = daily_peaks(f"sum({m.ACTIVE_USERS})")
-    for level_name in ("warning", "critical"):
-        limit = users.warning if level_name == "warning" else users.critical
+    for limit in map(users.limit, LEVELS):
         rows.append(
             _projection(f"Concurrent users (peak) at {limit:g}", user_peaks, limit, "count")
         )

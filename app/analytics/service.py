@@ -19,7 +19,7 @@ from app.analytics.settings import AnalyticsSettings
 from common import slo
 from common.alerting import SEVERITIES, WATCHDOG
 from common.settings import Settings
-from common.thresholds import BY_KEY, LEVELS, SECURITY_BY_KEY, SecurityThreshold, Threshold
+from common.thresholds import BY_KEY, SECURITY_BY_KEY, SecurityThreshold, Threshold, worst_level
 
 Layout = Mapping[str, Sequence[str]]
 
@@ -35,11 +35,7 @@ def status(query: NamedQuery, value: float | None) -> str | None:
         return None
     if value is None:
         return "unknown"
-    t = threshold_of(query.threshold)
-    for level in reversed(LEVELS):  # the worse level first
-        if t.breached(value, level):
-            return level
-    return "ok"
+    return worst_level(threshold_of(query.threshold), value) or "ok"
 
 
 def present(query: NamedQuery, value: Any) -> dict[str, Any]:
