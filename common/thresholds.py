@@ -27,6 +27,11 @@ class Threshold:
     unit: str  # "seconds" | "ratio" | "count"
     direction: Literal["above", "below"]
 
+    @property
+    def comparison(self) -> Literal[">", "<"]:
+        """How a value breaches it, as the rules write it."""
+        return ">" if self.direction == "above" else "<"
+
     def limit(self, level: Level) -> float:
         return self.warning if level == "warning" else self.critical
 

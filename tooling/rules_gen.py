@@ -22,7 +22,7 @@ import yaml
 from common import metric_names as m
 from common import promql
 from common.alerting import WATCHDOG
-from common.thresholds import BY_KEY, LEVELS, MAINTENANCE, Threshold
+from common.thresholds import BY_KEY, LEVELS, MAINTENANCE, Level, Threshold
 from common.topology import APP_JOB, BRIDGE_JOB
 from tooling import cause_rules, security_rules, slo_rules
 from tooling.rule_annotations import VALUE_TEMPLATE, alert_annotations
@@ -140,10 +140,9 @@ def promql_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def format_limit(threshold: Threshold, level: str) -> str:
+def format_limit(threshold: Threshold, level: Level) -> str:
     """The threshold as people read it in docs/architecture.md §5: `> 2 s`, `< 70 %`, `> 1500`."""
-    value = threshold.warning if level == "warning" else threshold.critical
-    op = ">" if threshold.direction == "above" else "<"
+    value, op = threshold.limit(level), threshold.comparison
     if threshold.unit == "seconds":
         return f"{op} {value:g} s"
     if threshold.unit == "ratio":
@@ -151,10 +150,9 @@ def format_limit(threshold: Threshold, level: str) -> str:
     return f"{op} {value:g}"
 
 
-def _row_rule(row: RowAlert, level: str) -> dict[str, Any]:
+def _row_rule(row: RowAlert, level: Level) -> dict[str, Any]:
     threshold = BY_KEY[row.key]
-    limit = threshold.warning if level == "warning" else threshold.critical
-    op = ">" if threshold.direction == "above" else "<"
+    limit, op = threshold.limit(level), threshold.comparison
     expr = f"{row.series} {op} {promql_number(limit)}"
     if row.guard:
         expr += f"\nand on (job, instance)\n{row.guard}"

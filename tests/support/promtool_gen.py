@@ -22,7 +22,7 @@ from typing import Any
 
 from common import metric_names as m
 from common import topology
-from common.thresholds import BY_KEY, Threshold
+from common.thresholds import BY_KEY, Level, Threshold
 from tests.support import promtool_file
 from tooling import rules_gen
 from tooling.rule_annotations import VALUE_TEMPLATE
@@ -205,7 +205,7 @@ def _values(t: Threshold, row: Row) -> dict[str, float]:
     }
 
 
-def _expected(row: Row, level: str, value: float) -> dict[str, Any]:
+def _expected(row: Row, level: Level, value: float) -> dict[str, Any]:
     rule = rules_gen._row_rule(rules_gen.ROW_ALERT_BY_KEY[row.key], level)
     t = BY_KEY[row.key]
     shown = HUMANIZE[t.unit](value)

@@ -21,16 +21,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from common import slo
-from common.thresholds import BY_KEY, LEVELS, THRESHOLDS, Threshold
+from common.thresholds import BY_KEY, LEVELS, THRESHOLDS, Level, Threshold
 from tooling import slo_rules
 from tooling.rules_gen import ROW_ALERT_BY_KEY, format_limit, maintenance_phrases
 
 _LIMIT = re.compile(r"([<>])\s*(\d+(?:\.\d+)?)\s*(%|s\b|seconds\b)?")
 _COMPARISON = re.compile(r"\s([<>])\s+(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\b")
-
-
-def limit(t: Threshold, level: str) -> float:
-    return t.warning if level == "warning" else t.critical
 
 
 def parse_limit(text: str, unit: str) -> tuple[str, float] | None:
@@ -45,9 +41,8 @@ def parse_limit(text: str, unit: str) -> tuple[str, float] | None:
     return op, value
 
 
-def _agrees(t: Threshold, level: str, op: str, value: float) -> bool:
-    want_op = ">" if t.direction == "above" else "<"
-    return op == want_op and abs(value - limit(t, level)) < 1e-9
+def _agrees(t: Threshold, level: Level, op: str, value: float) -> bool:
+    return op == t.comparison and abs(value - t.limit(level)) < 1e-9
 
 
 def _rules_by_alert(rules_doc: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
