@@ -379,6 +379,8 @@ def test_block_unblock_and_expiry_through_the_api(users: str, tmp_path: Path) ->
             ({"network": "10.1.2.3/8", "for": "1h", "reason": "x"}, "CIDR"),
             ({"network": "nonsense", "for": "1h", "reason": "x"}, "CIDR"),
             ({"network": "10.0.0.0/8", "for": "soon", "reason": "x"}, "duration"),
+            ({"network": "0.0.0.0/0", "for": "1h", "reason": "x"}, "every client"),
+            ({"network": "::/0", "for": "1h", "reason": "x"}, "every client"),
         ):
             r = c.post("/api/security/blocks", json=body, headers=admin)
             assert r.status_code == 422 and needle in r.text, r.text
@@ -682,6 +684,8 @@ def test_block_list_events_unblock_through_the_cli(users: str, tmp_path: Path) -
     # Bad input names the problem, exit status 2.
     for args, needle in (
         (("block", "10.1.2.3/8", "--reason", "x"), "CIDR"),
+        (("block", "0.0.0.0/0", "--reason", "x"), "every client"),  # took the app down
+        (("block", "2001::/16", "--reason", "x"), "wider than a /32"),
         (("block", "10.0.0.0/8", "--for", "later", "--reason", "x"), "--for"),
         (("events", "--since", "yesterday"), "--since"),
     ):

@@ -32,6 +32,10 @@ class BadNetwork(ValueError):
     pass
 
 
+# The widest network one block may cover, per IP version (a /8 is 16 million addresses).
+WIDEST_BLOCK = {4: 8, 6: 32}
+
+
 def parse_network(text: str) -> Network:
     """An address or a CIDR network, canonical (`10.1.2.3/8` is refused, not guessed)."""
     try:
@@ -97,6 +101,13 @@ def add_block(
     """Block `network` for `duration`. Commits. An active block of the same network is
     replaced (its expiry and reason are the new ones), so blocking twice is not two rows."""
     net = parse_network(network)
+    widest = WIDEST_BLOCK[net.version]
+    if net.prefixlen < widest:
+        # 0.0.0.0/0 took the whole app down (every client 403, the admin API too).
+        raise BadNetwork(
+            f"{net} is wider than a /{widest}: it would block far more than one offender"
+            f"{' (every client)' if net.prefixlen == 0 else ''}; block narrower networks"
+        )
     if duration.total_seconds() <= 0:
         raise ValueError("the block's duration must be positive")
     if not reason.strip():
