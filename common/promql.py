@@ -25,6 +25,7 @@ without any traffic is no data, never NaN and never a made-up 0 %; a rate is 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,13 @@ INSTANCE: tuple[str, ...] = ("job", "instance")
 
 SERVER_ERRORS = 'status=~"5.."'
 CACHE_HITS = 'result="hit"'
+
+
+def sample_number(raw: str) -> float | None:
+    """A sample's value as the HTTP API returns it (a string), as a number; None for
+    NaN or an infinity (a ratio or quantile without data), which JSON cannot carry."""
+    value = float(raw)
+    return None if math.isnan(value) or math.isinf(value) else value
 
 
 # --- building blocks -------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import yaml
 
 from common.durations import duration_seconds
+from common.promql import sample_number
 from common.settings import without_credentials
 
 Point = tuple[float, float]  # (unix seconds, value)
@@ -17,11 +17,6 @@ Point = tuple[float, float]  # (unix seconds, value)
 
 class PrometheusError(RuntimeError):
     """Prometheus could not be reached or refused a query; names the URL and the query."""
-
-
-def _number(raw: str) -> float | None:
-    value = float(raw)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 @dataclass
@@ -60,8 +55,8 @@ class Prometheus:
     def vector(self, query: str, at: float) -> list[tuple[dict[str, str], float | None]]:
         data = self._get("query", {"query": query, "time": f"{at:.3f}"})
         if data["resultType"] == "scalar":
-            return [({}, _number(data["result"][1]))]
-        return [(s["metric"], _number(s["value"][1])) for s in data["result"]]
+            return [({}, sample_number(data["result"][1]))]
+        return [(s["metric"], sample_number(s["value"][1])) for s in data["result"]]
 
     def scalar(self, query: str, at: float) -> float | None:
         """The single value of `query` at `at`; None when it has no series (no data)."""
@@ -84,7 +79,9 @@ class Prometheus:
         )
         out = []
         for s in data["result"]:
-            points = [(float(t), v) for t, raw in s["values"] if (v := _number(raw)) is not None]
+            points = [
+                (float(t), v) for t, raw in s["values"] if (v := sample_number(raw)) is not None
+            ]
             out.append((s["metric"], points))
         return out
 

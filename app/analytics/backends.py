@@ -6,12 +6,12 @@ the routes turn into a 503 with a JSON body naming the backend.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import httpx
 
 from app.analytics.queries import NamedQuery
+from common.promql import sample_number
 from common.settings import without_credentials
 
 
@@ -32,11 +32,6 @@ def _reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer within the timeout ({type(exc).__name__})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _number(raw: str) -> float | None:
-    value = float(raw)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 class Prometheus:
@@ -68,8 +63,8 @@ class Prometheus:
             )
         result = r.json()["data"]["result"]
         if query.by is None:
-            return _number(result[0]["value"][1]) if result else None
-        return {s["metric"].get(query.by, ""): _number(s["value"][1]) for s in result}
+            return sample_number(result[0]["value"][1]) if result else None
+        return {s["metric"].get(query.by, ""): sample_number(s["value"][1]) for s in result}
 
 
 class Alertmanager:
