@@ -115,6 +115,11 @@ def serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
     port = args.port or settings.bridge_port
     host = args.host or settings.host
+    from common.cliargs import listen_problem
+
+    if problem := listen_problem(host, port):
+        print(f"alert bridge: {problem}", file=sys.stderr)
+        return 2
     try:
         service = BridgeService(settings, port, config)
     except ValueError as exc:  # token or provider settings

@@ -8,7 +8,7 @@ import os
 import sys
 
 from app.vocabulary import ROLES
-from common.cliargs import float_range, int_range, port
+from common.cliargs import float_range, int_range, listen_problem, port
 from common.topology import APP_PORT
 
 
@@ -71,10 +71,16 @@ def _settings_and_url():
 def run_app(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings, url = _settings_and_url()
-    workers = args.workers or settings.app_workers
+    from common.settings import Settings
+
+    settings = Settings()
     host = args.host or settings.host
     port = args.port or settings.app_port
+    if problem := listen_problem(host, port):  # before the database starts
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    settings, url = _settings_and_url()
+    workers = args.workers or settings.app_workers
     # Workers are fresh processes configured from the environment: hand them what the
     # parent resolved (the embedded database URL, the worker count for pool sizing).
     os.environ["DATABASE_URL"] = url

@@ -41,6 +41,19 @@ def float_range(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server cannot listen on host:port before it tries (uvicorn says only
+    "[Errno -2] Name or service not known", naming neither), else None."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        return f"cannot listen on {host}:{port}: {reason} (--host or TRACETRACK_HOST)"
+    return None
+
+
 port = int_range(1, 65535)
 # 0 asks the system for a free port (a service that can print the one it got).
 port_or_any = int_range(0, 65535)

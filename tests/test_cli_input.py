@@ -238,6 +238,23 @@ def test_a_bad_setting_is_one_line_naming_the_variable_and_never_its_value(
     assert "s3cret" not in err and "input_value" not in err, err
 
 
+@pytest.mark.parametrize("command", ["app", "bridge"])
+def test_a_listen_address_that_does_not_resolve_is_named(
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """uvicorn said only '[Errno -2] Name or service not known' (exit 3)."""
+    from tooling.checkout import ROOT
+
+    monkeypatch.setenv("TRACETRACK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("ALERT_CONFIG_FILE", str(ROOT / "alert_config.py"))
+    code, err = run([command, "--host", "999.1.1.1", "--port", "18999"], capsys)
+    assert code == 2 and "cannot listen on 999.1.1.1:18999: " in err, err
+    assert "(--host or TRACETRACK_HOST)" in err
+
+
 def test_a_password_prompt_without_a_terminal_says_how_to_give_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
