@@ -688,6 +688,7 @@ def test_block_list_events_unblock_through_the_cli(users: str, tmp_path: Path) -
         (("block", "2001::/16", "--reason", "x"), "wider than a /32"),
         (("block", "10.0.0.0/8", "--for", "later", "--reason", "x"), "--for"),
         (("events", "--since", "yesterday"), "--since"),
+        (("unlock", "--ip", "garbage"), "--ip: 'garbage' is not an IP address"),
     ):
         r = cli(users, tmp_path, *args)
         assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import json
 import sys
 from datetime import UTC, datetime
@@ -45,8 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     k = ssub.add_parser("unlock", help="end a login lockout now")
     who = k.add_mutually_exclusive_group(required=True)
     who.add_argument("user", nargs="?", help="the account")
-    who.add_argument("--ip", help="a client address locked out across accounts")
+    who.add_argument("--ip", type=ip_address, help="a client address locked out across accounts")
     k.set_defaults(func=unlock)
+
+
+def ip_address(text: str) -> str:
+    """An IP address as the guard writes it (else argparse names --ip, exit 2)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
 def _operator() -> str:
