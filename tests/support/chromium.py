@@ -7,6 +7,8 @@ import base64
 import contextlib
 import itertools
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ class Browser:
         self.proc.start()
         port_file = self.profile / "DevToolsActivePort"
         self.proc.wait_ready(
-            lambda: port_file.exists() and port_file.read_text().strip() != "", timeout=30
+            lambda: port_file.exists() and port_file.read_text().strip() != "", timeout=60
         )
         port = int(port_file.read_text().splitlines()[0])
         pages: list[dict[str, Any]] = []
@@ -65,10 +67,10 @@ class Browser:
             ]
             return bool(pages)
 
-        wait_until(page_target, 15, "a Chromium page target")
+        wait_until(page_target, 60, "a Chromium page target")
         # Entered as the context manager websockets asks for; stop() leaves it.
         self.ws = self._connection.enter_context(
-            connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=15)
+            connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=60)
         )
         self.call("Page.enable")
         self.call("Runtime.enable")
@@ -78,19 +80,33 @@ class Browser:
         assert self.ws is not None
         msg_id = next(self._ids)
         self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=30))
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
+        msg = self._receive(lambda m: m.get("id") == msg_id, f"the answer to {method}")
+        if "error" in msg:
+            raise RuntimeError(f"{method}: {msg['error']}")
+        return dict(msg.get("result", {}))
 
-    def wait_event(self, method: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_event(self, method: str, timeout: float = 60) -> dict[str, Any]:
+        return dict(
+            self._receive(lambda m: m.get("method") == method, method, timeout).get("params", {})
+        )
+
+    def _receive(
+        self, wanted: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """The first message `wanted` accepts, within one deadline however many other
+        events Chromium sends meanwhile; past it, TimeoutError naming the last ones."""
         assert self.ws is not None
-        while True:
-            msg = json.loads(self.ws.recv(timeout=timeout))
-            if msg.get("method") == method:
-                return msg.get("params", {})
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg: dict[str, Any] = json.loads(self.ws.recv(timeout=left))
+            except TimeoutError:
+                break
+            if wanted(msg):
+                return msg
+            seen.append(str(msg.get("method") or f"answer {msg.get('id')}"))
+        raise TimeoutError(f"no {what} from Chromium within {timeout:g}s; last: {seen[-5:]}")
 
     def navigate(self, url: str) -> None:
         self.call("Page.navigate", url=url)
