@@ -47,6 +47,7 @@ from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_aler
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import PrometheusHandle, start_alertmanager
 from tooling import stackconfig
+from tooling.checkout import ROOT
 from tooling.procs import free_port, http_ok, prometheus_process, wait_until
 
 ALERT = "TraceTrackTargetDown"
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="breach to delivery on every channel")
     parser.add_argument("database_url")
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both")
-    parser.add_argument("--workdir", type=Path, default=Path("var/bench/breach"))
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "breach")
     parser.add_argument("--timeout", type=float, default=120.0)
     results.add_record_flag(parser)
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ import httpx
 from bench import results
 from bench.stats import summarize_ms
 from tests.support.sinks import WebhookSink
+from tooling.checkout import ROOT
 from tooling.procs import ManagedProcess, start_tracetrack, wait_until
 
 TOKEN = "bench-bridge-token-0123456789abcdef"
@@ -224,7 +225,7 @@ def run_bridge_bench(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the alert bridge's ack time and throughput")
-    parser.add_argument("workdir", type=Path, nargs="?", default=Path("var/bench/bridge"))
+    parser.add_argument("workdir", type=Path, nargs="?", default=ROOT / "var" / "bench" / "bridge")
     results.add_record_flag(parser)
     args = parser.parse_args(argv)
     out = run_bridge_bench(args.workdir)

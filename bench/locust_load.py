@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-u", "--users", type=int, default=1000)
     parser.add_argument("-r", "--spawn-rate", type=int, default=100)
     parser.add_argument("-t", "--duration", default="60s")
-    parser.add_argument("--workdir", type=Path, default=Path("var/bench/locust"))
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "locust")
     results.add_record_flag(parser)
     args = parser.parse_args(argv)
     out = run_locust(

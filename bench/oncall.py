@@ -31,6 +31,7 @@ from tests.support.bridgekit import TOKEN, BridgeProcess, bridge_env, write_aler
 from tests.support.sinks import SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import start_alertmanager
 from tooling import stackconfig
+from tooling.checkout import ROOT
 from tooling.procs import free_port, http_ok, prometheus_process, wait_until
 
 SHIPPED_WATCHDOG = {
@@ -287,7 +288,7 @@ def measure_oncall(workdir: Path, runs: int = 3, storm_only: bool = False) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("var/bench/oncall"))
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "oncall")
     parser.add_argument("--storm-only", action="store_true")
     results.add_record_flag(parser)
     args = parser.parse_args(argv)

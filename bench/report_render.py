@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import results
+from tooling.checkout import ROOT
 
 SHIPPED_SCRAPE_SECONDS = 10
 RUNS = 3
@@ -77,7 +78,7 @@ def measure_report_render(workdir: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("var/bench/report_render"))
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench" / "report_render")
     results.add_record_flag(parser)
     args = parser.parse_args(argv)
     out = measure_report_render(args.workdir)
