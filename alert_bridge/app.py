@@ -3,7 +3,7 @@
 POST /alertmanager/{critical|warning|info}   Alertmanager webhook (payload v4)   routes/webhooks.py
 POST /alertmanager/watchdog                  the Watchdog alert's heartbeat      routes/webhooks.py
 GET  /notifications                          recent deliveries (bearer token)    routes/notifications.py
-GET  /metrics  /healthz  /readyz                                                 routes/health.py
+GET  /  /metrics  /healthz  /readyz    a landing page, metrics, probes              routes/health.py
 GET  /runbook  /runbook/{alertname}           the runbook as HTML                 routes/runbook.py
 """
 

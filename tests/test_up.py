@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from common import topology
+from tooling.checkout import ROOT
 from tooling.procs import TRACETRACK, free_port, spawn, wait_until
 
 
@@ -71,6 +74,11 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         out = (tmp_path / "up.log").read_text()
         app_url = f"http://127.0.0.1:{ports['APP_PORT']}"
         assert app_url in out
+        # Every URL it prints opens (the app's and the bridge's answered 404 at /).
+        printed = re.findall(r"^  [A-Z].*? (http://\S+)$", out, re.M)
+        assert len(printed) >= 6, out
+        for url in printed:
+            assert httpx.get(url, follow_redirects=True).status_code == 200, url
         assert httpx.get(f"{app_url}/readyz").json()["checks"] == {
             "cache": "redis",
             "database": "ok",
@@ -225,3 +233,22 @@ def test_up_serves_the_app_on_the_embedded_database_and_stops_everything(tmp_pat
         if str(tmp_path) in " ".join(p.info["cmdline"] or [])
         and "postgres" in " ".join(p.info["cmdline"] or [])
     ]
+
+
+README_PORTS = {
+    "App": topology.APP_PORT,
+    "Exporter": topology.EXPORTER_PORT,
+    "Alert bridge": topology.BRIDGE_PORT,
+    "Prometheus": topology.PROMETHEUS_PORT,
+    "Alertmanager": topology.ALERTMANAGER_PORT,
+    "Analytics": topology.APP_PORT,
+}
+
+
+def test_the_readme_first_screen_names_make_up_make_test_and_the_right_urls() -> None:
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:40])
+    assert "make up" in first_screen and "make test" in first_screen
+    rows = dict(re.findall(r"^\| (.+?) \| (http://127\.0\.0\.1:\d+)\S* ", first_screen, re.M))
+    for title, port in README_PORTS.items():
+        (url,) = [u for t, u in rows.items() if t.startswith(title)]
+        assert url == f"http://127.0.0.1:{port}", (title, url)
