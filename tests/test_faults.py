@@ -5,7 +5,8 @@ tooling/fault_catalog.py and checks what the catalogue (and so the runbook) prom
 - the page: the alert named there, at its severity, on its channels, and no page for
   the symptoms it explains;
 - what clients saw meanwhile (5xx, timeouts, connection errors);
-- recovery without a restart of anything else, and the resolved notice;
+- recovery without a restart of anything else, and the resolved notice; the next
+  fault starts once the stack has settled (FaultStack.settle);
 - nothing lost: at the end every scan answered 2xx (or retried with its key) is in the
   database exactly once, and every notification the bridge took is delivered once.
 
@@ -50,6 +51,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     with fault_stack(tmp_path_factory.mktemp("faults")) as s:
         wait(lambda: len(s.load.requests) >= 30, 60, "the load to run")  # type: ignore[union-attr]
         yield s
+
+
+@pytest.fixture(autouse=True)
+def settled(stack: FaultStack) -> None:
+    """Each fault starts from a settled stack, and so is judged by what it did only: a
+    page, a 5xx or a stall breaker left over by the one before would be counted
+    against it. (Failing here means the fault before did not recover.)"""
+    stack.settle()
 
 
 def wait(check: Any, timeout: float, what: str) -> None:

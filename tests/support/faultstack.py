@@ -28,6 +28,7 @@ import yaml
 
 from alert_bridge.config import load_config
 from alert_bridge.native_route import RECEIVER, native_receiver
+from common import metric_names as m
 from common import topology
 from tests.support.appkit import PASSWORD, add_user, start_app_process
 from tests.support.bridgekit import (
@@ -38,7 +39,7 @@ from tests.support.bridgekit import (
     settings_from_env,
     write_alert_config,
 )
-from tests.support.exporterkit import start_exporter_process
+from tests.support.exporterkit import samples, start_exporter_process
 from tests.support.faults import SmallDisk
 from tests.support.sinks import Mail, SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import (
@@ -47,7 +48,8 @@ from tests.support.stack import (
     start_alertmanager,
     start_prometheus,
 )
-from tooling import stackconfig
+from tooling import cause_rules, stackconfig
+from tooling.fault_catalog import FAULTS
 from tooling.pgserver import PostgresServer
 from tooling.procs import ManagedProcess, free_port, http_ok, port_open, start_redis, wait_until
 
@@ -64,6 +66,21 @@ PATIENCE = 6 if SHIPPED else 1
 WATCHDOG_TIMINGS = {"group_wait": "0s", "group_interval": "1s", "repeat_interval": "2s"}
 WATCHDOG_TIMEOUT_SECONDS = 8
 BAGS = 30
+# How long every part must have looked healthy before the next fault starts.
+SETTLED_SECONDS = 5.0
+# Alerts that say nothing about a fault: the host is busy (CI, or the CPU hogs the
+# suite is run beside), and the heartbeat that always fires.
+BACKGROUND_ALERTS = frozenset({"Watchdog", "TraceTrackCPUUsageHigh"})
+# What a fault of the catalogue pages, the symptoms its page explains, and the alerts
+# about the alerting path itself: none may be pending or firing, at any severity, when
+# the next fault starts. (Not the error budget's slow-window warning tickets after the
+# PostgreSQL faults: this stack's whole history is minutes long, so seconds of 5xx are
+# days' worth of budget, and those windows hold them for the rest of the run.)
+FAULT_ALERTS = frozenset(
+    {f.page for f in FAULTS if f.page is not None and not f.dms}
+    | {name for explained in cause_rules.CAUSES.values() for name in explained}
+    | {"AlertmanagerNotificationsFailing", "TraceTrackNotificationDeliveryFailing"}
+)
 CRITICAL_EMAIL = "oncall@example.com"
 WARNING_EMAIL = "lead@example.com"
 
@@ -138,11 +155,19 @@ class Load:
         with self._lock:
             return [r for r in self.requests if start <= r.at <= end]
 
-    def retry_unanswered(self) -> None:
-        """What a careful client does: retry each scan it did not see succeed, same key."""
+    def retry_unanswered(self, patience: float = 90) -> None:
+        """What a careful client does: retry each scan it did not see succeed, same key,
+        following Retry-After on a 503 (a busy host may still miss a deadline) until a
+        deadline."""
+        deadline = time.monotonic() + patience
         with httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30) as c:
             for key, body in list(self.unanswered_scans.items()):
-                r = c.post("/api/scans", json=body, headers={"Idempotency-Key": key})
+                while True:
+                    r = c.post("/api/scans", json=body, headers={"Idempotency-Key": key})
+                    if r.status_code != 503 or time.monotonic() > deadline:
+                        break
+                    assert "Retry-After" in r.headers, r.text
+                    time.sleep(min(float(r.headers["Retry-After"]), 1.0))
                 assert r.status_code == 201, r.text
                 self.answered_scans[key] = r.json()["id"]
                 del self.unanswered_scans[key]
@@ -208,6 +233,73 @@ class FaultStack:
             for c in master.children(recursive=True)
             if c.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(c.cmdline())
         ]
+
+    def db_timeouts(self) -> float:
+        """The app's tracetrack_db_timeouts_total, every kind and worker summed."""
+        text = httpx.get(f"{self.app_url}/metrics", timeout=10).text
+        return sum(v for (name, _), v in samples(text).items() if name == m.DB_TIMEOUTS)
+
+    def unsettled_alerts(self) -> list[str]:
+        """Alerts pending or firing in Prometheus that a fault could have left behind:
+        any critical one, and the faults' own pages and symptoms (BACKGROUND_ALERTS
+        aside)."""
+        out = []
+        for a in self.prometheus.alerts():
+            name, severity = a["labels"]["alertname"], a["labels"].get("severity")
+            if a["state"] not in ("pending", "firing") or name in BACKGROUND_ALERTS:
+                continue
+            if severity == "critical" or (
+                name in FAULT_ALERTS
+                and not (name == "TraceTrackErrorBudgetBurn" and severity == "warning")
+            ):
+                out.append(f"{name} {severity} {a['state']}")
+        return sorted(out)
+
+    def settle(self, timeout: float = 120) -> None:
+        """Until the stack has been whole for SETTLED_SECONDS, so that the next fault
+        starts from nothing left over by the last one (a page, or a worker still
+        failing fast, would be counted against it): every client request answered below
+        500 in time and no database timeout in any app worker meanwhile, no alert of
+        `unsettled_alerts` pending or firing, the bridge's outbox drained."""
+        assert self.load is not None
+        load = self.load
+        calm_since = time.time()
+        timeouts = self.db_timeouts()
+        problems: list[str] = []
+
+        def look(now: float) -> list[str]:
+            nonlocal timeouts
+            recent = load.between(now - SETTLED_SECONDS, now)
+            bad = [r.outcome for r in recent if not r.outcome.isdigit() or int(r.outcome) >= 500]
+            seen, counts = self.db_timeouts(), self.bridge.counts()
+            found = self.unsettled_alerts()
+            if len(recent) < 10:
+                found.append(f"only {len(recent)} client requests in {SETTLED_SECONDS:g}s")
+            if bad:
+                found.append(f"client requests {bad}")
+            if seen != timeouts:
+                found.append(f"{seen - timeouts:g} database timeouts")
+            if counts.get("pending", 0) or counts.get("sending", 0):
+                found.append(f"bridge outbox {counts}")
+            timeouts = seen
+            return found
+
+        def settled() -> bool:
+            nonlocal calm_since
+            now = time.time()
+            try:
+                problems[:] = look(now)
+            except Exception as exc:  # noqa: BLE001 - a part not answering is not settled
+                problems[:] = [f"{type(exc).__name__}: {exc}"]
+            if problems:
+                calm_since = now
+                return False
+            return now - calm_since >= SETTLED_SECONDS
+
+        try:
+            wait_until(settled, timeout * PATIENCE, "the stack to settle", interval=0.5)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; still: {problems}") from None
 
     # --- what arrives ----------------------------------------------------------------
     def mails(self, to: str, since: float, *words: str) -> list[Mail]:
