@@ -23,7 +23,7 @@ import pytest
 
 from app.db import migrate
 from tests.support.appkit import add_user, start_app_process
-from tests.support.faults import frozen
+from tests.support.faults import frozen, retry_scan
 from tooling.pgserver import PostgresServer
 from tooling.procs import wait_until
 
@@ -140,12 +140,7 @@ def test_a_frozen_database_answers_503_fast_and_retried_scans_are_stored_once(
         deadline = time.monotonic() + 90
         with httpx.Client(base_url=base, headers=h, timeout=CLIENT_TIMEOUT) as c:
             for key, body in out.unanswered_scans.items():
-                while True:
-                    r = c.post("/api/scans", json=body, headers={"Idempotency-Key": key})
-                    if r.status_code != 503 or time.monotonic() > deadline:
-                        break
-                    assert "Retry-After" in r.headers, r.text
-                    time.sleep(min(float(r.headers["Retry-After"]), 1.0))
+                r = retry_scan(c, key, body, deadline)
                 assert r.status_code == 201, r.text
                 out.answered_scans[key] = r.json()["id"]
     finally:

@@ -1,4 +1,5 @@
-"""Fault injection on real processes: freeze (SIGSTOP) a process tree, fill a disk.
+"""Fault injection on real processes: freeze (SIGSTOP) a process tree, fill a disk;
+and what a careful client does after a fault (`retry_scan`).
 
 PostgreSQL's backends call setsid(), so signalling the postmaster's process group
 misses them: `frozen` stops the postmaster and every descendant by PID, and always
@@ -11,12 +12,29 @@ import errno
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
+
+
+def retry_scan(
+    client: httpx.Client, key: str, body: dict[str, str], deadline: float
+) -> httpx.Response:
+    """POST the scan again with its Idempotency-Key until it is not a 503, following
+    Retry-After (at most 1 s between tries), until `deadline` (time.monotonic()): after
+    the database is back, a worker's stall breaker may fail fast until its next probe,
+    and a busy host may miss a deadline again. Every 503 must carry Retry-After."""
+    while True:
+        r = client.post("/api/scans", json=body, headers={"Idempotency-Key": key})
+        if r.status_code != 503 or time.monotonic() > deadline:
+            return r
+        assert "Retry-After" in r.headers, r.text
+        time.sleep(min(float(r.headers["Retry-After"]), 1.0))
 
 
 def process_tree(pid: int) -> list[psutil.Process]:

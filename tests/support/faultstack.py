@@ -40,7 +40,7 @@ from tests.support.bridgekit import (
     write_alert_config,
 )
 from tests.support.exporterkit import samples, start_exporter_process
-from tests.support.faults import SmallDisk
+from tests.support.faults import SmallDisk, retry_scan
 from tests.support.sinks import Mail, SmtpSink, TwilioSink, WebhookSink
 from tests.support.stack import (
     AlertmanagerHandle,
@@ -166,12 +166,7 @@ class Load:
         deadline = time.monotonic() + patience
         with httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30) as c:
             for key, body in list(self.unanswered_scans.items()):
-                while True:
-                    r = c.post("/api/scans", json=body, headers={"Idempotency-Key": key})
-                    if r.status_code != 503 or time.monotonic() > deadline:
-                        break
-                    assert "Retry-After" in r.headers, r.text
-                    time.sleep(min(float(r.headers["Retry-After"]), 1.0))
+                r = retry_scan(c, key, body, deadline)
                 assert r.status_code == 201, r.text
                 self.answered_scans[key] = r.json()["id"]
                 del self.unanswered_scans[key]
