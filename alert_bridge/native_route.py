@@ -187,6 +187,11 @@ def render_file(
         for secret in secrets_dir.iterdir():
             secret.chmod(0o444)
     tmp = out.with_name(out.name + ".new")
-    tmp.write_text(fill_template(template.read_text(), receiver))
+    tmp.unlink(missing_ok=True)
+    # The file holds the critical webhooks' URLs, which are their secret: as private as
+    # the password file beside it (shared with Alertmanager's user only when asked).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444 if shared_secrets else 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(fill_template(template.read_text(), receiver))
     os.replace(tmp, out)  # Alertmanager never reads a half-written file
     return out

@@ -3,7 +3,9 @@ Discord receivers, generated from alert_config.py (alert_bridge/native_route.py)
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -132,3 +134,35 @@ def test_all_bridges_down_reaches_email_and_slack_through_alertmanager(
     finally:
         prom.proc.stop()
         am.proc.stop()
+
+
+def test_the_rendered_alertmanager_config_is_as_private_as_its_webhook_urls(
+    tmp_path: Path,
+) -> None:
+    """The bridge-down receiver puts the critical webhooks' URLs (their secret) in
+    Alertmanager's config: it was written world-readable, beside a 0600 password file."""
+    cfg = write_alert_config(
+        tmp_path / "alert_config.py",
+        {"webhook": {"critical": ["https://hooks.slack.com/services/T/B/HOOK-SECRET"]}},
+    )
+    env = bridge_env(tmp_path, cfg, ENABLE_WEBHOOK_ALERTS="true")
+    out = tmp_path / "am" / "alertmanager.yml"
+    out.parent.mkdir()
+    for shared, mode in ((False, 0o600), (True, 0o444)):  # compose: Alertmanager's own user
+        r = subprocess.run(
+            [str(Path(sys.executable).with_name("tracetrack")), "bridge", "native-route"]
+            + ["--template", str(stackconfig.ALERTMANAGER_CONFIG), "--out", str(out)]
+            + (["--shared-secrets"] if shared else []),
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        assert "HOOK-SECRET" in out.read_text() and out.stat().st_mode & 0o777 == mode
+    local = stackconfig.write_alertmanager_config(
+        tmp_path / "up" / "alertmanager.yml",
+        native_receivers={
+            RECEIVER: native_receiver(load_config(cfg), settings_from_env(env), tmp_path / "s")
+        },
+    )  # what `tracetrack up` writes
+    assert "HOOK-SECRET" in local.read_text() and local.stat().st_mode & 0o777 == 0o600

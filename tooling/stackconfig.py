@@ -9,6 +9,7 @@ hand-written copy. Rendered files use absolute paths so they work from any direc
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -358,7 +359,15 @@ def _at_bridge(hook: Mapping[str, Any], base: Any) -> dict[str, Any]:
 
 
 def write_alertmanager_config(path: Path, **kwargs: Any) -> Path:
-    return _write(path, render_alertmanager_config(**kwargs))
+    """Owner-only: with native receivers it holds webhook URLs, which are their secret."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(render_alertmanager_config(**kwargs))
+    os.replace(tmp, path)
+    return path
 
 
 def webhook_paths(source: Path = ALERTMANAGER_CONFIG) -> dict[str, str]:
