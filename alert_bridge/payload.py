@@ -76,7 +76,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
     text = repr(value)
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return text.encode("utf-8", "backslashreplace").decode()
@@ -114,19 +114,19 @@ def parse_webhook(body: bytes) -> tuple[WebhookPayload, bytes]:
     except RecursionError as exc:
         raise PayloadError(f"body nests deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise PayloadError(f"body is not acceptable JSON: {_short(str(exc), 120)}") from exc
+        raise PayloadError(f"body is not acceptable JSON: {short_repr(str(exc), 120)}") from exc
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object (Alertmanager webhook payload)")
     data, scrubbed = _scrub(data)
     if data.get("version") != "4":
         raise PayloadError(
-            f"unsupported payload version {_short(data.get('version'))}; expected Alertmanager's '4'"
+            f"unsupported payload version {short_repr(data.get('version'))}; expected Alertmanager's '4'"
         )
     try:
         payload = WebhookPayload.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(_short(p, 40).strip("'") for p in first["loc"])
+        where = ".".join(short_repr(p, 40).strip("'") for p in first["loc"])
         raise PayloadError(
             f"invalid payload at {where or 'body'}: {first['msg']} ({exc.error_count()} problem(s))"
         ) from exc

@@ -53,6 +53,8 @@ def test_every_rules_runbook_link_opens_its_section_on_the_bridge(tmp_path: Path
         assert short.headers["location"] == f"{public}/runbook#tracetracktargetdown"
         missing = b.http.get("/runbook/NoSuchAlert")
         assert missing.status_code == 404 and "NoSuchAlert" in missing.json()["error"]
+        huge = b.http.get("/runbook/" + "A" * 20_000)  # named, not echoed whole
+        assert huge.status_code == 404 and len(huge.json()["error"]) < 200
         # Markdown cannot inject markup: raw HTML in the file is escaped.
         assert "<script" not in resp.text
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alert_bridge.deps import BridgeError, ServiceDep
+from alert_bridge.payload import short_repr
 from alert_bridge.runbook import Runbook, slug
 
 log = logging.getLogger("alert_bridge.runbook")
@@ -40,5 +41,6 @@ def runbook_section(alertname: str, service: ServiceDep) -> Response:
     _, ids = _page(service.runbook)
     anchor = slug(alertname)
     if anchor not in ids:
-        raise BridgeError(404, f"the runbook has no section for {alertname!r}")
+        # Named, not echoed whole: the path may be any length.
+        raise BridgeError(404, f"the runbook has no section for {short_repr(alertname)}")
     return RedirectResponse(f"{service.public_url}/runbook#{anchor}", status_code=302)

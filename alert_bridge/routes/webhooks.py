@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from alert_bridge.deps import Authorized, BridgeError, ServiceDep, read_body
-from alert_bridge.payload import PayloadError, parse_webhook
+from alert_bridge.payload import PayloadError, parse_webhook, short_repr
 from common.alerting import SEVERITIES
 
 log = logging.getLogger("alert_bridge.http")
@@ -72,7 +72,8 @@ async def alertmanager_webhook(
     if severity not in (*SEVERITIES, WATCHDOG_PATH):
         raise BridgeError(
             404,
-            f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)} or {WATCHDOG_PATH}",
+            f"unknown severity {short_repr(severity)}; expected one of {', '.join(SEVERITIES)}"
+            f" or {WATCHDOG_PATH}",
         )
     body = await read_body(request, service.settings.bridge_max_payload_bytes)
     try:
