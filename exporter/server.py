@@ -105,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(
                 404,
-                f"not found: {path}; metrics are at /metrics\n".encode(),
+                f"not found: {path[:100]}; metrics are at /metrics\n".encode(),
                 "text/plain; charset=utf-8",
             )
 

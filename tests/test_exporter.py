@@ -414,6 +414,8 @@ def test_odd_requests_are_answered_and_no_label_carries_a_password(database_url:
         for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):  # http.server said 501
             r = httpx.request(method, f"{url}/metrics")
             assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD", method
+        r = httpx.get(f"{url}/{'a' * 60_000}")  # named, not echoed whole
+        assert r.status_code == 404 and len(r.content) < 200
         head = httpx.head(f"{url}/metrics")
         assert head.status_code == 200 and head.content == b""
         assert int(head.headers["content-length"]) > 0
