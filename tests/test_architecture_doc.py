@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+from tests.support.threshold_check import markdown_table_problems
 from tooling.checkout import ROOT
 
 DOC = ROOT / "docs" / "architecture.md"
@@ -42,3 +43,8 @@ def test_nothing_cites_a_document_outside_the_repository() -> None:
     outside = re.compile(r"DESIGN §|DESIGN\.md|operator guide", re.I)
     found = [name for name, text in tracked_text_files().items() if outside.search(text)]
     assert found == [] or found == ["tests/test_architecture_doc.py"]
+
+
+def test_the_thresholds_table_is_the_one_in_common() -> None:
+    """§5's table is what operators read first; it was checked nowhere (the runbook's is)."""
+    assert markdown_table_problems(DOC.read_text(), "docs/architecture.md") == []
