@@ -207,6 +207,13 @@ def check_settings(settings: object) -> tuple[list[str], list[str]]:
         warnings.append(
             "SMTP_SECURITY=none with a password: the login crosses the network unencrypted"
         )
+    runbook = getattr(s, "bridge_runbook_file", None)
+    if runbook is not None and not Path(runbook).is_file():
+        # Said at startup, not when an on-call engineer opens a notification's link.
+        warnings.append(
+            f"BRIDGE_RUNBOOK_FILE: {runbook} does not exist: /runbook answers 503 and every"
+            " notification's runbook link opens an error"
+        )
     return errors, warnings
 
 

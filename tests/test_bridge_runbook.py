@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from alert_bridge.config import check_settings
 from tests.support.bridgekit import InProcessBridge, bridge_env, write_alert_config
 from tooling import stackconfig
 
@@ -64,6 +65,9 @@ def test_a_missing_runbook_file_is_a_clear_503(tmp_path: Path) -> None:
         resp = b.http.get("/runbook")
         assert resp.status_code == 503
         assert "nope.md" in resp.json()["error"]
+    # ... and the bridge says so when it starts (and check-config), not at the first click.
+    _errors, warnings = check_settings(b.settings)
+    assert [w for w in warnings if w.startswith(f"BRIDGE_RUNBOOK_FILE: {tmp_path / 'nope.md'}")]
 
 
 def test_the_runbook_follows_edits_of_the_file(tmp_path: Path) -> None:
