@@ -208,11 +208,8 @@ def test_a_setting_out_of_range_names_the_setting(
         ("AUTO_BLOCK_EXEMPT", "127.0.0.0/8,10.0.0.1/8"),
         ("RATE_LIMIT_LOGIN", "0/minute"),  # every login refused, forever
         ("DB_STATEMENT_TIMEOUT_MS", "99999999999"),  # every connection refused
-        ("TRACETRACK_SECRET_KEY", "s3cret"),
-        (
-            "TRACETRACK_TIMEZONE",
-            "Mars/Olympus",
-        ),  # was checked by the exporter and reports only  # tokens signed with it are guessed offline
+        ("TRACETRACK_SECRET_KEY", "s3cret"),  # tokens signed with it are guessed offline
+        ("TRACETRACK_TIMEZONE", "Mars/Olympus"),  # was checked by the exporter and reports only
     ],
 )
 @pytest.mark.parametrize(
@@ -253,6 +250,15 @@ def test_a_listen_address_that_does_not_resolve_is_named(
     code, err = run([command, "--host", "999.1.1.1", "--port", "18999"], capsys)
     assert code == 2 and "cannot listen on 999.1.1.1:18999: " in err, err
     assert "(--host or TRACETRACK_HOST)" in err
+
+
+def test_an_infinite_scrape_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It overflowed every collector's socket timeout at the first scrape."""
+    monkeypatch.setenv("TRACETRACK_EXPORTER_SCRAPE_TIMEOUT", "inf")
+    code, err = run(["exporter"], capsys)
+    assert code == 2 and "TRACETRACK_EXPORTER_SCRAPE_TIMEOUT: " in err, err
 
 
 def test_a_password_prompt_without_a_terminal_says_how_to_give_one(

@@ -9,7 +9,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class AnalyticsSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+        env_file=None,
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        allow_inf_nan=False,  # as common.settings.Settings: "inf" is a typo, not a timeout
+        hide_input_in_errors=True,
     )
 
     # Each PromQL query and the Alertmanager call get this long; Prometheus is told
