@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +354,47 @@ def test_prometheus_unreachable_is_a_503_with_a_clear_json_error(inprocess) -> N
     page = c.get("/analytics/dashboard", headers=admin)
     assert page.status_code == 503 and "Metrics unavailable" in page.text
     assert "s3cret" not in page.text
+
+
+class _LoginPage(BaseHTTPRequestHandler):
+    """What a URL that is not Prometheus' or Alertmanager's answers: an HTML page, 200."""
+
+    def _page(self) -> None:
+        body = b"<html><body>Please log in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _page
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_backend_url_that_is_not_the_backend_is_a_clear_503(
+    database_url: str, tmp_path: Path
+) -> None:
+    """PROMETHEUS_URL or ALERTMANAGER_URL at Grafana or a proxy's login page: every
+    /analytics call was a 500 with a traceback (the answer was not JSON)."""
+    add_user(database_url, "admin", "admin")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LoginPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        other = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = app_settings(
+            database_url, tmp_path, prometheus_url=other, alertmanager_url=other
+        )
+        with TestClient(create_app(settings)) as c:
+            admin = auth(token(c, "admin"))
+            for path in ENDPOINTS[:6]:
+                r = c.get(path, headers=admin)
+                assert r.status_code == 503, (path, r.text)
+                assert "text/html, not its API's answer" in r.json()["reason"]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class SilentServer:

@@ -54,17 +54,21 @@ class Prometheus:
             raise BackendUnavailable("prometheus", self.base_url, _reason(exc)) from exc
         if r.status_code in (400, 422):
             raise QueryRejected(
-                f"Prometheus rejected the named query {query.name!r}: "
-                f"{r.json().get('error', r.text)}"
+                f"Prometheus rejected the named query {query.name!r}: {_error_of(r)}"
             )
         if r.status_code != 200:
             raise BackendUnavailable(
                 "prometheus", self.base_url, f"HTTP {r.status_code}: {r.text[:200]}"
             )
-        result = r.json()["data"]["result"]
-        if query.by is None:
-            return sample_number(result[0]["value"][1]) if result else None
-        return {s["metric"].get(query.by, ""): sample_number(s["value"][1]) for s in result}
+        try:
+            result = r.json()["data"]["result"]
+            if query.by is None:
+                return sample_number(result[0]["value"][1]) if result else None
+            return {s["metric"].get(query.by, ""): sample_number(s["value"][1]) for s in result}
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            # PROMETHEUS_URL at something else (Grafana, a proxy's login page): a 500
+            # with a traceback before; the backend is not usable, and the answer says why.
+            raise BackendUnavailable("prometheus", self.base_url, _not_api(r)) from None
 
 
 class Alertmanager:
@@ -90,9 +94,24 @@ class Alertmanager:
             raise BackendUnavailable(
                 "alertmanager", self.base_url, f"HTTP {r.status_code}: {r.text[:200]}"
             )
-        alerts = [_alert(a) for a in r.json()]
+        try:
+            alerts = [_alert(a) for a in r.json()]
+        except (ValueError, AttributeError, TypeError):
+            raise BackendUnavailable("alertmanager", self.base_url, _not_api(r)) from None
         alerts.sort(key=lambda a: a["starts_at"], reverse=True)
         return alerts
+
+
+def _error_of(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("error", r.text[:200]))
+    except (ValueError, AttributeError):
+        return r.text[:200]
+
+
+def _not_api(r: httpx.Response) -> str:
+    kind = r.headers.get("content-type", "no content type").split(";")[0]
+    return f"HTTP {r.status_code} with {kind}, not its API's answer (is the URL right?)"
 
 
 def _alert(raw: dict[str, Any]) -> dict[str, Any]:
