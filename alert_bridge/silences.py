@@ -67,4 +67,10 @@ def create_silence(
         ) from None
     if resp.status_code != 200:
         raise SilenceError(f"Alertmanager answered HTTP {resp.status_code}: {resp.text[:200]}")
-    return str(resp.json().get("silenceID", "")), end
+    try:
+        return str(resp.json()["silenceID"]), end
+    except (ValueError, KeyError, TypeError):  # ALERTMANAGER_URL at something else: 500 before
+        raise SilenceError(
+            f"{without_credentials(alertmanager_url)} answered HTTP 200 but not as"
+            " Alertmanager's API does (is ALERTMANAGER_URL right?)"
+        ) from None

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from alert_bridge import pages
+from alert_bridge.silences import SilenceError, create_silence
 from tests.support.bridgekit import (
     InProcessBridge,
     bridge_behind_alertmanager,
@@ -207,3 +209,14 @@ def test_hostile_page_input_is_refused_on_a_postgresql_outbox(
         assert b.http.post(f"/n/{token}/ack", data={"who": "dana"}).status_code == 200
         assert pages.ack_of(b.service.store, "g") is not None
         assert b.http.get("/readyz").status_code == 200
+
+
+def test_an_alertmanager_url_at_something_else_is_a_clear_silence_error() -> None:
+    """ALERTMANAGER_URL at Grafana or a login page answers 200 with HTML: the silence POST
+    was a 500 (JSONDecodeError); now the page's 502 says what to check."""
+    html = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>log in</html>"))
+    matchers: list[dict[str, object]] = [{"name": "alertname", "value": "X", "isRegex": False}]
+    with pytest.raises(SilenceError, match="is ALERTMANAGER_URL right"):
+        create_silence(
+            "http://grafana:3000", matchers, "1h", "dana", "c", client=httpx.Client(transport=html)
+        )
