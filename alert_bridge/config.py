@@ -207,6 +207,13 @@ def check_settings(settings: object) -> tuple[list[str], list[str]]:
         warnings.append(
             "SMTP_SECURITY=none with a password: the login crosses the network unencrypted"
         )
+    # As the bridge itself refuses them (settings.resolve_auth_token), so check-config too.
+    token = getattr(s, "bridge_auth_token", None)
+    if token is not None and len(token.get_secret_value().strip()) < 16:
+        errors.append("BRIDGE_AUTH_TOKEN: the bearer token must be at least 16 characters")
+    token_file = getattr(s, "bridge_auth_token_file", None)
+    if token is None and token_file is not None and not Path(token_file).is_file():
+        errors.append(f"BRIDGE_AUTH_TOKEN_FILE: {token_file} does not exist")
     runbook = getattr(s, "bridge_runbook_file", None)
     if runbook is not None and not Path(runbook).is_file():
         # Said at startup, not when an on-call engineer opens a notification's link.

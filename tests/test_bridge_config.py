@@ -218,6 +218,18 @@ def test_bridge_refuses_an_outbox_url_it_cannot_use(tmp_path: Path) -> None:
     assert "BRIDGE_DATABASE_URL: scheme 'mysql' is not supported" in out.stderr
 
 
+def test_check_config_refuses_the_tokens_the_bridge_refuses(tmp_path: Path) -> None:
+    """check-config said OK to a token the bridge then refused to start with."""
+    base = {"ALERT_CONFIG_FILE": str(DEFAULT_ALERT_CONFIG), "TRACETRACK_VAR_DIR": str(tmp_path)}
+    short = _run(["bridge", "check-config"], {**base, "BRIDGE_AUTH_TOKEN": "sh0rt"})
+    assert short.returncode == 1 and "BRIDGE_AUTH_TOKEN: the bearer token must be" in short.stderr
+    assert "sh0rt" not in short.stderr + short.stdout
+    gone = _run(["bridge", "check-config"], {**base, "BRIDGE_AUTH_TOKEN_FILE": "/nonexistent"})
+    assert gone.returncode == 1 and "BRIDGE_AUTH_TOKEN_FILE: /nonexistent does not exist" in (
+        gone.stderr
+    )
+
+
 def test_settings_that_fail_only_later_are_named_at_startup(tmp_path: Path) -> None:
     """Each of these started a bridge that failed later: a silence from a page (502), every
     delivery claim on a PostgreSQL outbox (lease owner over 200 characters), the outbox."""
