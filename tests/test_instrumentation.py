@@ -7,6 +7,7 @@ The real app and several workers are in test_instrumentation_app.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -304,6 +305,89 @@ def test_pool_sampler_runs_in_the_background(engine: Engine, registry: Collector
         thread = [t for t in threading.enumerate() if t.name == "db-pool-sampler"]
         assert thread
     assert not thread[0].is_alive()  # stopped by the lifespan shutdown
+
+
+# --- batching: the middleware's tallies reach the metrics -----------------------------
+
+
+def registry_requests(registry: CollectorRegistry, route: str, status: str = "200") -> float:
+    labels = {"method": "GET", "route": route, "status": status}
+    return registry.get_sample_value("tracetrack_http_requests_total", labels) or 0.0
+
+
+def test_counts_reach_the_metrics_within_the_flush_interval(
+    engine: Engine, registry: CollectorRegistry
+) -> None:
+    """No scrape needed: the background flush hands the counts over on its own."""
+    app = build_app(engine, registry, flush_interval=0.05)
+    route = "/api/bags/seals/{seal_no}"
+    with TestClient(app) as client:
+        for i in range(7):
+            assert client.get(f"/api/bags/seals/{i}").status_code == 200
+        wait_until(lambda: registry_requests(registry, route) == 7, 30, "7 requests flushed")
+        histogram = (
+            "tracetrack_http_request_duration_seconds_count",
+            {"method": "GET", "route": route},
+        )
+        wait_until(lambda: registry.get_sample_value(*histogram) == 7, 30, "7 durations flushed")
+        assert [t for t in threading.enumerate() if t.name == "metrics-flush"]
+        assert client.get("/in-flight").json() == {"value": 1.0}  # exact at any moment
+    assert not [t for t in threading.enumerate() if t.name == "metrics-flush"]
+
+
+def test_a_scrape_and_a_clean_shutdown_flush_what_is_pending(
+    engine: Engine, registry: CollectorRegistry
+) -> None:
+    app = build_app(engine, registry, flush_interval=3600)  # no background flush in this test
+    route = "/api/bags/seals/{seal_no}"
+    with TestClient(app) as client:
+        for i in range(3):
+            client.get(f"/api/bags/seals/{i}")
+        assert registry_requests(registry, route) == 0  # batched, not written per request
+        assert requests_total(scrape(client), "GET", route, "200") == 3  # the scrape flushed
+        for i in range(4):
+            client.get(f"/api/bags/seals/{i}")
+        assert registry_requests(registry, route) == 3
+    assert registry_requests(registry, route) == 7  # the lifespan shutdown flushed the rest
+
+
+def test_a_worker_exiting_cleanly_leaves_every_count_in_the_shared_files(tmp_path: Path) -> None:
+    """Multiprocess mode: the last requests reach the worker's files before it exits."""
+    shared = tmp_path / "mp"
+    shared.mkdir()
+    r = run_python(
+        """
+        import json
+        from fastapi import FastAPI
+        from fastapi.testclient import TestClient
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+        from sqlalchemy import create_engine
+        from app.instrumentation import instrument
+        from common.settings import Settings
+
+        def requests_in_files():
+            reg = CollectorRegistry()
+            MultiProcessCollector(reg)
+            return sum(
+                s.value for f in reg.collect() for s in f.samples
+                if s.name == "tracetrack_http_requests_total" and s.labels["route"] == "/x"
+            )
+
+        app = FastAPI()
+        app.get("/x")(lambda: {})
+        instrument(app, Settings(), create_engine("sqlite://"), flush_interval=3600)
+        with TestClient(app) as client:
+            for _ in range(5):
+                assert client.get("/x").status_code == 200
+            during = requests_in_files()
+        print(json.dumps({"during": during, "after": requests_in_files()}))
+        """,
+        env={ENV: str(shared)},
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"during": 0, "after": 5}
+    assert not list(shared.glob("gauge_livesum_*.db"))  # its live gauges left with it
 
 
 def test_metrics_needs_no_token_and_is_not_in_the_openapi_schema(client: TestClient) -> None:

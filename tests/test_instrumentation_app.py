@@ -49,10 +49,16 @@ def test_real_routes_are_labelled_by_template(database_url: str, tmp_path: Path)
         assert client.get("/api/bags/NOPE1", headers=h).status_code == 404
         assert client.get("/api/bags/P100").status_code == 401
         assert client.get("/api/bags/P100/scans", headers=h).status_code == 200
-        assert registry_count(BAG_ROUTE, "200") - before["200"] == 3
-        assert registry_count(BAG_ROUTE, "404") - before["404"] == 1
-        assert registry_count(BAG_ROUTE, "401") - before["401"] == 1
-        assert registry_count("/api/bags/{qr_id}/scans", "200") - scans_before == 1
+
+        # The middleware hands its counts to the metrics in batches (app/instrumentation/tally.py).
+        def counted() -> dict[str, float]:
+            return {
+                **{s: registry_count(BAG_ROUTE, s) - before[s] for s in before},
+                "scans": registry_count("/api/bags/{qr_id}/scans", "200") - scans_before,
+            }
+
+        expected = {"200": 3, "404": 1, "401": 1, "scans": 1}
+        wait_until(lambda: counted() == expected, 30, "the requests flushed to the registry")
         assert registry_count("/api/bags/P100", "200") == 0
         text = client.get("/metrics").text
         assert f'route="{BAG_ROUTE}"' in text and 'route="/api/bags/P100"' not in text
@@ -176,9 +182,9 @@ def test_two_workers_one_metrics_counts_every_request_once(
                 assert client.get("/api/bags/P7", headers=auth(tokens[name])).status_code == 200
         n = per_visit * len(plan)
 
-        # Each worker records a request right after answering it: allow it that instant.
+        # Each worker hands its counts to the shared files within a second (tally.py).
         wait_until(
-            lambda: bag_200s(scrape(first)) >= start[next(iter(start))] + n, 5, "all counted"
+            lambda: bag_200s(scrape(first)) >= start[next(iter(start))] + n, 30, "all counted"
         )
         by_pid = requests_by_pid(shared, BAG_ROUTE)
         assert sorted(by_pid) == sorted(pinned), by_pid

@@ -28,6 +28,7 @@ from app.instrumentation.compaction import ChurnSafeCollector, compact, scrape_l
 from app.instrumentation.middleware import MetricsMiddleware
 from app.instrumentation.multiproc import ACTIVE_USERS_FILE, ENV
 from app.instrumentation.pool import SAMPLE_INTERVAL_SECONDS, PoolSampler, PoolStats
+from app.instrumentation.tally import FLUSH_INTERVAL_SECONDS, Tally
 from app.metrics import HTTP, make_http_metrics
 from common import metric_names as names
 from common.settings import Settings
@@ -94,6 +95,7 @@ def metrics_middleware(
     registry: CollectorRegistry | None = None,
     pool_sample_interval: float = SAMPLE_INTERVAL_SECONDS,
     active_users_write_interval: float | None = None,
+    flush_interval: float = FLUSH_INTERVAL_SECONDS,
 ) -> Middleware:
     """Add `GET /metrics` and the pool sampler to `app`, and return the metrics middleware
     (see the package docstring) for the caller to place. `registry`: tests' fresh registry."""
@@ -103,18 +105,24 @@ def metrics_middleware(
     if active_users_write_interval is not None:
         store.write_interval = active_users_write_interval
     sampler = PoolSampler(engine, metrics.db_pool, pool_sample_interval)
+    tally = Tally(metrics, flush_interval, in_process_values=shared_dir is None)
+
+    def on_startup() -> None:
+        sampler.start()
+        tally.start()
 
     def on_shutdown() -> None:
         sampler.stop()
+        tally.stop()  # the last requests' counts, before this worker's live gauges go
         store.close()
         if shared_dir is not None:
             mark_process_dead(os.getpid(), str(shared_dir))
 
     layer = Middleware(
         MetricsMiddleware,
-        metrics=metrics,
+        tally=tally,
         active_users=store,
-        on_startup=sampler.start,
+        on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
 
@@ -133,6 +141,7 @@ def metrics_middleware(
         # Sync handler on purpose: reading the workers' files is blocking I/O and
         # belongs in the thread pool, not on the event loop serving requests.
         sampler.sample()
+        tally.flush()  # this worker's requests up to now; the others' are <= 1 interval old
         if shared_dir is None:
             body = generate_latest(scrape)
         else:
