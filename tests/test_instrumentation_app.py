@@ -142,6 +142,9 @@ def connection_per_worker(base: str, shared: Path, workers: int = 2) -> dict[int
         client = httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_connections=1))
         before = requests_by_pid(shared, "/healthz")
         assert client.get("/healthz").status_code == 200
+        # A scrape makes the worker answering it hand over its counts at once (tally.py):
+        # waiting for its background flush could outlast the keep-alive of the others.
+        assert client.get("/metrics").status_code == 200
         served = probe_worker(shared, before)
         if served in pinned:
             spare.append(client)

@@ -200,6 +200,15 @@ def worker_pids(master: int) -> set[int]:
     return {c.pid for c in psutil.Process(master).children(recursive=True) if c.is_running()}
 
 
+def healthz_total(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("tracetrack_http_requests_total{") and 'route="/healthz"' in line
+    )
+
+
 def test_killed_uvicorn_workers_leave_counts_intact_and_files_few(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -219,6 +228,9 @@ def test_killed_uvicorn_workers_leave_counts_intact_and_files_few(
                 for _ in range(20):
                     assert client.get("/healthz").status_code == 200
                 sent += 20
+                # A worker hands its counts to its files once a second (tally.py): what
+                # it handed over must survive kill -9, not what it was still holding.
+                wait_until(lambda: healthz_total(client) >= sent, 30, f"{sent} requests flushed")
                 before = worker_pids(proc.pid)
                 victim = sorted(before)[-1]
                 os.kill(victim, signal.SIGKILL)
@@ -230,13 +242,7 @@ def test_killed_uvicorn_workers_leave_counts_intact_and_files_few(
                     "uvicorn to replace the killed worker",
                 )
                 wait_until(lambda: client.get("/healthz").status_code == 200, 60, "a worker")
-                text = client.get("/metrics").text
-                healthz = sum(
-                    float(line.rsplit(" ", 1)[1])
-                    for line in text.splitlines()
-                    if line.startswith("tracetrack_http_requests_total{")
-                    and 'route="/healthz"' in line
-                )
+                healthz = healthz_total(client)
                 assert healthz >= sent and healthz >= last, (healthz, sent, last)
                 last = healthz
             # Two live workers' files plus one archive per type, however many died.

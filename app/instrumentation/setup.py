@@ -150,6 +150,8 @@ def metrics_middleware(
             compact(shared_dir)
             with scrape_lock(shared_dir):
                 body = generate_latest(scrape)
+            # This scrape counted itself in progress: not in the next worker's scrape.
+            tally.flush(leaving=1)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return layer

@@ -151,9 +151,11 @@ class Tally:
             self._all.append(series)
         return series
 
-    def flush(self) -> None:
+    def flush(self, leaving: int = 0) -> None:
+        """`leaving`: requests of the caller's that are over but still counted in flight
+        (a scrape that has its answer), so the gauge does not keep them until next time."""
         with self._lock:
-            in_flight = self.in_flight
+            in_flight = self.in_flight - leaving
             for series in list(self._all):
                 series.flush()
             if in_flight != self._flushed_in_flight:
