@@ -228,9 +228,13 @@ def test_killed_uvicorn_workers_leave_counts_intact_and_files_few(
                 for _ in range(20):
                     assert client.get("/healthz").status_code == 200
                 sent += 20
+
                 # A worker hands its counts to its files once a second (tally.py): what
                 # it handed over must survive kill -9, not what it was still holding.
-                wait_until(lambda: healthz_total(client) >= sent, 30, f"{sent} requests flushed")
+                def flushed(n: int = sent) -> bool:
+                    return healthz_total(client) >= n
+
+                wait_until(flushed, 30, f"{sent} requests flushed")
                 before = worker_pids(proc.pid)
                 victim = sorted(before)[-1]
                 os.kill(victim, signal.SIGKILL)
