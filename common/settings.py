@@ -61,10 +61,10 @@ def settings_error(exc: ValidationError) -> str:
     return "; ".join(out)
 
 
-class Settings(BaseSettings):
-    # env_ignore_empty: docker-compose passes an optional variable the operator left
-    # unset (`${ALERT_SENDER_PASSWORD:-}`) as "", which must mean unset (no SMTP login
-    # with an empty password), not an empty value.
+class EnvSettings(BaseSettings):
+    """How every service reads its settings from the environment; the services'
+    own settings classes (exporter, /analytics) derive from it too."""
+
     model_config = SettingsConfigDict(
         env_file=None,
         extra="ignore",
@@ -72,8 +72,14 @@ class Settings(BaseSettings):
         populate_by_name=True,
         allow_inf_nan=False,  # TOKEN_STATE_TTL_SECONDS=inf is a typo, not a setting
         hide_input_in_errors=True,  # a rejected value may be a URL with its password
-        env_ignore_empty=True,
     )
+
+
+class Settings(EnvSettings):
+    # env_ignore_empty: docker-compose passes an optional variable the operator left
+    # unset (`${ALERT_SENDER_PASSWORD:-}`) as "", which must mean unset (no SMTP login
+    # with an empty password), not an empty value.
+    model_config = SettingsConfigDict(env_ignore_empty=True)
 
     # --- where state lives -------------------------------------------------
     var_dir: Path = Field(Path("var"), validation_alias="TRACETRACK_VAR_DIR")

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.settings import EnvSettings
 
 
-class ExporterSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=None,
-        extra="ignore",
-        case_sensitive=False,
-        populate_by_name=True,
-        allow_inf_nan=False,  # as common.settings.Settings: "inf" is a typo, not a timeout
-        hide_input_in_errors=True,
-    )
-
+class ExporterSettings(EnvSettings):
     # Used when a client sends no X-Prometheus-Scrape-Timeout-Seconds (a human with curl);
     # Prometheus' own default scrape_timeout is 10 s.
     default_scrape_timeout_seconds: float = Field(

@@ -4,19 +4,11 @@ are common.settings.Settings (PROMETHEUS_URL, ALERTMANAGER_URL, GRAFANA_URL)."""
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.settings import EnvSettings
 
 
-class AnalyticsSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=None,
-        extra="ignore",
-        case_sensitive=False,
-        populate_by_name=True,
-        allow_inf_nan=False,  # as common.settings.Settings: "inf" is a typo, not a timeout
-        hide_input_in_errors=True,
-    )
-
+class AnalyticsSettings(EnvSettings):
     # Each PromQL query and the Alertmanager call get this long; Prometheus is told
     # too, so it stops evaluating when we stop waiting.
     analytics_query_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
